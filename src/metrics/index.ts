@@ -1,0 +1,22 @@
+/** Segmentation metrics over plain typed arrays (no addon needed). */
+export {
+  type BinaryScores,
+  type ConfusionCounts,
+  DEFAULT_THRESHOLDS,
+  scoresFromCounts,
+} from './scores.js';
+export {
+  type BinaryMetrics,
+  type Probabilities,
+  type ThresholdMetrics,
+  BinaryMetricAccumulator,
+  binaryMetrics,
+  countBinary,
+} from './binary.js';
+export { type SweepOptions, type SweepResult, ThresholdSweep, sweepThresholds } from './sweep.js';
+export {
+  type ClassScores,
+  type MulticlassMetrics,
+  MulticlassMetricAccumulator,
+  multiclassMetrics,
+} from './multiclass.js';
