@@ -1,0 +1,345 @@
+/**
+ * The option tables of the `patho` commands and `parseCommandLine`, which
+ * turns argv into a typed `{ command, options, positionals }`. Only parsing
+ * lives here; the commands themselves are implemented elsewhere.
+ */
+import { type CommandSpec, type OptionsOf, UsageError, closest, defineCommand, helpText, parseArgs } from './args.js';
+
+const verbose = { name: 'verbose', short: 'v', type: 'boolean', help: 'print stack traces and debug details on errors' } as const;
+
+const devices = {
+  name: 'devices',
+  type: 'string',
+  metavar: 'LIST',
+  default: 'auto',
+  help: "where to compute: cpu, cuda:0, cuda:0,1 (one process per GPU) or cpu:2 (two CPU processes); auto is cuda:0 when libtorch sees a GPU, else cpu",
+} as const;
+
+const threads = {
+  name: 'threads',
+  type: 'int',
+  metavar: 'N',
+  default: 0,
+  min: 0,
+  help: 'intra-op threads per process; 0 uses every core (libtorch alone would use one)',
+} as const;
+
+const workers = {
+  name: 'workers',
+  type: 'int',
+  metavar: 'N',
+  default: 2,
+  min: 0,
+  help: 'worker threads that decode and augment images; 0 does it on the main thread',
+} as const;
+
+const model = { name: 'model', short: 'm', type: 'string', metavar: 'FILE', default: 'data/model.pt', help: 'checkpoint to load' } as const;
+
+const data = {
+  name: 'data',
+  type: 'string',
+  metavar: 'DIR',
+  default: 'data/membrane/train',
+  help: 'folder holding the images and masks subfolders',
+} as const;
+
+const images = { name: 'images', type: 'string', metavar: 'NAME', default: 'images', help: 'subfolder of --data with the images' } as const;
+
+const masks = {
+  name: 'masks',
+  type: 'string',
+  metavar: 'NAME',
+  default: 'masks',
+  help: 'subfolder of --data with the masks, paired with the images by base name',
+} as const;
+
+const foreground = {
+  name: 'foreground',
+  type: 'list',
+  items: 'number',
+  metavar: 'V',
+  min: 0,
+  max: 65535,
+  help: 'mask value(s) that mark foreground (default: the single nonzero value in the masks); 0 makes the membrane of the EM masks the foreground',
+} as const;
+
+const thresholds = {
+  name: 'thresholds',
+  type: 'list',
+  items: 'number',
+  metavar: 'LIST',
+  default: [0.5, 0.7],
+  min: 0,
+  max: 1,
+  help: 'probability thresholds at which to score (a pixel is foreground when p >= threshold)',
+} as const;
+
+const batchSize = { name: 'batch-size', short: 'b', type: 'int', metavar: 'B', default: 4, min: 1, help: 'images per batch' } as const;
+
+const skipBad = {
+  name: 'skip-bad',
+  type: 'boolean',
+  help: 'warn about and count unreadable or mismatched images and masks instead of stopping',
+} as const;
+
+const amp = { name: 'amp', type: 'boolean', help: 'mixed precision (autocast); a no-op where the device lacks it' } as const;
+
+const channelsLast = { name: 'channels-last', type: 'boolean', help: 'channels-last memory format for convolutions' } as const;
+
+/** `patho train` */
+export const TRAIN = defineCommand({
+  name: 'train',
+  summary: 'train a U-Net on a folder of images and masks',
+  description:
+    'Train a U-Net on a folder of images and masks (by default the bundled membrane data set) and write the best and latest checkpoints, a JSON-lines log and the validation scores of every epoch to --out.',
+  options: [
+    data,
+    images,
+    masks,
+    {
+      name: 'val-split',
+      type: 'number',
+      metavar: 'FRACTION',
+      default: 0.2,
+      min: 0,
+      max: 0.9,
+      help: 'fraction of the images held out for validation, chosen by --seed',
+    },
+    { name: 'val', type: 'string', metavar: 'DIR', help: 'a separate validation folder (with the same subfolders) instead of --val-split' },
+    {
+      name: 'val-names',
+      type: 'list',
+      metavar: 'LIST',
+      help: 'base names of the images held out for validation, e.g. 25,26,27,28,29, instead of --val-split',
+    },
+    foreground,
+    { name: 'epochs', short: 'e', type: 'int', metavar: 'N', default: 50, min: 1, help: 'passes over the training images' },
+    batchSize,
+    {
+      name: 'patch',
+      type: 'int',
+      metavar: 'P',
+      default: 256,
+      min: 0,
+      help: 'side of the random square patches trained on; 0 trains on whole images',
+    },
+    { name: 'lr', type: 'number', metavar: 'X', default: 5e-3, min: 0, help: 'learning rate' },
+    { name: 'optimizer', type: 'string', choices: ['sgd', 'adam'], default: 'sgd', help: 'optimizer' },
+    { name: 'momentum', type: 'number', metavar: 'M', default: 0.99, min: 0, max: 1, help: 'SGD momentum (Adam: beta1)' },
+    {
+      name: 'loss',
+      type: 'string',
+      choices: ['bce', 'bce-jaccard', 'dice', 'bce-dice'],
+      default: 'bce-jaccard',
+      help: 'training loss; bce-jaccard is BCE - log(soft Jaccard), as the original patho',
+    },
+    { name: 'depth', type: 'int', metavar: 'D', default: 4, min: 1, max: 8, help: 'U-Net levels (downsamplings)' },
+    { name: 'base-channels', type: 'int', metavar: 'C', default: 64, min: 1, help: 'channels of the first level; each level doubles them' },
+    { name: 'upsample', type: 'string', choices: ['bilinear', 'transpose'], default: 'bilinear', help: 'decoder upsampling' },
+    {
+      name: 'padding',
+      type: 'string',
+      choices: ['same', 'valid'],
+      default: 'same',
+      help: 'same keeps the size; valid crops as in the 2015 paper',
+    },
+    { name: 'batch-norm', type: 'boolean', default: true, help: 'batch normalisation after each convolution' },
+    { name: 'dropout', type: 'number', metavar: 'P', default: 0, min: 0, max: 1, help: 'dropout probability in the bottleneck' },
+    {
+      name: 'preset',
+      type: 'string',
+      choices: ['em', 'he'],
+      help: 'augmentation recipe: em (grayscale electron microscopy) or he (H&E stained); default: from the channel count',
+    },
+    thresholds,
+    {
+      name: 'early-stop',
+      type: 'int',
+      metavar: 'N',
+      default: 0,
+      min: 0,
+      help: 'stop after N epochs without a better validation Dice; 0 never stops early',
+    },
+    { name: 'max-minutes', type: 'number', metavar: 'M', min: 0, help: 'stop after this much training time, keeping the best checkpoint' },
+    { name: 'resume', type: 'boolean', help: 'continue from the latest checkpoint in --out' },
+    { name: 'seed', type: 'int', metavar: 'S', default: 0, help: 'seed of the split, the sampling, the augmentation and the weights' },
+    { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/', help: 'where checkpoints (model.pt) and logs go' },
+    devices,
+    { name: 'nproc', type: 'int', metavar: 'N', min: 1, help: 'processes on this host (default: one per device of --devices)' },
+    amp,
+    channelsLast,
+    workers,
+    threads,
+    skipBad,
+    verbose,
+  ],
+  exclusive: [
+    ['val-split', 'val'],
+    ['val-split', 'val-names'],
+    ['val', 'val-names'],
+  ],
+  examples: [
+    { command: 'patho train', help: 'train on the bundled membrane data set; the model goes to data/model.pt' },
+    {
+      command: 'patho train --val-names 25,26,27,28,29 --seed 1 --max-minutes 20',
+      help: 'a fixed validation split and a 20-minute budget',
+    },
+    {
+      command: 'patho train --data glas --preset he --patch 512 --base-channels 32 --out runs/glas',
+      help: 'H&E tiles with their own folder and run directory',
+    },
+    { command: 'patho train --out runs/glas --resume', help: 'continue an interrupted run' },
+    { command: 'patho train --devices cuda:0,1 --amp --channels-last', help: 'two GPUs with mixed precision and channels-last' },
+  ],
+});
+
+/** `patho eval` */
+export const EVAL = defineCommand({
+  name: 'eval',
+  summary: 'score a trained model on images with masks',
+  description:
+    'Score a trained model on a folder of images and masks: Dice, IoU, precision and recall at each threshold, as the mean over images, pooled over all pixels, and per image.',
+  options: [
+    model,
+    data,
+    images,
+    masks,
+    foreground,
+    thresholds,
+    { name: 'sweep', type: 'boolean', help: 'also sweep thresholds 0.05..0.95 and report the best by mean Dice' },
+    { name: 'json', type: 'boolean', help: 'print one JSON object instead of tables' },
+    batchSize,
+    devices,
+    amp,
+    channelsLast,
+    workers,
+    threads,
+    skipBad,
+    verbose,
+  ],
+  examples: [
+    { command: 'patho eval', help: 'score data/model.pt on the membrane training folder' },
+    { command: 'patho eval --model runs/glas/model.pt --data glas-test --thresholds 0.3,0.5,0.7', help: 'three thresholds' },
+    { command: 'patho eval --json > scores.json', help: 'machine-readable scores' },
+  ],
+});
+
+/** `patho predict` */
+export const PREDICT = defineCommand({
+  name: 'predict',
+  summary: 'write predicted masks for images',
+  description:
+    'Predict masks for images and write them as PNG files named after the inputs, with an overlay (the mask outline on the image) for quick looking.',
+  options: [
+    model,
+    { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/predictions', help: 'where the masks go' },
+    { name: 'threshold', type: 'number', metavar: 'T', default: 0.5, min: 0, max: 1, help: 'foreground when p >= T' },
+    { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps' },
+    { name: 'overlay', type: 'boolean', default: true, help: 'also write the mask outline drawn on the image' },
+    batchSize,
+    devices,
+    amp,
+    channelsLast,
+    workers,
+    threads,
+    verbose,
+  ],
+  positionals: [{ name: 'INPUT', help: 'image files or folders of images', required: true, variadic: true }],
+  examples: [
+    { command: 'patho predict data/membrane/test/images', help: 'masks for the membrane test images in data/predictions' },
+    { command: 'patho predict --model runs/glas/model.pt --out masks --probabilities a.png b.png', help: 'two images, with probability maps' },
+  ],
+});
+
+/** `patho info` */
+export const INFO = defineCommand({
+  name: 'info',
+  summary: "describe a checkpoint and this machine's libtorch",
+  description:
+    'Describe a checkpoint: architecture, training configuration, data normalisation, best validation Dice; and the libtorch version and device this machine would use.',
+  options: [model, { name: 'json', type: 'boolean', help: 'print one JSON object' }, verbose],
+  examples: [
+    { command: 'patho info', help: 'describe data/model.pt' },
+    { command: 'patho info --model runs/glas/model.pt --json', help: 'as JSON' },
+  ],
+});
+
+/** Every command, by name. */
+export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO } as const;
+
+/** A command name. */
+export type CommandName = keyof typeof COMMANDS;
+
+/** Parsed options of each command. */
+export type TrainOptions = OptionsOf<typeof TRAIN>;
+export type EvalOptions = OptionsOf<typeof EVAL>;
+export type PredictOptions = OptionsOf<typeof PREDICT>;
+export type InfoOptions = OptionsOf<typeof INFO>;
+
+/** A command to run, or help or the version to print. */
+export type CommandLine =
+  | { command: 'train'; options: TrainOptions; positionals: string[] }
+  | { command: 'eval'; options: EvalOptions; positionals: string[] }
+  | { command: 'predict'; options: PredictOptions; positionals: string[] }
+  | { command: 'info'; options: InfoOptions; positionals: string[] }
+  | { command: 'help'; text: string }
+  | { command: 'version' };
+
+/**
+ * Parses `patho` arguments (argv without node and the script, i.e.
+ * `process.argv.slice(2)`). `patho`, `patho --help`, `patho help [COMMAND]`
+ * and `patho COMMAND --help` give `{ command: 'help', text }`.
+ *
+ * @throws UsageError (exit code 2) for an unknown command or a bad option
+ */
+export function parseCommandLine(argv: readonly string[]): CommandLine {
+  const [first, ...rest] = argv;
+  if (first === undefined || first === '-h' || first === '--help') return { command: 'help', text: overviewText() };
+  if (first === '--version' || first === '-V') return { command: 'version' };
+  if (first === 'help') {
+    if (rest.length === 0) return { command: 'help', text: overviewText() };
+    return { command: 'help', text: helpText(commandNamed(rest[0])) };
+  }
+  const parse = <C extends CommandSpec>(spec: C) => {
+    const parsed = parseArgs(spec, rest);
+    if (parsed.help) return { command: 'help' as const, text: helpText(spec) };
+    return { command: parsed.command, options: parsed.options, positionals: parsed.positionals };
+  };
+  switch (commandNamed(first).name) {
+    case 'train':
+      return parse(TRAIN);
+    case 'eval':
+      return parse(EVAL);
+    case 'predict':
+      return parse(PREDICT);
+    case 'info':
+      return parse(INFO);
+  }
+}
+
+function commandNamed(name: string): (typeof COMMANDS)[CommandName] {
+  if (Object.hasOwn(COMMANDS, name)) return COMMANDS[name as CommandName];
+  const names = Object.keys(COMMANDS);
+  const guess = closest(name, names);
+  const message = name.startsWith('-')
+    ? `expected a command before ${name} (one of ${names.join(', ')})`
+    : `unknown command '${name}'` + (guess ? ` (did you mean ${guess}?)` : ` (commands: ${names.join(', ')})`);
+  throw new UsageError(message);
+}
+
+/** The help text of `patho` itself: the commands and how to get their help. */
+export function overviewText(): string {
+  const specs = Object.values(COMMANDS);
+  const width = Math.max(...specs.map((s) => s.name.length)) + 4;
+  return [
+    'patho: U-Net segmentation of pathology and microscopy images',
+    '',
+    'Usage: patho <command> [options]',
+    '',
+    'Commands:',
+    ...specs.map((s) => `  ${s.name.padEnd(width)}${s.summary}`),
+    '',
+    "Run 'patho <command> --help' for the options of a command.",
+    '',
+  ].join('\n');
+}
