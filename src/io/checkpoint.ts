@@ -1,0 +1,295 @@
+/**
+ * PyTorch checkpoint files (`torch.save` / `torch.load`'s zip format) in pure
+ * TypeScript, so weights move between patho and PyTorch without the addon.
+ *
+ * Reading is restricted like PyTorch's `weights_only` loader: the pickle may
+ * only name the globals in ALLOWED_GLOBALS, so a checkpoint can never run code.
+ */
+
+import { open } from 'node:fs/promises';
+
+import { writeFileAtomic } from './atomic.js';
+import { CheckpointError, inFile } from './errors.js';
+import { describe, Pickler, PyCallable, PyGlobal, unpickle } from './pickle.js';
+import { loadSafetensors, saveSafetensors } from './safetensors.js';
+import { checkTensorData, DTYPE_SIZE, isTensorData, numel, type DType, type TensorData, type Value } from './value.js';
+import { fileSource, ZipFormatError, ZipReader, ZipWriter, type ByteSource } from './zip.js';
+
+/** The pickled class name of each dtype's storage, as torch.save writes it. */
+const STORAGE_TYPES: Readonly<Record<DType, string>> = {
+  float32: 'FloatStorage',
+  float64: 'DoubleStorage',
+  float16: 'HalfStorage',
+  bfloat16: 'BFloat16Storage',
+  int64: 'LongStorage',
+  int32: 'IntStorage',
+  int16: 'ShortStorage',
+  int8: 'CharStorage',
+  uint8: 'ByteStorage',
+  bool: 'BoolStorage',
+};
+
+const DTYPE_OF_STORAGE = new Map(Object.entries(STORAGE_TYPES).map(([dtype, name]) => [name, dtype as DType]));
+
+/** Folder inside the archive; PyTorch accepts any single top-level folder. */
+const ARCHIVE = 'archive';
+/** The serialization format version torch.save writes. */
+const FORMAT_VERSION = '3\n';
+
+/** The globals a checkpoint may name: everything else is refused. */
+export const ALLOWED_GLOBALS: readonly string[] = [
+  'collections.OrderedDict',
+  'torch._utils._rebuild_tensor_v2',
+  'torch._utils._rebuild_parameter',
+  ...Object.values(STORAGE_TYPES).map((name) => `torch.${name}`),
+];
+
+/**
+ * Writes `value` to `path`, atomically. A path ending in `.safetensors` gets
+ * the safetensors format (`value` must then be a flat object of tensors);
+ * any other path gets PyTorch's zip format, which `torch.load` reads back
+ * as the same structure: objects become dicts (keys that are canonical
+ * integers, such as an optimizer's state keys, become Python ints), arrays
+ * become lists, integral numbers become ints (wrap in PyFloat to force a
+ * float), and tensors become CPU tensors. Tensors whose `data` is the same
+ * Uint8Array object share one storage, as tied weights do in PyTorch.
+ */
+export async function saveObject(value: Value, path: string): Promise<void> {
+  if (path.endsWith('.safetensors')) {
+    return saveSafetensors(path, asTensorDict(value, path));
+  }
+  return inFile(path, async () => {
+    const { pickle, storages } = pickleCheckpoint(value);
+    await writeFileAtomic(path, async (write) => {
+      const zip = new ZipWriter(write);
+      await zip.add(`${ARCHIVE}/data.pkl`, pickle);
+      await zip.add(`${ARCHIVE}/byteorder`, new TextEncoder().encode('little'));
+      for (const [index, bytes] of storages.entries()) await zip.add(`${ARCHIVE}/data/${index}`, bytes);
+      await zip.add(`${ARCHIVE}/version`, new TextEncoder().encode(FORMAT_VERSION));
+      await zip.finish();
+    });
+  });
+}
+
+function asTensorDict(value: Value, path: string): Record<string, TensorData> {
+  const isDict =
+    typeof value === 'object' && value !== null && !Array.isArray(value) && !isTensorData(value);
+  if (!isDict || !Object.values(value).every(isTensorData)) {
+    throw new CheckpointError(path, 'a .safetensors file can only hold a flat object of tensors');
+  }
+  return value as Record<string, TensorData>;
+}
+
+/** The pickle of `value` and the storages its tensors refer to by index. */
+function pickleCheckpoint(value: Value): { pickle: Uint8Array; storages: Uint8Array[] } {
+  const storages: Uint8Array[] = [];
+  const storageOf = new Map<Uint8Array, { index: number; dtype: DType }>();
+  const pickler = new Pickler((tensor, p) => {
+    checkTensorData(tensor);
+    let storage = storageOf.get(tensor.data);
+    if (storage === undefined || storage.dtype !== tensor.dtype) {
+      storage = { index: storages.length, dtype: tensor.dtype };
+      storages.push(tensor.data);
+      storageOf.set(tensor.data, storage);
+    }
+    const { index } = storage;
+    const strides = contiguousStrides(tensor.shape);
+    // torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks)
+    p.global('torch._utils', '_rebuild_tensor_v2');
+    p.tuple(6, () => {
+      p.tuple(5, () => {
+        p.str('storage');
+        p.global('torch', STORAGE_TYPES[tensor.dtype]);
+        p.str(String(index));
+        p.str('cpu');
+        p.int(tensor.data.byteLength / DTYPE_SIZE[tensor.dtype]);
+      });
+      p.persistentId();
+      p.int(0);
+      p.tuple(tensor.shape.length, () => tensor.shape.forEach((d) => p.int(d)));
+      p.tuple(strides.length, () => strides.forEach((s) => p.int(s)));
+      p.dump(false);
+      p.global('collections', 'OrderedDict');
+      p.tuple(0, () => {});
+      p.reduce();
+    });
+    p.reduce();
+  });
+  pickler.dump(value);
+  return { pickle: pickler.finish(), storages };
+}
+
+/** Row-major strides, computed as PyTorch does (a size-0 dimension counts as 1). */
+function contiguousStrides(shape: readonly number[]): number[] {
+  const strides = new Array<number>(shape.length);
+  let step = 1;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    strides[d] = step;
+    step *= Math.max(shape[d], 1);
+  }
+  return strides;
+}
+
+/**
+ * Reads a checkpoint written by `torch.save` (PyTorch >= 1.6 zip format) or
+ * by saveObject, or a `.safetensors` file (as a flat object of tensors).
+ * Nothing in the file is executed: globals outside ALLOWED_GLOBALS are
+ * refused with an error naming them. Dicts come back as objects whose int
+ * keys have become strings (`optimizer.state_dict()['state'][0]` is
+ * `state['0']`), tuples as arrays, Python attributes such as a state dict's
+ * `_metadata` are dropped, and every tensor is contiguous: views with
+ * offsets or strides are copied out of their storage, while contiguous
+ * tensors may share memory with others that shared their storage.
+ */
+export async function loadObject(path: string): Promise<Value> {
+  if (path.endsWith('.safetensors')) return (await loadSafetensors(path)).tensors;
+  return inFile(path, async () => {
+    const file = await open(path, 'r');
+    try {
+      const source = fileSource(file, (await file.stat()).size);
+      return await readCheckpoint(await openArchive(source));
+    } finally {
+      await file.close();
+    }
+  });
+}
+
+async function openArchive(source: ByteSource): Promise<ZipReader> {
+  const magic = source.size >= 4 ? await source.read(0, 4) : new Uint8Array(0);
+  const isZip = magic.length === 4 && magic[0] === 0x50 && magic[1] === 0x4b && magic[2] === 3 && magic[3] === 4;
+  if (!isZip) throw new Error('not a PyTorch zip archive (legacy pre-1.6 format is not supported)');
+  try {
+    return await ZipReader.open(source);
+  } catch (error) {
+    if (error instanceof ZipFormatError) throw new Error(`corrupt zip archive: ${error.message}`);
+    throw error;
+  }
+}
+
+/** A storage as the pickle refers to it: raw bytes of one dtype. */
+class Storage {
+  constructor(
+    readonly dtype: DType,
+    readonly bytes: Uint8Array,
+  ) {}
+}
+
+async function readCheckpoint(zip: ZipReader): Promise<Value> {
+  const pickleName = [...zip.entries.keys()].find((name) => /^[^/]+\/data\.pkl$/.test(name));
+  if (pickleName === undefined) throw new Error('not a PyTorch checkpoint (the archive has no data.pkl)');
+  const prefix = pickleName.slice(0, -'data.pkl'.length);
+  if (zip.entries.has(`${prefix}byteorder`)) {
+    const order = new TextDecoder().decode(await zip.read(`${prefix}byteorder`));
+    if (order !== 'little') throw new Error(`byte order "${order}" is not supported`);
+  }
+  const storageBytes = new Map<string, Uint8Array>();
+  for (const name of zip.entries.keys()) {
+    if (name.startsWith(`${prefix}data/`)) storageBytes.set(name.slice(prefix.length + 5), await zip.read(name));
+  }
+  const storages = new Map<string, Storage>();
+  const result = unpickle(await zip.read(pickleName), {
+    findGlobal: (module, name) => resolveGlobal(module, name),
+    persistentLoad: (pid) => {
+      const [kind, type, key] = Array.isArray(pid) ? pid : [];
+      const dtype = type instanceof PyGlobal ? DTYPE_OF_STORAGE.get(type.name) : undefined;
+      if (kind !== 'storage' || dtype === undefined || typeof key !== 'string') {
+        throw new Error('unsupported persistent id (expected a tensor storage)');
+      }
+      let storage = storages.get(key);
+      if (storage === undefined) {
+        const bytes = storageBytes.get(key);
+        if (bytes === undefined) throw new Error(`missing storage record data/${key}`);
+        if (bytes.byteLength % DTYPE_SIZE[dtype] !== 0) throw new Error(`storage data/${key} has a partial element`);
+        storage = new Storage(dtype, bytes);
+        storages.set(key, storage);
+      }
+      if (storage.dtype !== dtype) throw new Error(`storage data/${key} is used as both ${storage.dtype} and ${dtype}`);
+      return storage;
+    },
+  });
+  checkValue(result);
+  return result;
+}
+
+function resolveGlobal(module: string, name: string): unknown {
+  const qualified = `${module}.${name}`;
+  if (!ALLOWED_GLOBALS.includes(qualified)) {
+    throw new Error(`refusing global ${qualified} (a checkpoint may only hold tensors and plain data)`);
+  }
+  if (qualified === 'collections.OrderedDict') {
+    return new PyCallable(qualified, (args) => {
+      if (args.length > 0) throw new Error('unsupported OrderedDict arguments');
+      return {};
+    });
+  }
+  if (qualified === 'torch._utils._rebuild_tensor_v2') return new PyCallable(qualified, rebuildTensor);
+  if (qualified === 'torch._utils._rebuild_parameter') {
+    return new PyCallable(qualified, ([data]) => {
+      if (!isTensorData(data)) throw new Error(`${qualified} expects a tensor`);
+      return data;
+    });
+  }
+  return new PyGlobal(module, name);
+}
+
+function isIndexList(value: unknown): value is number[] {
+  return Array.isArray(value) && value.every((v) => Number.isSafeInteger(v) && v >= 0);
+}
+
+/** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])` */
+function rebuildTensor(args: unknown[]): TensorData {
+  const [storage, offset, shape, strides] = args;
+  if (!(storage instanceof Storage) || !Number.isSafeInteger(offset) || !isIndexList(shape) || !isIndexList(strides)) {
+    throw new Error('corrupt tensor record (_rebuild_tensor_v2 arguments)');
+  }
+  if (strides.length !== shape.length) throw new Error('corrupt tensor record (size and stride differ in length)');
+  const { dtype, bytes } = storage;
+  const size = DTYPE_SIZE[dtype];
+  const count = numel(shape);
+  const start = offset as number;
+  if (count === 0) return { kind: 'tensor', dtype, shape, data: new Uint8Array(0) };
+  const last = shape.reduce((end, d, i) => end + (d - 1) * strides[i], start);
+  if (start < 0 || (last + 1) * size > bytes.byteLength) {
+    throw new Error(`tensor of shape [${shape.join(', ')}] reaches beyond its storage`);
+  }
+  const expected = contiguousStrides(shape);
+  const contiguous = shape.every((d, i) => d === 1 || strides[i] === expected[i]);
+  if (contiguous) {
+    return { kind: 'tensor', dtype, shape, data: bytes.subarray(start * size, (start + count) * size) };
+  }
+  return { kind: 'tensor', dtype, shape, data: gather(bytes, size, start, shape, strides) };
+}
+
+/** Copies a strided view out of its storage into contiguous row-major bytes. */
+function gather(bytes: Uint8Array, size: number, offset: number, shape: number[], strides: number[]): Uint8Array {
+  const count = numel(shape);
+  const out = new Uint8Array(count * size);
+  const index = new Array<number>(shape.length).fill(0);
+  let element = offset;
+  for (let i = 0; i < count; i++) {
+    const from = element * size;
+    for (let b = 0; b < size; b++) out[i * size + b] = bytes[from + b];
+    for (let d = shape.length - 1; d >= 0; d--) {
+      element += strides[d];
+      if (++index[d] < shape[d]) break;
+      element -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
+}
+
+/** Throws unless the unpickled object is made only of Values (no bare storages or globals). */
+function checkValue(value: unknown, seen = new Set<object>()): asserts value is Value {
+  if (value === null || ['boolean', 'number', 'bigint', 'string'].includes(typeof value) || isTensorData(value)) {
+    return;
+  }
+  if (typeof value === 'object' && (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype)) {
+    if (seen.has(value)) return;
+    seen.add(value);
+    for (const item of Object.values(value)) checkValue(item, seen);
+    return;
+  }
+  const what = value instanceof Storage ? 'bare storage' : describe(value);
+  throw new Error(`the checkpoint holds a ${what}, which patho cannot represent`);
+}

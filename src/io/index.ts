@@ -1,0 +1,18 @@
+/** Checkpoint files: PyTorch's zip format and safetensors, in pure TypeScript. */
+
+export { ALLOWED_GLOBALS, loadObject, saveObject } from './checkpoint.js';
+export { CheckpointError } from './errors.js';
+export { loadSafetensors, saveSafetensors, type SafetensorsFile } from './safetensors.js';
+export {
+  asFloat32Array,
+  checkTensorData,
+  DTYPE_SIZE,
+  fromFloat32Array,
+  isTensorData,
+  numel,
+  PyFloat,
+  tensorData,
+  type DType,
+  type TensorData,
+  type Value,
+} from './value.js';
