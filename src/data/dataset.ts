@@ -164,6 +164,20 @@ export class SegmentationDataset {
     return this.shared;
   }
 
+  /** The pairs with the given names (in this data set's order), sharing this data set's masks. */
+  subset(names: readonly string[]): SegmentationDataset {
+    const wanted = new Set(names);
+    const keep = this.entries.map((e, i) => (wanted.has(e.name) ? i : -1)).filter((i) => i >= 0);
+    const missing = names.filter((n) => !this.entries.some((e) => e.name === n));
+    if (missing.length > 0) throw new Error(`names not in the data set: ${missing.join(', ')}`);
+    const shared: SharedDataset = {
+      ...this.shared,
+      entries: keep.map((i) => this.entries[i]),
+      maskOffsets: keep.map((i) => this.shared.maskOffsets[i]),
+    };
+    return new SegmentationDataset(shared.entries, sharedMasks(shared), shared, this.skipped);
+  }
+
   /** Decodes image `index`; errors name the file. */
   async image(index: number): Promise<RawImage> {
     const entry = this.entries[index];

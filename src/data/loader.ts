@@ -1,0 +1,246 @@
+/**
+ * The training data loader: an async iterable of batches built in worker
+ * threads, ahead of the training step, in an order that does not depend on
+ * how many workers there are.
+ */
+import { availableParallelism } from 'node:os';
+import { resolveAugment, type AugmentOption } from './augment/config.js';
+import { SegmentationDataset, type DatasetOptions } from './dataset.js';
+import { combineSums, type ChannelStats, type ChannelSums } from './normalize.js';
+import { SamplePipeline, type BatchJob, type PipelineConfig } from './pipeline.js';
+import { WorkerPool } from './pool.js';
+import { DistributedSampler } from './sampler.js';
+import { splitNames, type ValidationSpec } from './split.js';
+import type { HostBatch } from './types.js';
+
+/** Options of DataLoader; everything but batchSize has a default. */
+export interface DataLoaderOptions extends DatasetOptions {
+  /** Samples per batch. */
+  batchSize: number;
+  /** Patch size (square, or [height, width]); default: whole images. */
+  patchSize?: number | [number, number];
+  /** Probability that a patch is placed on foreground. Default 0. */
+  foregroundOversample?: number;
+  /** Augmentation: 'em', 'he', a recipe, 'auto' (em for gray, he for RGB; the default) or 'none'. */
+  augment?: AugmentOption;
+  /** Normalisation: given statistics, 'auto' (computed from the training images; the default) or 'none'. */
+  normalize?: ChannelStats | 'auto' | 'none';
+  /** Reshuffle every epoch. Default true. */
+  shuffle?: boolean;
+  /** Drop the last batch of an epoch when it is incomplete. Default false. */
+  dropLast?: boolean;
+  /** Seed of shuffling, patches and augmentation. Default 0. */
+  seed?: number;
+  /** Worker threads; 0 builds batches in the main thread. Default: min(2, cores - 1), at least 1. */
+  workers?: number;
+  /** Batches requested ahead of the one being consumed. Default 2 per worker. */
+  prefetch?: number;
+  /** Each worker keeps decoded images when the whole data set takes at most this many bytes. Default 1 GiB. */
+  cacheBytes?: number;
+  /** This process's rank for distributed training. Default 0. */
+  rank?: number;
+  /** Number of ranks. Default 1. */
+  worldSize?: number;
+  /** Validation data: a seeded fraction, a list of names, or another folder. Default none. */
+  validation?: ValidationSpec;
+  /** Batch size of the validation loader (whole images). Default 1. */
+  validationBatchSize?: number;
+}
+
+/**
+ * Batches of (image, mask) pairs from `root/<images>` and `root/<masks>`.
+ *
+ * ```ts
+ * const loader = new DataLoader('data/membrane/train', 'images', 'masks', { batchSize: 4, patchSize: 256 });
+ * for await (const batch of loader) train(batch); // one epoch per loop; the next loop is the next epoch
+ * const validation = await loader.validation();
+ * await loader.close();
+ * ```
+ * Each sample draws from its own stream, derived from (seed, epoch, index),
+ * so batches are identical whatever the worker count.
+ */
+export class DataLoader implements AsyncIterable<HostBatch> {
+  private readonly options: DataLoaderOptions;
+  private opening: Promise<void> | null = null;
+  private statsPromise: Promise<ChannelStats | null> | null = null;
+  private opened: {
+    dataset: SegmentationDataset;
+    pipeline: SamplePipeline;
+    pool: WorkerPool | null;
+    sampler: DistributedSampler;
+    validation: DataLoader | null;
+  } | null = null;
+  /** The epoch that the next `for await` iterates. */
+  epoch = 0;
+
+  constructor(
+    readonly root: string,
+    readonly imagesDir = 'images',
+    readonly masksDir = 'masks',
+    options: DataLoaderOptions,
+    private readonly source?: { dataset: SegmentationDataset; stats: () => Promise<ChannelStats | null> },
+  ) {
+    if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${options.batchSize}`);
+    this.options = options;
+  }
+
+  /** Returns this loader (the original patho API's name for it). */
+  getInstance(): this {
+    return this;
+  }
+
+  /** Scans and checks the data set and starts the workers; called by iteration if not before. */
+  open(): Promise<this> {
+    this.opening ??= this.doOpen();
+    return this.opening.then(() => this);
+  }
+
+  /** The checked training data set (after open). */
+  get dataset(): SegmentationDataset {
+    return this.state().dataset;
+  }
+
+  /** Batches per epoch on this rank (after open). */
+  get length(): number {
+    const n = this.state().sampler.numSamples;
+    return this.options.dropLast ? Math.floor(n / this.options.batchSize) : Math.ceil(n / this.options.batchSize);
+  }
+
+  /** The normalisation applied to batches, to store in checkpoints; null with normalize 'none'. */
+  stats(): Promise<ChannelStats | null> {
+    this.statsPromise ??= this.resolveStats();
+    return this.statsPromise;
+  }
+
+  /**
+   * A loader over the validation data (whole images, no augmentation, no
+   * shuffling, the training statistics), or null without a validation option.
+   */
+  async validation(): Promise<DataLoader | null> {
+    await this.open();
+    return this.state().validation;
+  }
+
+  /** Iterates the next epoch. */
+  [Symbol.asyncIterator](): AsyncIterator<HostBatch> {
+    return this.epochBatches(this.epoch++);
+  }
+
+  /**
+   * The batches of one epoch. Up to `prefetch` batches are being built while
+   * the caller works; breaking off leaves the workers idle (they finish what
+   * they had and no longer keep the process alive).
+   */
+  async *epochBatches(epoch: number): AsyncGenerator<HostBatch> {
+    await this.open();
+    const stats = await this.stats();
+    const { pipeline, pool, sampler } = this.state();
+    const order = sampler.indices(epoch);
+    const jobs: BatchJob[] = [];
+    for (let start = 0; start < order.length; start += this.options.batchSize) {
+      const indices = order.slice(start, start + this.options.batchSize);
+      if (indices.length < this.options.batchSize && this.options.dropLast) break;
+      jobs.push({ epoch, indices, stats });
+    }
+    if (!pool) {
+      for (const job of jobs) yield await pipeline.batch(job);
+      return;
+    }
+    const prefetch = Math.max(1, this.options.prefetch ?? 2 * pool.size);
+    const inFlight = new Map<number, Promise<HostBatch>>();
+    let submitted = 0;
+    for (let b = 0; b < jobs.length; b++) {
+      while (submitted < jobs.length && submitted - b < prefetch) {
+        const result = pool.run<HostBatch>({ kind: 'batch', job: jobs[submitted] });
+        // a batch may fail after the caller stopped listening; that is not an unhandled error
+        result.catch(() => undefined);
+        inFlight.set(submitted++, result);
+      }
+      const batch = await inFlight.get(b)!;
+      inFlight.delete(b);
+      yield batch;
+    }
+  }
+
+  /** Terminates the worker threads (of the validation loader too). Idempotent. */
+  async close(): Promise<void> {
+    if (!this.opening) return;
+    await this.opening.catch(() => undefined);
+    await this.opened?.pool?.close();
+    await this.opened?.validation?.close();
+  }
+
+  private state(): NonNullable<DataLoader['opened']> {
+    if (!this.opened) throw new Error('DataLoader is not open yet: await loader.open() first');
+    return this.opened;
+  }
+
+  private async doOpen(): Promise<void> {
+    const o = this.options;
+    let dataset = this.source?.dataset ?? (await SegmentationDataset.open(this.root, this.imagesDir, this.masksDir, o));
+    let validationSet: SegmentationDataset | null = null;
+    const spec = o.validation;
+    if (spec && 'fraction' in spec) {
+      const split = splitNames(dataset.entries.map((e) => e.name), spec.fraction, spec.seed ?? o.seed ?? 0);
+      validationSet = dataset.subset(split.validation);
+      dataset = dataset.subset(split.train);
+    } else if (spec && 'names' in spec) {
+      validationSet = dataset.subset(spec.names);
+      const held = new Set(spec.names);
+      dataset = dataset.subset(dataset.entries.map((e) => e.name).filter((n) => !held.has(n)));
+    } else if (spec) {
+      validationSet = await SegmentationDataset.open(spec.root, spec.images ?? this.imagesDir, spec.masks ?? this.masksDir, {
+        ...o,
+        names: undefined,
+        exclude: undefined,
+      });
+      if (validationSet.channels !== dataset.channels) {
+        throw new Error(`validation images in ${spec.root} have ${validationSet.channels} channel(s), training images ${dataset.channels}`);
+      }
+    }
+    const patch = o.patchSize === undefined ? null : typeof o.patchSize === 'number' ? ([o.patchSize, o.patchSize] as [number, number]) : o.patchSize;
+    const workers = o.workers ?? Math.max(1, Math.min(2, availableParallelism() - 1));
+    const config: PipelineConfig = {
+      patch,
+      foregroundOversample: o.foregroundOversample ?? 0,
+      augment: resolveAugment(o.augment ?? 'auto', dataset.channels),
+      seed: o.seed ?? 0,
+      cacheImages: dataset.decodedBytes() <= (o.cacheBytes ?? 2 ** 30),
+    };
+    const sampler = new DistributedSampler(dataset.length, {
+      rank: o.rank,
+      worldSize: o.worldSize,
+      seed: o.seed,
+      shuffle: o.shuffle ?? true,
+    });
+    const pool = workers > 0 ? new WorkerPool(workers, { dataset: dataset.toShared(), config }) : null;
+    const validation = validationSet
+      ? new DataLoader(
+          this.root,
+          this.imagesDir,
+          this.masksDir,
+          { ...o, batchSize: o.validationBatchSize ?? 1, patchSize: undefined, augment: 'none', shuffle: false, validation: undefined, rank: undefined, worldSize: undefined },
+          { dataset: validationSet, stats: () => this.stats() },
+        )
+      : null;
+    this.opened = { dataset, pipeline: new SamplePipeline(dataset, config), pool, sampler, validation };
+  }
+
+  private async resolveStats(): Promise<ChannelStats | null> {
+    if (this.source) return this.source.stats();
+    const normalize = this.options.normalize ?? 'auto';
+    if (normalize === 'none') return null;
+    if (normalize !== 'auto') return normalize;
+    await this.open();
+    const { dataset, pipeline, pool } = this.state();
+    const indices = dataset.entries.map((_, i) => i);
+    if (!pool) return combineSums(await pipeline.sums(indices));
+    // split across workers (which also fills their caches); sums are
+    // combined in index order, so the result is the same for any worker count
+    const parts = await Promise.all(
+      Array.from({ length: pool.size }, (_, w) => pool.run<ChannelSums[]>({ kind: 'sums', indices: indices.filter((i) => i % pool.size === w) })),
+    );
+    const ordered = indices.map((i) => parts[i % pool.size][Math.floor(i / pool.size)]);
+    return combineSums(ordered);
+  }
+}

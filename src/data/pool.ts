@@ -1,0 +1,86 @@
+/**
+ * A small pool of data-loading worker threads.
+ *
+ * A worker is referenced (keeps the process alive) only while it has work
+ * somebody waits for: idle workers never hold a finished program open, yet
+ * stay alive between epochs with their decoded-image caches, as PyTorch's
+ * persistent workers do. close() terminates them.
+ */
+import { Worker } from 'node:worker_threads';
+import type { WorkerInit, WorkerReply, WorkerRequest, WorkerTask } from './worker.js';
+
+type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
+
+interface Slot {
+  worker: Worker;
+  pending: Map<number, Pending>;
+}
+
+/** Worker threads running src/data/worker.ts. */
+export class WorkerPool {
+  private readonly slots: Slot[];
+  private nextId = 0;
+  private failure: Error | null = null;
+  private closing = false;
+
+  constructor(count: number, init: WorkerInit) {
+    this.slots = Array.from({ length: count }, () => this.start(init));
+  }
+
+  /** Number of worker threads. */
+  get size(): number {
+    return this.slots.length;
+  }
+
+  /** Sends a request to the least busy worker; resolves with its result. */
+  run<T>(task: WorkerTask): Promise<T> {
+    if (this.failure) return Promise.reject(this.failure);
+    if (this.closing) return Promise.reject(new Error('data loader workers are closed'));
+    const slot = this.slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      slot.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
+      if (slot.pending.size === 1) slot.worker.ref();
+      slot.worker.postMessage({ ...task, id } satisfies WorkerRequest);
+    });
+  }
+
+  /** Terminates every worker; pending requests are rejected. */
+  async close(): Promise<void> {
+    this.closing = true;
+    this.failAll(new Error('data loader closed'));
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+
+  private start(init: WorkerInit): Slot {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    const slot: Slot = { worker, pending: new Map() };
+    worker.unref();
+    worker.on('message', (reply: WorkerReply) => {
+      const pending = slot.pending.get(reply.id);
+      if (!pending) return;
+      slot.pending.delete(reply.id);
+      if (slot.pending.size === 0) worker.unref();
+      if (reply.ok) pending.resolve(reply.result);
+      else pending.reject(new Error(reply.error));
+    });
+    worker.on('error', (error) => this.fail(new Error(`data loader worker failed: ${error.message}`)));
+    worker.on('exit', (code) => {
+      if (!this.closing) this.fail(new Error(`data loader worker exited with code ${code}`));
+    });
+    return slot;
+  }
+
+  private fail(error: Error): void {
+    this.failure ??= error;
+    this.failAll(error);
+  }
+
+  private failAll(error: Error): void {
+    for (const slot of this.slots) {
+      for (const p of slot.pending.values()) p.reject(error);
+      slot.pending.clear();
+      slot.worker.unref();
+    }
+  }
+}
