@@ -146,6 +146,7 @@ export function parseArgs<const C extends CommandSpec>(spec: C, argv: readonly s
     if (!option && flag.startsWith('--no-')) {
       const positive = byName.get(flag.slice(5));
       if (positive?.type === 'boolean') [option, negated] = [positive, true];
+      else if (positive) throw new UsageError(`${flag} is not an option: --${positive.name} takes a value and cannot be negated`, program);
     }
     if (!option) throw new UsageError(unknownOptionMessage(flag, spec, program), program);
 

@@ -185,7 +185,7 @@ export const TRAIN = defineCommand({
       help: 'a fixed validation split and a 20-minute budget',
     },
     {
-      command: 'patho train --data glas --preset he --patch 512 --base-channels 32 --out runs/glas',
+      command: 'patho train --data glas --preset he --patch 512 --out runs/glas',
       help: 'H&E tiles with their own folder and run directory',
     },
     { command: 'patho train --out runs/glas --resume', help: 'continue an interrupted run' },
@@ -219,7 +219,7 @@ export const EVAL = defineCommand({
   ],
   examples: [
     { command: 'patho eval', help: 'score data/model.pt on the membrane training folder' },
-    { command: 'patho eval --model runs/glas/model.pt --data glas-test --thresholds 0.3,0.5,0.7', help: 'three thresholds' },
+    { command: 'patho eval --model runs/glas/model.pt --data glas-test --thresholds 0.3,0.5', help: 'another model, data set and thresholds' },
     { command: 'patho eval --json > scores.json', help: 'machine-readable scores' },
   ],
 });
@@ -247,7 +247,7 @@ export const PREDICT = defineCommand({
   positionals: [{ name: 'INPUT', help: 'image files or folders of images', required: true, variadic: true }],
   examples: [
     { command: 'patho predict data/membrane/test/images', help: 'masks for the membrane test images in data/predictions' },
-    { command: 'patho predict --model runs/glas/model.pt --out masks --probabilities a.png b.png', help: 'two images, with probability maps' },
+    { command: 'patho predict -m runs/glas/model.pt -o masks --probabilities a.png b.png', help: 'two images, with probability maps' },
   ],
 });
 
