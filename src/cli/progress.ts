@@ -111,18 +111,15 @@ export class ProgressBar {
     this.lastWrite = now;
     const elapsed = (now - this.start) / 1000;
     const rate = elapsed > 0 ? this.count / elapsed : undefined;
-    const parts = [this.counter()];
-    parts.push(rate === undefined ? `-- ${this.unit}/s` : `${formatRate(rate)} ${this.unit}/s`);
-    if (this.total !== undefined) {
-      const left = rate ? Math.max(0, this.total - this.count) / rate : undefined;
-      parts.push(left === undefined ? '--:-- left' : `${formatDuration(left)} left`);
-    }
-    const text = parts.join('  ') + this.suffix();
+    const speed = rate === undefined ? `-- ${this.unit}/s` : `${formatRate(rate)} ${this.unit}/s`;
+    const timeLeft =
+      this.total === undefined ? [] : [rate ? `${formatDuration(Math.max(0, this.total - this.count) / rate)} left` : '--:-- left'];
     if (!this.tty) {
       const percent = this.total ? ` (${Math.floor((100 * this.count) / this.total)}%)` : '';
-      this.stream.write(`${this.prefix()}${parts[0]}${percent}  ${parts.slice(1).join('  ')}${this.suffix()}\n`);
+      this.stream.write(`${this.prefix()}${[this.counter() + percent, speed, ...timeLeft].join('  ')}${this.suffix()}\n`);
       return;
     }
+    const text = [this.counter(), speed, ...timeLeft].join('  ') + this.suffix();
     const columns = this.stream.columns ?? 80;
     // the bar takes its width plus brackets and two spaces
     const room = columns - 1 - this.prefix().length - text.length - 4;
