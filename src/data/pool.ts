@@ -53,7 +53,11 @@ export class WorkerPool {
   }
 
   private start(init: WorkerInit): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: init });
+    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+      workerData: init,
+      // --input-type (from `node --input-type=module -e ...`) is refused for file workers
+      execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
+    });
     const slot: Slot = { worker, pending: new Map() };
     worker.unref();
     worker.on('message', (reply: WorkerReply) => {
