@@ -439,9 +439,12 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
       case op.EMPTY_DICT:
         stack.push({});
         break;
-      case op.TUPLE:
-        stack.push(popMark());
+      case op.TUPLE: {
+        // popMark swaps `stack`, so it must run before `stack.push` is looked up.
+        const items = popMark();
+        stack.push(items);
         break;
+      }
       case op.TUPLE1:
       case op.TUPLE2:
       case op.TUPLE3: {
