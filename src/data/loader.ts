@@ -78,6 +78,7 @@ export class DataLoader implements AsyncIterable<HostBatch> {
     readonly imagesDir = 'images',
     readonly masksDir = 'masks',
     options: DataLoaderOptions,
+    /** @internal a checked data set and the statistics to use (the validation loader of a training loader) */
     private readonly source?: { dataset: SegmentationDataset; stats: () => Promise<ChannelStats | null> },
   ) {
     if (!(Number.isInteger(options.batchSize) && options.batchSize > 0)) throw new Error(`batchSize must be a positive integer, got ${options.batchSize}`);
