@@ -1,0 +1,101 @@
+/**
+ * Training checkpoints: everything needed to resume exactly (weights, optimizer
+ * and scheduler state, epoch, RNG state) and to predict later (architecture,
+ * normalisation, threshold), in PyTorch's format: `torch.load('data/model.pt')`
+ * gives a dict whose 'model' entry is an ordinary state_dict.
+ */
+import { existsSync } from 'node:fs';
+import { load, save, type Loaded, type Savable } from '../tensor/serialize.js';
+import { Tensor } from '../tensor/tensor.js';
+import { dispose } from '../tensor/scope.js';
+import { buildInfo } from '../tensor/runtime.js';
+import type { UNetOptions } from '../models/unet.js';
+import type { ChannelStats } from '../data/normalize.js';
+
+export const CHECKPOINT_FORMAT = 'patho-checkpoint-1';
+
+export interface CheckpointMeta {
+  format: string;
+  /** Completed epochs. */
+  epoch: number;
+  unet: Required<UNetOptions>;
+  training: Record<string, string | number | boolean | null>;
+  normalization: ChannelStats | null;
+  threshold: number;
+  bestDice: number | null;
+  torchVersion: string;
+  device: string;
+  savedAt: string;
+}
+
+export interface Checkpoint extends CheckpointMeta {
+  model: Map<string, Tensor>;
+  optimizer?: Savable;
+  scheduler?: Savable;
+  rngState?: Tensor;
+}
+
+/** Writes a checkpoint atomically (a kill mid-write leaves the previous file intact). */
+export async function saveCheckpoint(path: string, checkpoint: Checkpoint): Promise<void> {
+  const { model, optimizer, scheduler, rngState, ...meta } = checkpoint;
+  await save(
+    {
+      model,
+      optimizer: optimizer ?? null,
+      scheduler: scheduler ?? null,
+      rng_state: rngState ?? null,
+      meta: meta as unknown as Savable,
+    },
+    path,
+  );
+}
+
+/** The parts of a loaded checkpoint; call `disposeCheckpoint` when done with the tensors. */
+export interface LoadedCheckpoint {
+  meta: CheckpointMeta;
+  model: Map<string, Tensor>;
+  optimizer: Loaded;
+  scheduler: Loaded;
+  rngState: Tensor | null;
+}
+
+/**
+ * Reads a patho checkpoint, or a plain state_dict written by PyTorch (then
+ * `meta` is null-ish and the caller must know the architecture).
+ */
+export async function loadCheckpoint(path: string, options: { device?: string } = {}): Promise<LoadedCheckpoint> {
+  if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist`);
+  const raw = await load(path, { device: options.device });
+  if (raw === null || typeof raw !== 'object' || raw instanceof Tensor || Array.isArray(raw)) {
+    dispose(raw);
+    throw new Error(`checkpoint ${path}: expected a dict, found ${raw instanceof Tensor ? 'a tensor' : typeof raw}`);
+  }
+  const stateDict = (value: Loaded): Map<string, Tensor> | null => {
+    if (value === null || typeof value !== 'object' || value instanceof Tensor || Array.isArray(value)) return null;
+    const entries = Object.entries(value);
+    return entries.every(([, v]) => v instanceof Tensor) ? new Map(entries as [string, Tensor][]) : null;
+  };
+  const model = stateDict(raw.model ?? null) ?? stateDict(raw);
+  if (!model) {
+    dispose(raw);
+    throw new Error(`checkpoint ${path}: no 'model' state_dict in it`);
+  }
+  const meta = (raw.meta ?? { format: 'state_dict' }) as unknown as CheckpointMeta;
+  return {
+    meta,
+    model,
+    optimizer: raw.optimizer ?? null,
+    scheduler: raw.scheduler ?? null,
+    rngState: raw.rng_state instanceof Tensor ? raw.rng_state : null,
+  };
+}
+
+export function disposeCheckpoint(c: LoadedCheckpoint): void {
+  dispose([...c.model.values()]);
+  dispose(c.optimizer);
+  c.rngState?.dispose();
+}
+
+export function libtorchDescription(): string {
+  return `libtorch ${buildInfo().torchVersion}`;
+}

@@ -1,0 +1,406 @@
+/**
+ * Model: the original patho's training API over a U-Net.
+ *
+ * ```ts
+ * const net = new UNET({ inChannels: 1 });
+ * const model = new Model(net, { lr: 5e-3, withJaccard: true, loadModel: false });
+ * await model.train(new DataLoader('data/membrane/train', 'images', 'masks', { batchSize: 4 }), { epochs: 10 });
+ * ```
+ * Every epoch it logs the losses, Dice/IoU at each threshold, learning rate and
+ * throughput (terminal and JSON lines), and writes the latest and the best
+ * checkpoint atomically; `resume` continues from the latest exactly.
+ */
+import { existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { ProgressBar } from '../cli/progress.js';
+import { batchToTensors } from '../data/tensors.js';
+import type { DataLoader } from '../data/loader.js';
+import type { ChannelStats } from '../data/normalize.js';
+import type { HostBatch } from '../data/types.js';
+import { lossByName, type Loss, type LossName } from '../losses/index.js';
+import { UNet, type UNetOptions } from '../models/unet.js';
+import { Adam, SGD, type Optimizer } from '../optim/index.js';
+import { CosineAnnealingLR, PolynomialLR, StepLR, type LRScheduler } from '../optim/schedulers.js';
+import { autocast, getRngState, setRngState, buildInfo } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
+import { Tensor, type Device, type DType, type MemoryFormat } from '../tensor/tensor.js';
+import { evaluateBinary, type EvaluationReport } from './evaluate.js';
+import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
+import { RunLog } from './log.js';
+import { GradScaler } from './scaler.js';
+
+export interface ModelOptions {
+  /** Learning rate. Default 5e-3 (the original patho). */
+  lr?: number;
+  /** BCE with the soft Jaccard term (the original patho's loss). Default true; ignored when `loss` is set. */
+  withJaccard?: boolean;
+  /** Load weights from `modelPath` before training or predicting. Default false. */
+  loadModel?: boolean;
+  /** Where the best weights go (and are loaded from). Default 'data/model.pt'. */
+  modelPath?: string;
+  optimizer?: 'sgd' | 'adam';
+  /** SGD momentum. Default 0.99 (the U-Net paper). */
+  momentum?: number;
+  weightDecay?: number;
+  loss?: LossName;
+  /** Foreground weight of BCE (class imbalance). */
+  posWeight?: number;
+  /** Learning-rate schedule over the epochs. Default 'none'. */
+  schedule?: 'none' | 'cosine' | 'poly' | 'step';
+  device?: Device;
+  /** Mixed precision: autocast dtype (bfloat16 on CPU/GPU, float16 on GPU with loss scaling), or null. */
+  amp?: DType | null;
+  memoryFormat?: MemoryFormat;
+}
+
+export interface TrainOptions {
+  epochs?: number;
+  /** Validation batches; default: the loader's own validation split, if any. */
+  validation?: AsyncIterable<HostBatch> | null;
+  thresholds?: number[];
+  /** Stop when validation Dice at the first threshold has not improved for this many epochs (0 = never). */
+  earlyStop?: number;
+  /** Stop after the epoch during which this much time has passed. */
+  maxMinutes?: number;
+  /** Continue from `<outDir>/last.pt`. */
+  resume?: boolean;
+  /** Folder for last.pt and train.jsonl. Default: the folder of modelPath. */
+  outDir?: string;
+  /** Progress output; default process.stderr. Pass null for silence. */
+  progress?: NodeJS.WritableStream | null;
+  /** Called after every epoch with its record. */
+  onEpoch?: (record: EpochRecord) => void;
+}
+
+export interface EpochRecord {
+  epoch: number;
+  trainLoss: number;
+  valLoss: number | null;
+  dice: Record<string, number>;
+  iou: Record<string, number>;
+  /** Dice of the background class (membrane, for the membrane data) per threshold. */
+  backgroundDice: Record<string, number>;
+  lr: number;
+  imagesPerSecond: number;
+  /** Share of the epoch spent waiting for the loader. */
+  dataWait: number;
+  seconds: number;
+  best: boolean;
+}
+
+/** Raised when the loss stops being finite; the last good checkpoint is untouched. */
+export class NonFiniteLossError extends Error {}
+
+const DEFAULTS = {
+  lr: 5e-3,
+  withJaccard: true,
+  loadModel: false,
+  modelPath: 'data/model.pt',
+  optimizer: 'sgd',
+  momentum: 0.99,
+  weightDecay: 0,
+  schedule: 'none',
+  device: 'cpu',
+  amp: null,
+  memoryFormat: 'contiguous',
+} as const;
+
+export class Model {
+  readonly net: UNet;
+  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight'>> & Pick<ModelOptions, 'loss' | 'posWeight'>;
+  readonly optimizer: Optimizer<{ lr: number }>;
+  readonly loss: Loss;
+  /** Normalisation of the training data, saved with the weights. */
+  normalization: ChannelStats | null = null;
+  /** Completed epochs (continues after resume). */
+  epoch = 0;
+  bestDice: number | null = null;
+  threshold = 0.5;
+  private scheduler: LRScheduler | null = null;
+  private readonly scaler: GradScaler | null;
+  private loading: Promise<void> | null;
+
+  constructor(net: UNet, options: ModelOptions = {}) {
+    this.net = net;
+    this.options = { ...DEFAULTS, ...options } as Model['options'];
+    const o = this.options;
+    if (!(o.lr > 0)) throw new Error(`Model: lr must be > 0, got ${o.lr}`);
+    if (o.device !== 'cpu') net.to(o.device);
+    if (o.memoryFormat === 'channelsLast') net.toMemoryFormat('channelsLast');
+    const lossName: LossName = o.loss ?? (net.options.classes > 1 ? 'cross-entropy' : o.withJaccard ? 'bce-jaccard' : 'bce');
+    if (net.options.classes > 1 && lossName !== 'cross-entropy') {
+      throw new Error(`Model: loss '${lossName}' is binary but the network has ${net.options.classes} classes (use cross-entropy)`);
+    }
+    this.loss = lossByName(lossName, { posWeight: o.posWeight });
+    this.optimizer =
+      o.optimizer === 'adam'
+        ? new Adam(net.parameters(), { lr: o.lr, weightDecay: o.weightDecay })
+        : new SGD(net.parameters(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
+    this.scaler = o.amp === 'float16' ? new GradScaler() : null;
+    this.loading = o.loadModel ? this.loadWeights(o.modelPath) : null;
+  }
+
+  /** Loads weights (and normalisation, threshold) from a checkpoint or a PyTorch state_dict. */
+  async loadWeights(path: string): Promise<void> {
+    const checkpoint = await loadCheckpoint(path, { device: this.options.device });
+    try {
+      this.net.loadStateDict(checkpoint.model);
+      this.normalization = checkpoint.meta.normalization ?? null;
+      this.threshold = checkpoint.meta.threshold ?? 0.5;
+      this.bestDice = checkpoint.meta.bestDice ?? null;
+    } finally {
+      disposeCheckpoint(checkpoint);
+    }
+  }
+
+  private async ready(): Promise<void> {
+    if (this.loading) await this.loading;
+  }
+
+  /** Trains for `epochs` epochs on `loader` (a DataLoader or any async iterable of batches per epoch). */
+  async train(loader: DataLoader, options: TrainOptions = {}): Promise<EpochRecord[]> {
+    await this.ready();
+    const epochs = options.epochs ?? 10;
+    const thresholds = options.thresholds ?? [0.5, 0.7];
+    const outDir = options.outDir ?? dirname(this.options.modelPath);
+    mkdirSync(outDir, { recursive: true });
+    const lastPath = join(outDir, 'last.pt');
+    await loader.open();
+    this.normalization = await loader.stats();
+    const validation = options.validation === undefined ? await loader.validation() : options.validation;
+    this.scheduler = this.makeScheduler(epochs);
+    if (options.resume) {
+      if (!existsSync(lastPath)) throw new Error(`--resume: no checkpoint at ${lastPath} to resume from`);
+      await this.resumeFrom(lastPath);
+    }
+    const log = new RunLog<EpochRecord & { event: 'epoch' }>(join(outDir, 'train.jsonl'), { append: options.resume ?? false });
+    const started = performance.now();
+    const records: EpochRecord[] = [];
+    let sinceBest = 0;
+    try {
+      while (this.epoch < epochs) {
+        const record = await this.trainEpoch(loader, validation, thresholds, epochs, options.progress === null ? null : options.progress ?? process.stderr);
+        await this.saveTo(lastPath, true);
+        if (record.best) {
+          sinceBest = 0;
+          await this.saveTo(this.options.modelPath, false);
+        } else {
+          sinceBest++;
+        }
+        log.write({ event: 'epoch', ...record });
+        records.push(record);
+        options.onEpoch?.(record);
+        if (options.earlyStop && sinceBest >= options.earlyStop) break;
+        if (options.maxMinutes !== undefined && (performance.now() - started) / 60000 >= options.maxMinutes) break;
+      }
+    } finally {
+      log.close();
+    }
+    return records;
+  }
+
+  private async trainEpoch(
+    loader: DataLoader,
+    validation: AsyncIterable<HostBatch> | null,
+    thresholds: number[],
+    epochs: number,
+    progressStream: NodeJS.WritableStream | null,
+  ): Promise<EpochRecord> {
+    const epoch = this.epoch;
+    this.net.train();
+    const bar = progressStream ? new ProgressBar({ total: loader.length, label: `epoch ${epoch + 1}/${epochs}`, unit: 'batches', stream: progressStream as never }) : null;
+    const start = performance.now();
+    let waiting = 0;
+    let lossSum = 0;
+    let images = 0;
+    let step = 0;
+    const iterator = loader.epochBatches(epoch);
+    for (;;) {
+      const waitStart = performance.now();
+      const next = await iterator.next();
+      waiting += performance.now() - waitStart;
+      if (next.done) break;
+      const batch = next.value;
+      const loss = this.trainStep(batch);
+      if (!Number.isFinite(loss)) {
+        throw new NonFiniteLossError(
+          `training stopped: the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; ` +
+            `the last good checkpoint is ${join(dirname(this.options.modelPath), 'last.pt')} (try a lower --lr)`,
+        );
+      }
+      lossSum += loss * batch.shape[0];
+      images += batch.shape[0];
+      step++;
+      bar?.setStatus(`loss ${loss.toFixed(4)}`);
+      bar?.tick();
+    }
+    bar?.done();
+    const trainSeconds = (performance.now() - start) / 1000;
+    this.epoch = epoch + 1;
+    const lr = this.optimizer.lr;
+    this.scheduler?.step();
+    let report: EvaluationReport | null = null;
+    if (validation) {
+      report = await evaluateBinary(this.net, validation, {
+        thresholds, device: this.options.device, amp: this.options.amp, loss: this.loss,
+      });
+    }
+    const key = String(thresholds[0]);
+    const dice = report ? Object.fromEntries(Object.entries(report.thresholds).map(([t, s]) => [t, s.dice])) : {};
+    const current = report ? report.thresholds[key].dice : null;
+    const best = current === null ? true : this.bestDice === null || current > this.bestDice;
+    if (best && current !== null) this.bestDice = current;
+    const record: EpochRecord = {
+      epoch: this.epoch,
+      trainLoss: lossSum / Math.max(1, images),
+      valLoss: report?.loss ?? null,
+      dice,
+      iou: report ? Object.fromEntries(Object.entries(report.thresholds).map(([t, s]) => [t, s.iou])) : {},
+      backgroundDice: report ? Object.fromEntries(Object.entries(report.background).map(([t, s]) => [t, s.dice])) : {},
+      lr,
+      imagesPerSecond: images / trainSeconds,
+      dataWait: waiting / 1000 / trainSeconds,
+      seconds: (performance.now() - start) / 1000,
+      best,
+    };
+    progressStream?.write(formatEpoch(record) + '\n');
+    return record;
+  }
+
+  /** One optimisation step on a batch; returns the loss (NaN/Inf are returned, not stepped on). */
+  trainStep(batch: HostBatch): number {
+    const { device, amp, memoryFormat } = this.options;
+    const loss = tidy(() => {
+      const { images, masks } = batchToTensors(batch, { device, classes: this.net.options.classes, memoryFormat });
+      const forward = () => this.net.forward(images);
+      const logits = amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', amp, forward).to('float32') : forward();
+      const value = this.loss(logits, masks);
+      const v = value.item();
+      if (Number.isFinite(v)) (this.scaler ? this.scaler.scaleLoss(value) : value).backward();
+      return v;
+    });
+    if (!Number.isFinite(loss)) {
+      this.optimizer.zeroGrad();
+      return loss;
+    }
+    if (!this.scaler || this.scaler.unscale(this.optimizer.params)) this.optimizer.step();
+    this.optimizer.zeroGrad();
+    return loss;
+  }
+
+  /** Scores the network on `batches` (whole images) at `thresholds`. */
+  async evaluate(batches: AsyncIterable<HostBatch>, options: { thresholds?: number[]; sweep?: boolean } = {}): Promise<EvaluationReport> {
+    await this.ready();
+    return evaluateBinary(this.net, batches, { ...options, device: this.options.device, amp: this.options.amp, loss: this.loss });
+  }
+
+  /** Probabilities [N, classes, H, W] for normalised images [N, C, H, W]. */
+  async predict(images: Tensor): Promise<Tensor> {
+    await this.ready();
+    const wasTraining = this.net.training;
+    this.net.eval();
+    try {
+      return tidy(() => {
+        const logits = this.net.forward(images);
+        return this.net.probabilities(logits);
+      });
+    } finally {
+      this.net.train(wasTraining);
+    }
+  }
+
+  /** The makeParallel() of the original API: data parallelism across processes (see src/parallel). */
+  makeParallel(): never {
+    throw new Error(
+      'makeParallel(): multi-device data parallelism is not available in this version of patho; ' +
+        'train on one device (--devices cpu or cuda:0)',
+    );
+  }
+
+  private makeScheduler(epochs: number): LRScheduler | null {
+    switch (this.options.schedule) {
+      case 'cosine':
+        return new CosineAnnealingLR(this.optimizer, epochs);
+      case 'poly':
+        return new PolynomialLR(this.optimizer, epochs, 0.9);
+      case 'step':
+        return new StepLR(this.optimizer, Math.max(1, Math.floor(epochs / 3)), 0.1);
+      default:
+        return null;
+    }
+  }
+
+  /** Writes a checkpoint; `full` adds optimizer, scheduler and RNG state for resuming. */
+  async saveTo(path: string, full: boolean): Promise<void> {
+    const rngState = full ? getRngState() : undefined;
+    try {
+      await saveCheckpoint(path, {
+        ...this.meta(),
+        model: this.net.stateDict(),
+        optimizer: full ? (this.optimizer.stateDict() as never) : undefined,
+        scheduler: full && this.scheduler ? (this.scheduler.stateDict() as never) : undefined,
+        rngState,
+      });
+    } finally {
+      rngState?.dispose();
+    }
+  }
+
+  private meta(): CheckpointMeta {
+    const { device, amp, memoryFormat, modelPath: _path, loadModel: _load, ...training } = this.options;
+    return {
+      format: CHECKPOINT_FORMAT,
+      epoch: this.epoch,
+      unet: this.net.options,
+      training: { ...training, loss: this.options.loss ?? null, posWeight: this.options.posWeight ?? null, amp: amp ?? null, memoryFormat },
+      normalization: this.normalization,
+      threshold: this.threshold,
+      bestDice: this.bestDice,
+      torchVersion: buildInfo().torchVersion,
+      device,
+      savedAt: new Date().toISOString(),
+    };
+  }
+
+  private async resumeFrom(path: string): Promise<void> {
+    const checkpoint = await loadCheckpoint(path, { device: this.options.device });
+    try {
+      const saved = checkpoint.meta.unet;
+      const mine = this.net.options as unknown as Record<string, unknown>;
+      const differs = Object.entries(saved ?? {}).filter(([k, v]) => mine[k] !== v);
+      if (differs.length) {
+        throw new Error(`--resume: ${path} was trained with ${differs.map(([k, v]) => `${k}=${v}`).join(', ')}; this run has ${differs.map(([k]) => `${k}=${mine[k]}`).join(', ')}`);
+      }
+      this.net.loadStateDict(checkpoint.model);
+      if (checkpoint.optimizer) this.optimizer.loadStateDict(checkpoint.optimizer as never);
+      if (checkpoint.scheduler && this.scheduler) this.scheduler.loadStateDict(checkpoint.scheduler as never);
+      if (checkpoint.rngState) setRngState(checkpoint.rngState);
+      this.epoch = checkpoint.meta.epoch;
+      this.bestDice = checkpoint.meta.bestDice;
+      this.threshold = checkpoint.meta.threshold;
+    } finally {
+      disposeCheckpoint(checkpoint);
+    }
+  }
+
+  /** Frees the network's and optimizer's native memory. */
+  dispose(): void {
+    this.optimizer.dispose();
+    this.net.dispose();
+  }
+}
+
+function formatEpoch(r: EpochRecord): string {
+  const scores = Object.keys(r.dice)
+    .map((t) => `dice@${t} ${r.dice[t].toFixed(4)} iou@${t} ${r.iou[t].toFixed(4)}`)
+    .join('  ');
+  const bg = Object.keys(r.backgroundDice).length ? `  background dice@${Object.keys(r.backgroundDice)[0]} ${Object.values(r.backgroundDice)[0].toFixed(4)}` : '';
+  return (
+    `epoch ${r.epoch}  loss ${r.trainLoss.toFixed(4)}` +
+    (r.valLoss !== null ? `  val_loss ${r.valLoss.toFixed(4)}` : '') +
+    (scores ? `  ${scores}` : '') + bg +
+    `  lr ${r.lr.toPrecision(3)}  ${r.imagesPerSecond.toFixed(2)} img/s  data wait ${(r.dataWait * 100).toFixed(1)}%` +
+    (r.best ? '  (best)' : '')
+  );
+}
+
