@@ -70,6 +70,8 @@ export class DataLoader implements AsyncIterable<HostBatch> {
     sampler: DistributedSampler;
     validation: DataLoader | null;
   } | null = null;
+  /** Batches of the coming epoch requested before it began. */
+  private nextEpochBatches: { epoch: number; batches: Promise<HostBatch>[] } = { epoch: -1, batches: [] };
   /** The epoch that the next `for await` iterates. */
   epoch = 0;
 
@@ -129,36 +131,46 @@ export class DataLoader implements AsyncIterable<HostBatch> {
 
   /**
    * The batches of one epoch. Up to `prefetch` batches are being built while
-   * the caller works; breaking off leaves the workers idle (they finish what
-   * they had and no longer keep the process alive).
+   * the caller works, and near the end of an epoch reached through the
+   * default iterator the first batches of the next one are started, so the
+   * next epoch does not begin with a wait. Breaking off leaves the workers
+   * idle (they finish what they had and no longer keep the process alive).
    */
   async *epochBatches(epoch: number): AsyncGenerator<HostBatch> {
     await this.open();
     const stats = await this.stats();
-    const { pipeline, pool, sampler } = this.state();
-    const order = sampler.indices(epoch);
-    const jobs: BatchJob[] = [];
-    for (let start = 0; start < order.length; start += this.options.batchSize) {
-      const indices = order.slice(start, start + this.options.batchSize);
-      if (indices.length < this.options.batchSize && this.options.dropLast) break;
-      jobs.push({ epoch, indices, stats });
-    }
+    const { pipeline, pool } = this.state();
+    const jobs = this.plan(epoch, stats);
     if (!pool) {
       for (const job of jobs) yield await pipeline.batch(job);
       return;
     }
+    const started = this.nextEpochBatches.epoch === epoch ? this.nextEpochBatches.batches : [];
+    this.nextEpochBatches = { epoch: -1, batches: [] };
+    // the default iterator has already advanced this.epoch to the epoch that will follow
+    const following = this.epoch === epoch + 1 ? this.plan(epoch + 1, stats) : [];
+    const ahead: Promise<HostBatch>[] = [];
     const prefetch = Math.max(1, this.options.prefetch ?? 2 * pool.size);
+    const request = (job: BatchJob) => {
+      const result = pool.run<HostBatch>({ kind: 'batch', job });
+      // a batch may fail after the caller stopped listening; that is not an unhandled error
+      result.catch(() => undefined);
+      return result;
+    };
     const inFlight = new Map<number, Promise<HostBatch>>();
     let submitted = 0;
     for (let b = 0; b < jobs.length; b++) {
-      while (submitted < jobs.length && submitted - b < prefetch) {
-        const result = pool.run<HostBatch>({ kind: 'batch', job: jobs[submitted] });
-        // a batch may fail after the caller stopped listening; that is not an unhandled error
-        result.catch(() => undefined);
-        inFlight.set(submitted++, result);
+      while (submitted + ahead.length - b < prefetch) {
+        if (submitted < jobs.length) {
+          inFlight.set(submitted, started[submitted] ?? request(jobs[submitted]));
+          submitted++;
+        } else if (ahead.length < following.length) {
+          ahead.push(request(following[ahead.length]));
+        } else break;
       }
       const batch = await inFlight.get(b)!;
       inFlight.delete(b);
+      if (b === jobs.length - 1) this.nextEpochBatches = { epoch: epoch + 1, batches: ahead };
       yield batch;
     }
   }
@@ -169,6 +181,18 @@ export class DataLoader implements AsyncIterable<HostBatch> {
     await this.opening.catch(() => undefined);
     await this.opened?.pool?.close();
     await this.opened?.validation?.close();
+  }
+
+  /** This rank's batches of `epoch`. */
+  private plan(epoch: number, stats: ChannelStats | null): BatchJob[] {
+    const order = this.state().sampler.indices(epoch);
+    const jobs: BatchJob[] = [];
+    for (let start = 0; start < order.length; start += this.options.batchSize) {
+      const indices = order.slice(start, start + this.options.batchSize);
+      if (indices.length < this.options.batchSize && this.options.dropLast) break;
+      jobs.push({ epoch, indices, stats });
+    }
+    return jobs;
   }
 
   private state(): NonNullable<DataLoader['opened']> {
