@@ -33,6 +33,8 @@ export interface DatasetEntry {
   width: number;
   height: number;
   channels: number;
+  /** 1 for 8-bit files, 2 for 16-bit. */
+  bytesPerValue: number;
 }
 
 /** A problem found in a file while opening a data set. */
@@ -67,7 +69,8 @@ export interface SharedDataset {
  * Pairs `root/<images>/NAME.*` with `root/<masks>/NAME.*` by base name,
  * whatever the extensions. Opening decodes every mask (they are checked and
  * kept as class indices) and reads every image header; images themselves are
- * decoded on demand.
+ * decoded on demand, so an image whose header reads but whose pixel data is
+ * corrupt fails only then, with its path in the message.
  */
 export class SegmentationDataset {
   private constructor(
@@ -195,7 +198,7 @@ export class SegmentationDataset {
 
   /** Bytes needed to hold every decoded image (the loader caches when this fits). */
   decodedBytes(): number {
-    return this.entries.reduce((sum, e) => sum + e.width * e.height * e.channels, 0);
+    return this.entries.reduce((sum, e) => sum + e.width * e.height * e.channels * e.bytesPerValue, 0);
   }
 }
 

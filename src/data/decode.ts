@@ -13,15 +13,17 @@ export interface ImageHeader {
   width: number;
   height: number;
   channels: number;
+  /** 1 for 8-bit files, 2 for 16-bit. */
+  bytesPerValue: number;
 }
 
 /** Reads the header of an image file; throws if the format is not understood. */
 export async function readImageHeader(path: string): Promise<ImageHeader> {
   const bytes = await readFile(path);
-  if (isBmp(bytes)) return bmpSize(bytes);
+  if (isBmp(bytes)) return { ...bmpSize(bytes), bytesPerValue: 1 };
   const meta = await sharp(bytes).metadata();
   if (!meta.width || !meta.height || !meta.channels) throw new Error('image has no size');
-  return { width: meta.width, height: meta.height, channels: meta.channels <= 2 ? 1 : 3 };
+  return { width: meta.width, height: meta.height, channels: meta.channels <= 2 ? 1 : 3, bytesPerValue: meta.depth === 'ushort' ? 2 : 1 };
 }
 
 /** Decodes an image file to interleaved 8- or 16-bit values. */
