@@ -1,0 +1,70 @@
+/** `patho eval`: Dice, IoU, precision and recall of a checkpoint on a folder of images and masks. */
+import { existsSync } from 'node:fs';
+import { DataLoader } from '../data/loader.js';
+import { loadTrainedNet } from '../infer/trained.js';
+import { cuda, setNumThreads } from '../tensor/runtime.js';
+import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
+import { UsageError } from './args.js';
+import type { EvalOptions } from './commands.js';
+import { parseDevices } from './devices.js';
+
+export async function evalCommand(o: EvalOptions): Promise<number> {
+  if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho eval');
+  if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho eval');
+  const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  if (o.threads > 0) setNumThreads(o.threads);
+  const { net, meta } = await loadTrainedNet(o.model, { device });
+  if (net.options.classes !== 1) throw new UsageError(`patho eval scores binary models; ${o.model} has ${net.options.classes} classes`, 'patho eval');
+  const loader = new DataLoader(o.data, o.images, o.masks, {
+    batchSize: 1,
+    augment: 'none',
+    normalize: meta.normalization ?? 'none',
+    shuffle: false,
+    workers: o.workers,
+    foreground: o.foreground,
+    skipBad: o.skipBad,
+  });
+  try {
+    await loader.open();
+    const sizes = new Set(loader.dataset.entries.map((e) => `${e.width}x${e.height}`));
+    const batches = sizes.size === 1 && o.batchSize > 1 ? rebatch(loader, o.batchSize, o) : loader.epochBatches(0);
+    const report = await evaluateBinary(net, batches, {
+      thresholds: o.thresholds,
+      device,
+      amp: o.amp ? 'bfloat16' : null,
+      sweep: o.sweep,
+    });
+    process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
+    return 0;
+  } finally {
+    net.dispose();
+    await loader.close();
+  }
+}
+
+/** Same-size images: a loader with the requested batch size. */
+async function* rebatch(base: DataLoader, batchSize: number, o: EvalOptions) {
+  const loader = new DataLoader(base.root, base.imagesDir, base.masksDir, {
+    batchSize, augment: 'none', normalize: await base.stats() ?? 'none', shuffle: false, workers: o.workers,
+    foreground: o.foreground, skipBad: o.skipBad,
+  });
+  try {
+    yield* loader.epochBatches(0);
+  } finally {
+    await loader.close();
+  }
+}
+
+function formatReport(r: EvaluationReport): string {
+  const lines = [`${r.images} images`, 'threshold   dice     iou      precision  recall   | background dice  iou'];
+  for (const [t, s] of Object.entries(r.thresholds)) {
+    const b = r.background[t];
+    lines.push(
+      `${t.padEnd(10)}  ${s.dice.toFixed(4)}   ${s.iou.toFixed(4)}   ${s.precision.toFixed(4)}     ${s.recall.toFixed(4)}   | ${b.dice.toFixed(4)}           ${b.iou.toFixed(4)}`,
+    );
+  }
+  if (r.sweep) lines.push(`best threshold by mean Dice: ${r.sweep.best.threshold} (Dice ${r.sweep.best.dice.toFixed(4)}, IoU ${r.sweep.best.iou.toFixed(4)})`);
+  lines.push('', 'per image (dice at each threshold):');
+  for (const p of r.perImage) lines.push(`  ${p.name}: ${Object.entries(p.scores).map(([t, s]) => `${t} ${s.dice.toFixed(4)}`).join('  ')}`);
+  return lines.join('\n') + '\n';
+}

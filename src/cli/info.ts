@@ -1,0 +1,39 @@
+/** `patho info`: what a checkpoint holds, and the libtorch this machine runs. */
+import { existsSync } from 'node:fs';
+import { loadCheckpoint, disposeCheckpoint } from '../train/checkpoint.js';
+import { buildInfo, cuda, getNumThreads } from '../tensor/runtime.js';
+import { UsageError } from './args.js';
+import type { InfoOptions } from './commands.js';
+
+export async function infoCommand(o: InfoOptions): Promise<number> {
+  if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho info');
+  const checkpoint = await loadCheckpoint(o.model);
+  const parameters = [...checkpoint.model.values()].reduce((n, t) => n + (t.dtype.startsWith('float') ? t.numel : 0), 0);
+  disposeCheckpoint(checkpoint);
+  const build = buildInfo();
+  const runtime = {
+    libtorch: build.torchVersion,
+    cudaDevices: cuda.deviceCount(),
+    device: cuda.isAvailable() ? 'cuda:0' : 'cpu',
+    threads: getNumThreads(),
+  };
+  const info = { model: o.model, parameters, ...checkpoint.meta, runtime };
+  if (o.json) {
+    process.stdout.write(JSON.stringify(info) + '\n');
+    return 0;
+  }
+  const m = checkpoint.meta;
+  const lines = [
+    `checkpoint      ${o.model} (${m.format})`,
+    `architecture    ${m.unet ? `U-Net depth ${m.unet.depth}, base ${m.unet.baseChannels} channels, ${m.unet.inChannels} in, ${m.unet.classes} class(es), ${m.unet.upsample} upsampling, ${m.unet.padding} padding, batch norm ${m.unet.batchNorm ? 'on' : 'off'}` : 'unknown (plain state_dict)'}`,
+    `parameters      ${(parameters / 1e6).toFixed(3)} M`,
+    `trained         ${m.epoch ?? '?'} epochs on ${m.device ?? '?'}${m.savedAt ? `, saved ${m.savedAt}` : ''}`,
+    `training        ${m.training ? Object.entries(m.training).map(([k, v]) => `${k}=${v}`).join(' ') : '?'}`,
+    `normalisation   ${m.normalization ? `mean [${m.normalization.mean.map((v) => v.toFixed(4))}] std [${m.normalization.std.map((v) => v.toFixed(4))}]` : 'none'}`,
+    `best val Dice   ${m.bestDice ?? 'n/a'} (threshold ${m.threshold ?? 0.5})`,
+    `trained with    libtorch ${m.torchVersion ?? '?'}`,
+    `this machine    libtorch ${runtime.libtorch}, ${runtime.device}, ${runtime.threads} threads, ${runtime.cudaDevices} CUDA device(s)`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  return 0;
+}

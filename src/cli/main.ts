@@ -1,0 +1,48 @@
+/**
+ * The `patho` command line: parses argv and runs a command. Usage and input
+ * errors exit with 2, failures with 1; stack traces only with --verbose.
+ */
+import { readFileSync } from 'node:fs';
+import { UsageError } from './args.js';
+import { parseCommandLine } from './commands.js';
+
+export async function main(argv: string[]): Promise<number> {
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  try {
+    const line = parseCommandLine(argv);
+    switch (line.command) {
+      case 'help':
+        process.stdout.write(line.text);
+        return 0;
+      case 'version':
+        process.stdout.write(`patho ${packageVersion()}\n`);
+        return 0;
+      // commands load the addon, so they are imported only when run
+      case 'train':
+        return await (await import('./train.js')).trainCommand(line.options);
+      case 'eval':
+        return await (await import('./evaluate.js')).evalCommand(line.options);
+      case 'predict':
+        return await (await import('./predict.js')).predictCommand(line.options, line.positionals);
+      case 'info':
+        return await (await import('./info.js')).infoCommand(line.options);
+    }
+  } catch (error) {
+    return report(error, verbose);
+  }
+}
+
+/** Prints an error the way a user can act on it; returns the exit code. */
+function report(error: unknown, verbose: boolean): number {
+  const e = error instanceof Error ? error : new Error(String(error));
+  const inputError = e instanceof UsageError || e.name === 'DatasetError' || e.name === 'CheckpointError' || (e as NodeJS.ErrnoException).code === 'ENOENT';
+  process.stderr.write(`patho: ${e.message}\n`);
+  if (e instanceof UsageError) process.stderr.write(`${e.hint}\n`);
+  if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
+  return inputError ? 2 : 1;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}

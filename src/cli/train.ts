@@ -1,0 +1,95 @@
+/** `patho train`: a U-Net from a folder of images and masks to data/model.pt. */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { DataLoader } from '../data/loader.js';
+import { classCount } from '../data/masks.js';
+import type { ValidationSpec } from '../data/split.js';
+import { UNet } from '../models/unet.js';
+import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
+import { Model, type EpochRecord } from '../train/model.js';
+import { UsageError } from './args.js';
+import type { TrainOptions } from './commands.js';
+import { parseDevices } from './devices.js';
+
+export async function trainCommand(o: TrainOptions): Promise<number> {
+  if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
+  if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
+  const plan = parseDevices(o.devices, cuda.deviceCount());
+  if (plan.devices.length > 1) {
+    throw new UsageError(`--devices ${o.devices}: training on several devices is not available in this version; use one device`, 'patho train');
+  }
+  const device = plan.devices[0];
+  if (o.threads > 0) setNumThreads(o.threads);
+  manualSeed(o.seed);
+
+  const validation: ValidationSpec | undefined = o.val
+    ? { root: o.val }
+    : o.valNames
+      ? { names: o.valNames }
+      : o.valSplit > 0
+        ? { fraction: o.valSplit, seed: o.seed }
+        : undefined;
+  const loader = new DataLoader(o.data, o.images, o.masks, {
+    batchSize: o.batchSize,
+    patchSize: o.patch > 0 ? o.patch : undefined,
+    augment: o.preset ?? 'auto',
+    seed: o.seed,
+    workers: o.workers,
+    foreground: o.foreground,
+    skipBad: o.skipBad,
+    validation,
+  });
+  try {
+    await loader.open();
+    const net = new UNet({
+      inChannels: loader.dataset.channels,
+      // one sigmoid output for a binary mask, a softmax over classes otherwise
+      classes: classCount(o.foreground) === 2 ? 1 : classCount(o.foreground),
+      depth: o.depth,
+      baseChannels: o.baseChannels,
+      batchNorm: o.batchNorm,
+      upsample: o.upsample as 'bilinear' | 'transpose',
+      padding: o.padding as 'same' | 'valid',
+      dropout: o.dropout,
+    });
+    const model = new Model(net, {
+      lr: o.lr,
+      optimizer: o.optimizer as 'sgd' | 'adam',
+      momentum: o.momentum,
+      loss: o.loss as 'bce' | 'bce-jaccard' | 'dice' | 'bce-dice',
+      modelPath: join(o.out, 'model.pt'),
+      device,
+      amp: o.amp ? 'bfloat16' : null,
+      memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
+    });
+    process.stderr.write(
+      `patho train: ${loader.dataset.entries.length} training images from ${o.data}, ` +
+        `U-Net depth ${o.depth} base ${o.baseChannels} (${(net.parameterCount() / 1e6).toFixed(2)} M parameters) on ${device}\n`,
+    );
+    const records = await model.train(loader, {
+      epochs: o.epochs,
+      thresholds: o.thresholds,
+      earlyStop: o.earlyStop,
+      maxMinutes: o.maxMinutes,
+      resume: o.resume,
+      outDir: o.out,
+    });
+    printSummary(records, join(o.out, 'model.pt'));
+    model.dispose();
+    return 0;
+  } finally {
+    await loader.close();
+  }
+}
+
+function printSummary(records: EpochRecord[], modelPath: string): void {
+  const best = records.filter((r) => r.best).pop() ?? records[records.length - 1];
+  if (!best) return;
+  const seconds = records.reduce((s, r) => s + r.seconds, 0);
+  const scores = Object.entries(best.dice).map(([t, d]) => `Dice@${t} ${d.toFixed(4)}`).join(', ');
+  process.stdout.write(
+    `best epoch ${best.epoch}${scores ? `: ${scores}` : ''}` +
+      (Object.keys(best.backgroundDice).length ? `, background Dice@${Object.keys(best.backgroundDice)[0]} ${Object.values(best.backgroundDice)[0].toFixed(4)}` : '') +
+      `; ${records.length} epochs in ${(seconds / 60).toFixed(1)} min; model at ${modelPath}\n`,
+  );
+}
