@@ -3,6 +3,8 @@
 // and still fails comes back as a JavaScript Error naming the op.
 #include "common.h"
 
+#include <cmath>
+
 namespace patho {
 
 #define TENSOR(i, name) unwrapTensor(info[i], name)
@@ -12,7 +14,13 @@ namespace patho {
 #define STR(i) info[i].As<Napi::String>().Utf8Value()
 #define RET(expr) return wrapTensor(env, (expr))
 
-static at::Scalar scalarArg(const Napi::Value& v) { return at::Scalar(v.As<Napi::Number>().DoubleValue()); }
+// Whole numbers cross as integer scalars so that integer tensors accept them
+// (libtorch refuses a double alpha or operand for int64 tensors in place).
+static at::Scalar scalarArg(const Napi::Value& v) {
+  double d = v.As<Napi::Number>().DoubleValue();
+  if (std::isfinite(d) && d == std::floor(d) && std::abs(d) < 9.0e15) return at::Scalar(int64_t(d));
+  return at::Scalar(d);
+}
 
 static c10::optional<double> optionalNumber(const Napi::Value& v) {
   if (v.IsUndefined() || v.IsNull()) return c10::nullopt;
@@ -58,13 +66,13 @@ PATHO_EXPORT(logicalAnd) { RET(at::logical_and(TENSOR(0, "a"), TENSOR(1, "b")));
 // add/sub with alpha, as torch.add(a, b, alpha=...)
 PATHO_EXPORT(add) {
   auto& a = TENSOR(0, "a");
-  double alpha = info[2].IsNumber() ? NUM(2) : 1.0;
+  at::Scalar alpha = info[2].IsNumber() ? scalarArg(info[2]) : at::Scalar(int64_t(1));
   if (isTensor(info[1])) RET(at::add(a, TENSOR(1, "b"), alpha));
   RET(at::add(a, scalarArg(info[1]), alpha));
 }
 PATHO_EXPORT(sub) {
   auto& a = TENSOR(0, "a");
-  double alpha = info[2].IsNumber() ? NUM(2) : 1.0;
+  at::Scalar alpha = info[2].IsNumber() ? scalarArg(info[2]) : at::Scalar(int64_t(1));
   if (isTensor(info[1])) RET(at::sub(a, TENSOR(1, "b"), alpha));
   RET(at::sub(a, scalarArg(info[1]), alpha));
 }
@@ -218,7 +226,7 @@ PATHO_EXPORT(mul_) {
 // add_(t, other, alpha): t += alpha * other
 PATHO_EXPORT(add_) {
   auto& t = TENSOR(0, "tensor");
-  if (isTensor(info[1])) t.add_(TENSOR(1, "other"), NUM(2)); else t.add_(scalarArg(info[1]), NUM(2));
+  if (isTensor(info[1])) t.add_(TENSOR(1, "other"), scalarArg(info[2])); else t.add_(scalarArg(info[1]), scalarArg(info[2]));
   INPLACE_RETURN;
 }
 PATHO_EXPORT(addcmul_) {
