@@ -49,6 +49,8 @@ const prefix = torchPrefix();
 const includeDirs = [require('node-api-headers').include_dir, dirname(require.resolve('node-addon-api/package.json'))];
 const configure = ['-S', join(root, 'native'), '-B', buildDir, `-DNODE_API_INCLUDE_DIRS=${includeDirs.join(';')}`];
 if (prefix) configure.push(`-DCMAKE_PREFIX_PATH=${prefix}`);
+const ncclHint = process.env.LIBTORCH_USE_PYTORCH === '1' ? pythonNcclInclude() : null;
+if (ncclHint) configure.push(`-DPATHO_NCCL_INCLUDE_HINT=${ncclHint}`);
 if (process.env.CMAKE_GENERATOR === undefined && hasNinja()) configure.push('-G', 'Ninja');
 
 try {
@@ -57,6 +59,17 @@ try {
   execFileSync('cmake', ['--build', buildDir, '--parallel', jobs], { stdio: 'inherit' });
 } catch {
   fail('patho: the native build failed (see the messages above).');
+}
+
+/** PyTorch wheels bring nccl.h in the nvidia-nccl package, not in libtorch's include folder. */
+function pythonNcclInclude() {
+  const python = process.env.PYTHON || 'python3';
+  try {
+    const code = 'import os, nvidia.nccl as n; print(os.path.join(list(n.__path__)[0], "include"))';
+    return execFileSync(python, ['-c', code], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return null;
+  }
 }
 
 function hasNinja() {

@@ -10,15 +10,28 @@ import { Model, type EpochRecord } from '../train/model.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
 import { parseDevices } from './devices.js';
+import { worldFromEnv } from '../parallel/env.js';
+import { ProcessGroup } from '../parallel/group.js';
+import { launchWorkers } from '../parallel/launch.js';
 
 export async function trainCommand(o: TrainOptions): Promise<number> {
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
   if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
-  const plan = parseDevices(o.devices, cuda.deviceCount());
-  if (plan.devices.length > 1) {
-    throw new UsageError(`--devices ${o.devices}: training on several devices is not available in this version; use one device`, 'patho train');
+  const world = worldFromEnv();
+  let device: string;
+  let group: ProcessGroup | undefined;
+  if (world) {
+    // a worker of a multi-process job (started by our launcher, torchrun or SLURM)
+    device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
+    group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo' });
+  } else {
+    const plan = parseDevices(o.devices, cuda.deviceCount());
+    const devices = o.nproc !== undefined && plan.devices.length === 1 ? Array(o.nproc).fill(plan.devices[0]) : plan.devices;
+    if (devices.length > 1) {
+      return launchWorkers({ devices, command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)] });
+    }
+    device = devices[0];
   }
-  const device = plan.devices[0];
   if (o.threads > 0) setNumThreads(o.threads);
   manualSeed(o.seed);
 
@@ -35,6 +48,8 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     augment: o.preset ?? 'auto',
     seed: o.seed,
     workers: o.workers,
+    rank: world?.rank,
+    worldSize: world?.worldSize,
     foreground: o.foreground,
     skipBad: o.skipBad,
     validation,
@@ -61,8 +76,9 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       device,
       amp: o.amp ? 'bfloat16' : null,
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
+      group,
     });
-    process.stderr.write(
+    if (!world || world.rank === 0) process.stderr.write(
       `patho train: ${loader.dataset.entries.length} training images from ${o.data}, ` +
         `U-Net depth ${o.depth} base ${o.baseChannels} (${(net.parameterCount() / 1e6).toFixed(2)} M parameters) on ${device}\n`,
     );
@@ -74,10 +90,11 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       resume: o.resume,
       outDir: o.out,
     });
-    printSummary(records, join(o.out, 'model.pt'));
+    if (!world || world.rank === 0) printSummary(records, join(o.out, 'model.pt'));
     model.dispose();
     return 0;
   } finally {
+    group?.destroy();
     await loader.close();
   }
 }

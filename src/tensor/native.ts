@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 
 /** An opaque handle to a libtorch tensor owned by the addon. */
 export type Handle = { readonly __nativeTensor: unique symbol };
+/** An opaque handle to a c10d process group. */
+export type GroupHandle = { readonly __nativeGroup: unique symbol };
 type T = Handle;
 type TorN = Handle | number;
 type Reduction = 'mean' | 'sum' | 'none';
@@ -121,6 +123,14 @@ export interface NativeAddon {
   binaryCrossEntropyWithLogits(x: T, target: T, weight: T | null, posWeight: T | null, reduction: Reduction): T;
   nllLoss(logp: T, target: T, weight: T | null, reduction: Reduction, ignoreIndex: number): T;
   crossEntropy(logits: T, target: T, weight: T | null, reduction: Reduction, ignoreIndex: number, smoothing: number): T;
+  // c10d, present when libtorch was built with distributed support
+  distInit?(masterAddr: string, port: number, rank: number, worldSize: number, backend: string, timeoutMs: number): GroupHandle;
+  distAllReduce?(group: GroupHandle, tensors: T[], op: 'sum' | 'max' | 'min'): void;
+  distBroadcast?(group: GroupHandle, tensors: T[], root: number): void;
+  distBarrier?(group: GroupHandle): void;
+  distDestroy?(group: GroupHandle): void;
+  distributedBackends?(): string[];
+
   mul_(t: T, other: TorN): T;
   add_(t: T, other: TorN, alpha: number): T;
   addcmul_(t: T, a: T, b: T, value: number): T;

@@ -41,6 +41,8 @@ export interface EvaluateOptions {
   amp?: DType | null;
   loss?: Loss;
   sweep?: boolean;
+  /** Sums the metric counts over processes (data-parallel validation); identity by default. */
+  reduce?: (counts: Float64Array) => Float64Array;
 }
 
 /** Scores a binary network on every batch of `batches` (whole images, evaluation mode). */
@@ -84,13 +86,19 @@ export async function evaluateBinary(
   } finally {
     net.train(wasTraining);
   }
-  const report: EvaluationReport = { images: foreground.images, thresholds: {}, background: {}, perImage };
-  if (options.loss) report.loss = lossSum / Math.max(1, foreground.images);
-  foreground.result().byThreshold.forEach((m, i) => {
+  let [fg, bg, losses] = [foreground, background, lossSum];
+  if (options.reduce) {
+    fg = new BinaryMetricAccumulator(thresholds, options.reduce(foreground.counts()));
+    bg = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t), options.reduce(background.counts()));
+    losses = options.reduce(new Float64Array([lossSum]))[0];
+  }
+  const report: EvaluationReport = { images: fg.images, thresholds: {}, background: {}, perImage };
+  if (options.loss) report.loss = losses / Math.max(1, fg.images);
+  fg.result().byThreshold.forEach((m, i) => {
     const { dice, iou, precision, recall, accuracy } = m.mean;
     report.thresholds[String(thresholds[i])] = { dice, iou, precision, recall, accuracy };
   });
-  background.result().byThreshold.forEach((m, i) => {
+  bg.result().byThreshold.forEach((m, i) => {
     report.background[String(thresholds[i])] = { dice: m.mean.dice, iou: m.mean.iou };
   });
   if (sweep) report.sweep = sweep.result();

@@ -28,6 +28,8 @@ import { evaluateBinary, type EvaluationReport } from './evaluate.js';
 import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { RunLog } from './log.js';
 import { GradScaler } from './scaler.js';
+import { DistributedDataParallel } from '../parallel/ddp.js';
+import type { ProcessGroup } from '../parallel/group.js';
 
 export interface ModelOptions {
   /** Learning rate. Default 5e-3 (the original patho). */
@@ -51,6 +53,11 @@ export interface ModelOptions {
   /** Mixed precision: autocast dtype (bfloat16 on CPU/GPU, float16 on GPU with loss scaling), or null. */
   amp?: DType | null;
   memoryFormat?: MemoryFormat;
+  /**
+   * Data-parallel training over this process group (one process per device):
+   * gradients averaged every step, validation sharded, only rank 0 writes.
+   */
+  group?: ProcessGroup;
 }
 
 export interface TrainOptions {
@@ -107,7 +114,9 @@ const DEFAULTS = {
 
 export class Model {
   readonly net: UNet;
-  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight'>> & Pick<ModelOptions, 'loss' | 'posWeight'>;
+  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'group'>> & Pick<ModelOptions, 'loss' | 'posWeight'>;
+  /** Set when training data-parallel across processes. */
+  readonly ddp: DistributedDataParallel | null;
   readonly optimizer: Optimizer<{ lr: number }>;
   readonly loss: Loss;
   /** Normalisation of the training data, saved with the weights. */
@@ -122,7 +131,8 @@ export class Model {
 
   constructor(net: UNet, options: ModelOptions = {}) {
     this.net = net;
-    this.options = { ...DEFAULTS, ...options } as Model['options'];
+    const { group: _group, ...rest } = options;
+    this.options = { ...DEFAULTS, ...rest } as Model['options'];
     const o = this.options;
     if (!(o.lr > 0)) throw new Error(`Model: lr must be > 0, got ${o.lr}`);
     if (o.device !== 'cpu') net.to(o.device);
@@ -137,6 +147,7 @@ export class Model {
         ? new Adam(net.parameters(), { lr: o.lr, weightDecay: o.weightDecay })
         : new SGD(net.parameters(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
     this.scaler = o.amp === 'float16' ? new GradScaler() : null;
+    this.ddp = options.group ? new DistributedDataParallel(net, options.group) : null;
     this.loading = o.loadModel ? this.loadWeights(o.modelPath) : null;
   }
 
@@ -153,6 +164,11 @@ export class Model {
     }
   }
 
+  /** Rank 0 (or the only process) writes checkpoints, logs and progress. */
+  get isMainProcess(): boolean {
+    return !this.ddp || this.ddp.group.rank === 0;
+  }
+
   private async ready(): Promise<void> {
     if (this.loading) await this.loading;
   }
@@ -163,7 +179,8 @@ export class Model {
     const epochs = options.epochs ?? 10;
     const thresholds = options.thresholds ?? [0.5, 0.7];
     const outDir = options.outDir ?? dirname(this.options.modelPath);
-    mkdirSync(outDir, { recursive: true });
+    const main = this.isMainProcess;
+    if (main) mkdirSync(outDir, { recursive: true });
     const lastPath = join(outDir, 'last.pt');
     await loader.open();
     this.normalization = await loader.stats();
@@ -173,28 +190,29 @@ export class Model {
       if (!existsSync(lastPath)) throw new Error(`--resume: no checkpoint at ${lastPath} to resume from`);
       await this.resumeFrom(lastPath);
     }
-    const log = new RunLog<EpochRecord & { event: 'epoch' }>(join(outDir, 'train.jsonl'), { append: options.resume ?? false });
+    const log = main ? new RunLog<EpochRecord & { event: 'epoch' }>(join(outDir, 'train.jsonl'), { append: options.resume ?? false }) : null;
+    const progress = main && options.progress !== null ? options.progress ?? process.stderr : null;
     const started = performance.now();
     const records: EpochRecord[] = [];
     let sinceBest = 0;
     try {
       while (this.epoch < epochs) {
-        const record = await this.trainEpoch(loader, validation, thresholds, epochs, options.progress === null ? null : options.progress ?? process.stderr);
-        await this.saveTo(lastPath, true);
-        if (record.best) {
-          sinceBest = 0;
-          await this.saveTo(this.options.modelPath, false);
-        } else {
-          sinceBest++;
+        const record = await this.trainEpoch(loader, validation, thresholds, epochs, progress);
+        if (main) {
+          await this.saveTo(lastPath, true);
+          if (record.best) await this.saveTo(this.options.modelPath, false);
+          log!.write({ event: 'epoch', ...record });
         }
-        log.write({ event: 'epoch', ...record });
+        sinceBest = record.best ? 0 : sinceBest + 1;
         records.push(record);
         options.onEpoch?.(record);
         if (options.earlyStop && sinceBest >= options.earlyStop) break;
-        if (options.maxMinutes !== undefined && (performance.now() - started) / 60000 >= options.maxMinutes) break;
+        // every rank must stop after the same epoch: rank 0's clock decides
+        const late = options.maxMinutes !== undefined && (performance.now() - started) / 60000 >= options.maxMinutes;
+        if (this.agreeOnRankZero(late)) break;
       }
     } finally {
-      log.close();
+      log?.close();
     }
     return records;
   }
@@ -241,8 +259,11 @@ export class Model {
     this.scheduler?.step();
     let report: EvaluationReport | null = null;
     if (validation) {
-      report = await evaluateBinary(this.net, validation, {
+      this.ddp?.syncBuffers();
+      const ddp = this.ddp;
+      report = await evaluateBinary(this.net, ddp ? shard(validation, ddp.group.rank, ddp.group.worldSize) : validation, {
         thresholds, device: this.options.device, amp: this.options.amp, loss: this.loss,
+        reduce: ddp ? (counts) => ddp.sumAcrossRanks(counts) : undefined,
       });
     }
     const key = String(thresholds[0]);
@@ -258,7 +279,8 @@ export class Model {
       iou: report ? Object.fromEntries(Object.entries(report.thresholds).map(([t, s]) => [t, s.iou])) : {},
       backgroundDice: report ? Object.fromEntries(Object.entries(report.background).map(([t, s]) => [t, s.dice])) : {},
       lr,
-      imagesPerSecond: images / trainSeconds,
+      // the whole job's rate: every rank trains its own share of the batches
+      imagesPerSecond: (images * (this.ddp?.group.worldSize ?? 1)) / trainSeconds,
       dataWait: waiting / 1000 / trainSeconds,
       seconds: (performance.now() - start) / 1000,
       best,
@@ -270,7 +292,7 @@ export class Model {
   /** One optimisation step on a batch; returns the loss (NaN/Inf are returned, not stepped on). */
   trainStep(batch: HostBatch): number {
     const { device, amp, memoryFormat } = this.options;
-    const loss = tidy(() => {
+    const local = tidy(() => {
       const { images, masks } = batchToTensors(batch, { device, classes: this.net.options.classes, memoryFormat });
       const forward = () => this.net.forward(images);
       const logits = amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', amp, forward).to('float32') : forward();
@@ -279,13 +301,23 @@ export class Model {
       if (Number.isFinite(v)) (this.scaler ? this.scaler.scaleLoss(value) : value).backward();
       return v;
     });
+    // ranks agree on the loss (its mean), so a NaN on one rank stops them all at the same step
+    const loss = this.ddp ? this.ddp.sumAcrossRanks(new Float64Array([local]))[0] / this.ddp.group.worldSize : local;
     if (!Number.isFinite(loss)) {
       this.optimizer.zeroGrad();
       return loss;
     }
+    this.ddp?.syncGradients();
     if (!this.scaler || this.scaler.unscale(this.optimizer.params)) this.optimizer.step();
     this.optimizer.zeroGrad();
     return loss;
+  }
+
+  /** True on every rank when rank 0 says so. */
+  private agreeOnRankZero(flag: boolean): boolean {
+    if (!this.ddp) return flag;
+    const mine = new Float64Array([this.ddp.group.rank === 0 && flag ? 1 : 0]);
+    return this.ddp.sumAcrossRanks(mine)[0] > 0;
   }
 
   /** Scores the network on `batches` (whole images) at `thresholds`. */
@@ -310,12 +342,6 @@ export class Model {
   }
 
   /** The makeParallel() of the original API: data parallelism across processes (see src/parallel). */
-  makeParallel(): never {
-    throw new Error(
-      'makeParallel(): multi-device data parallelism is not available in this version of patho; ' +
-        'train on one device (--devices cpu or cuda:0)',
-    );
-  }
 
   private makeScheduler(epochs: number): LRScheduler | null {
     switch (this.options.schedule) {
@@ -388,6 +414,12 @@ export class Model {
     this.optimizer.dispose();
     this.net.dispose();
   }
+}
+
+/** Every worldSize-th batch starting at rank: this rank's share of validation. */
+async function* shard<T>(batches: AsyncIterable<T>, rank: number, worldSize: number): AsyncGenerator<T> {
+  let i = 0;
+  for await (const batch of batches) if (i++ % worldSize === rank) yield batch;
 }
 
 function formatEpoch(r: EpochRecord): string {

@@ -1,0 +1,67 @@
+/**
+ * Where this process sits in a data-parallel job, read from the environment
+ * that torchrun and SLURM set, so clusters run patho the way they run PyTorch.
+ * Pure: no addon.
+ */
+
+export interface WorldInfo {
+  rank: number;
+  worldSize: number;
+  /** Rank within this host: picks the GPU. */
+  localRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+export const DEFAULT_MASTER_PORT = 29500;
+
+/**
+ * torchrun's RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT, else SLURM's
+ * SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID with the first host of
+ * SLURM_NODELIST (or SLURM_JOB_NODELIST) as master; null when neither is set.
+ */
+export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): WorldInfo | null {
+  const int = (name: string, value: string | undefined): number => {
+    const n = Number(value);
+    if (value === undefined || value === '' || !Number.isInteger(n) || n < 0) {
+      throw new Error(`environment variable ${name}=${value ?? ''} is not a non-negative integer`);
+    }
+    return n;
+  };
+  let world: WorldInfo | null = null;
+  if (env.RANK !== undefined && env.WORLD_SIZE !== undefined) {
+    world = {
+      rank: int('RANK', env.RANK),
+      worldSize: int('WORLD_SIZE', env.WORLD_SIZE),
+      localRank: env.LOCAL_RANK !== undefined ? int('LOCAL_RANK', env.LOCAL_RANK) : int('RANK', env.RANK),
+      masterAddr: env.MASTER_ADDR ?? '127.0.0.1',
+      masterPort: env.MASTER_PORT !== undefined ? int('MASTER_PORT', env.MASTER_PORT) : DEFAULT_MASTER_PORT,
+    };
+  } else if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
+    const nodes = env.SLURM_NODELIST ?? env.SLURM_JOB_NODELIST;
+    world = {
+      rank: int('SLURM_PROCID', env.SLURM_PROCID),
+      worldSize: int('SLURM_NTASKS', env.SLURM_NTASKS),
+      localRank: env.SLURM_LOCALID !== undefined ? int('SLURM_LOCALID', env.SLURM_LOCALID) : 0,
+      masterAddr: env.MASTER_ADDR ?? (nodes ? firstHost(nodes) : '127.0.0.1'),
+      masterPort: env.MASTER_PORT !== undefined ? int('MASTER_PORT', env.MASTER_PORT) : DEFAULT_MASTER_PORT,
+    };
+  }
+  if (world && (world.worldSize < 1 || world.rank >= world.worldSize)) {
+    throw new Error(`rank ${world.rank} is outside world size ${world.worldSize}`);
+  }
+  return world;
+}
+
+/**
+ * The first host of a SLURM node list: "gpu[03-05,07],cpu1" -> "gpu03",
+ * "node1,node2" -> "node1".
+ */
+export function firstHost(nodeList: string): string {
+  const match = /^([^,[]+)(?:\[([^\]]+)\])?/.exec(nodeList.trim());
+  if (!match) throw new Error(`cannot read SLURM node list '${nodeList}'`);
+  const [, prefix, ranges] = match;
+  if (!ranges) return prefix;
+  const first = ranges.split(',')[0].split('-')[0];
+  return prefix + first;
+}
