@@ -384,6 +384,31 @@ def optim_cases():
     return tensors, {"keys": list(initial), "loss": "binaryCrossEntropyWithLogits", "steps": 10, "runs": runs}
 
 
+def scheduler_cases():
+    """Learning rates over 12 epochs (one scheduler step per epoch) from torch.optim.lr_scheduler."""
+    from torch.optim import lr_scheduler as S
+
+    metrics = [1.0, 0.9, 0.95, 0.92, 0.91, 0.93, 0.94, 0.8, 0.85, 0.86, 0.87, 0.88]
+    cases = []
+    for name, make, options in [
+        ("StepLR", lambda o: S.StepLR(o, step_size=3, gamma=0.5), {"stepSize": 3, "gamma": 0.5}),
+        ("CosineAnnealingLR", lambda o: S.CosineAnnealingLR(o, T_max=8, eta_min=1e-4), {"tMax": 8, "etaMin": 1e-4}),
+        ("PolynomialLR", lambda o: S.PolynomialLR(o, total_iters=10, power=0.9), {"totalIters": 10, "power": 0.9}),
+        ("ReduceLROnPlateau", lambda o: S.ReduceLROnPlateau(o, factor=0.5, patience=2, threshold=1e-4, min_lr=1e-3),
+         {"factor": 0.5, "patience": 2, "threshold": 1e-4, "minLr": 1e-3}),
+    ]:
+        opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=0.01 if name == "ReduceLROnPlateau" else 0.1)
+        scheduler = make(opt)
+        rates = []
+        for epoch in range(12):
+            opt.step()
+            scheduler.step(metrics[epoch]) if name == "ReduceLROnPlateau" else scheduler.step()
+            rates.append(opt.param_groups[0]["lr"])
+        cases.append({"name": name, "baseLr": 0.01 if name == "ReduceLROnPlateau" else 0.1, "options": options, "rates": rates,
+                      **({"metrics": metrics} if name == "ReduceLROnPlateau" else {})})
+    return cases
+
+
 # ---------------------------------------------------------------- U-Net
 
 
@@ -591,7 +616,7 @@ def main():
     train_tensors, train_manifest = unet_train_case()
     write_safetensors(OUT / "unet_train.safetensors", train_tensors)
     manifest = {"generator": "tools/make_fixtures.py", "torch": torch.__version__, "ops": ops.cases, "optim": optim_manifest,
-                "unet": unet_manifest, "unetTrain": train_manifest}
+                "schedulers": scheduler_cases(), "unet": unet_manifest, "unetTrain": train_manifest}
     (OUT / "manifest.json").write_text(json.dumps(manifest, separators=(",", ":")) + "\n")
     total = sum(p.stat().st_size for p in OUT.iterdir())
     print(f"{len(ops.cases)} op cases, {len(optim_manifest['runs'])} optimizer runs, {len(unet_manifest['cases'])} U-Nets; {total / 1e6:.2f} MB in {OUT}")

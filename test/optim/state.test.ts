@@ -1,0 +1,66 @@
+/**
+ * Optimizer state saved with stateDict() and restored into a fresh optimizer
+ * continues training exactly: 3 + 3 steps equal 6 straight steps.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import { BatchNorm2d, Conv2d, ReLU, Sequential } from '../../src/nn/index.js';
+import { Adam, SGD, type Optimizer } from '../../src/optim/index.js';
+import { binaryCrossEntropyWithLogits, dispose, manualSeed, rand, randn, setNumThreads, tidy, type Tensor } from '../../src/tensor/index.js';
+
+setNumThreads(2);
+
+const makeNet = () => new Sequential(new Conv2d(1, 3, 3, { padding: 1 }), new BatchNorm2d(3), new ReLU(), new Conv2d(3, 1, 1));
+
+function train(net: Sequential, optimizer: Optimizer<{ lr: number }>, x: Tensor, y: Tensor, steps: number): void {
+  for (let i = 0; i < steps; i++) {
+    tidy(() => {
+      optimizer.zeroGrad();
+      binaryCrossEntropyWithLogits(net.forward(x), y).backward();
+      optimizer.step();
+    });
+  }
+}
+
+const kinds: [string, (p: Tensor[]) => Optimizer<{ lr: number }>][] = [
+  ['SGD nesterov momentum 0.9', (p) => new SGD(p, { lr: 0.05, momentum: 0.9, nesterov: true })],
+  ['Adam', (p) => new Adam(p, { lr: 0.01 })],
+];
+
+for (const [name, make] of kinds) {
+  test(`${name}: 3 steps, stateDict() into a fresh optimizer, 3 more = 6 straight steps on [2,1,6,6]`, () => {
+    manualSeed(5);
+    const x = randn([2, 1, 6, 6]);
+    const y = tidy(() => rand([2, 1, 6, 6]).gt(0.5).to('float32'));
+    const straight = makeNet();
+    const resumed = makeNet();
+    resumed.loadStateDict(straight.stateDict());
+    const a = make(straight.parameters());
+    train(straight, a, x, y, 6);
+
+    const first = make(resumed.parameters());
+    train(resumed, first, x, y, 3);
+    const second = make(resumed.parameters());
+    second.loadStateDict(first.stateDict());
+    first.dispose();
+    train(resumed, second, x, y, 3);
+
+    for (const [key, value] of straight.stateDict()) {
+      assert.deepEqual(Array.from(resumed.stateDict().get(key)!.toArray() as Float32Array), Array.from(value.toArray() as Float32Array), key);
+    }
+    dispose([x, y]);
+    for (const o of [a, second]) o.dispose();
+    for (const n of [straight, resumed]) n.dispose();
+  });
+}
+
+test('loading the state of an optimizer over other parameters is an error', () => {
+  const small = new Conv2d(1, 1, 1);
+  const big = makeNet();
+  const a = new SGD(big.parameters(), { lr: 0.1, momentum: 0.9 });
+  const b = new SGD(small.parameters(), { lr: 0.1, momentum: 0.9 });
+  assert.throws(() => b.loadStateDict(a.stateDict()), /optimizer state has 6 parameters but this optimizer has 2/);
+  small.dispose();
+  big.dispose();
+});
