@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { freePort } from '../../src/parallel/launch.js';
+import { ProcessGroup } from '../../src/parallel/group.js';
+import { describe, lastJson, startWorker } from './processes.js';
+
+interface Result {
+  rank: number;
+  sum: number[];
+  int64: number[];
+  max: number[];
+  min: number[];
+  broadcast: number[];
+}
+
+test('3 Gloo ranks: all-reduce sum/max/min (float32, int64), broadcast from the last rank, barrier', async () => {
+  const worldSize = 3;
+  const masterPort = await freePort();
+  const runs = Array.from({ length: worldSize }, (_, rank) => startWorker('collectives.js', { rank, worldSize, masterPort }, 20_000));
+  const finished = await Promise.all(runs.map((r) => r.done));
+  for (const f of finished) assert.equal(f.code, 0, describe(f));
+  const results = finished.map((f) => lastJson<Result>(f));
+  for (const [rank, r] of results.entries()) {
+    assert.equal(r.rank, rank);
+    assert.deepEqual(r.sum, [0 + 1 + 2, 0 + 10 + 20, 3]);
+    assert.deepEqual(r.int64, [1 + 2 + 3]);
+    assert.deepEqual(r.max, [2, 0]);
+    assert.deepEqual(r.min, [0, -2]);
+    assert.deepEqual(r.broadcast, [2, 2, 2, 2]);
+  }
+});
+
+test('a single-rank group reduces to the identity', () => {
+  // rank 0 of 1 is its own TCPStore server: no other process is needed
+  return freePort().then((masterPort) => {
+    const group = ProcessGroup.init({ rank: 0, worldSize: 1, localRank: 0, masterAddr: '127.0.0.1', masterPort, backend: 'gloo', timeoutMs: 5_000 });
+    try {
+      assert.equal(group.rank, 0);
+      group.barrier();
+    } finally {
+      group.destroy();
+    }
+    assert.throws(() => group.barrier(), /process group was destroyed/);
+  });
+});
+
+test('a rank outside the world size and an unknown backend are refused before any rendezvous', () => {
+  const world = { localRank: 0, masterAddr: '127.0.0.1', masterPort: 1, timeoutMs: 1_000 };
+  assert.throws(() => ProcessGroup.init({ ...world, rank: 2, worldSize: 2, backend: 'gloo' }), /rank 2 is outside world size 2/);
+  assert.throws(() => ProcessGroup.init({ ...world, rank: 0, worldSize: 1, backend: 'mpi' as never }), /backend 'mpi'/);
+});
+
+test('rendezvous with a missing peer fails within the timeout, naming the rank', async () => {
+  const masterPort = await freePort();
+  const started = performance.now();
+  assert.throws(
+    () => ProcessGroup.init({ rank: 0, worldSize: 2, localRank: 0, masterAddr: '127.0.0.1', masterPort, backend: 'gloo', timeoutMs: 1_500 }),
+    /rank 0 of 2/,
+  );
+  assert.ok(performance.now() - started < 10_000, 'timed out promptly');
+});

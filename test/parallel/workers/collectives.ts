@@ -1,0 +1,38 @@
+/**
+ * One rank of the collectives test: all-reduce (sum, max, min), broadcast from
+ * a non-zero root and a barrier, printing the results as one JSON line.
+ *
+ * Run as `collectives.js '<json WorldInfo>'`. The test runner also runs every
+ * .js under dist/test; without the argument this file does nothing.
+ */
+const arg = process.argv[2];
+if (arg) await main(JSON.parse(arg));
+
+async function main(world: { rank: number; worldSize: number; masterPort: number }): Promise<void> {
+  const { ProcessGroup } = await import('../../../src/parallel/group.js');
+  const { tensor } = await import('../../../src/tensor/create.js');
+  const group = ProcessGroup.init({ ...world, localRank: world.rank, masterAddr: '127.0.0.1', backend: 'gloo', timeoutMs: 10_000 });
+  const r = world.rank;
+  const sum = tensor([r, 10 * r, 1], [3]);
+  const max = tensor([r, -r], [2]);
+  const min = tensor([r, -r], [2]);
+  const int64 = tensor(new BigInt64Array([BigInt(r + 1)]), [1]);
+  group.allReduce([sum, int64]);
+  group.allReduce([max], 'max');
+  group.allReduce([min], 'min');
+  const root = world.worldSize - 1;
+  const shared = tensor([r, r, r, r], [2, 2]);
+  group.broadcast([shared], root);
+  group.barrier();
+  const result = {
+    rank: r,
+    sum: [...sum.toArray()],
+    int64: [...int64.toArray()].map(Number),
+    max: [...max.toArray()],
+    min: [...min.toArray()],
+    broadcast: [...shared.toArray()],
+  };
+  group.destroy();
+  group.destroy();
+  process.stdout.write(JSON.stringify(result) + '\n');
+}
