@@ -11,17 +11,18 @@
  * checkpoint atomically; `resume` continues from the latest exactly.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ProgressBar } from '../cli/progress.js';
 import { batchToTensors } from '../data/tensors.js';
 import type { DataLoader } from '../data/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
+import type { ForegroundSpec } from '../data/masks.js';
 import type { HostBatch } from '../data/types.js';
 import { lossByName, type Loss, type LossName } from '../losses/index.js';
 import { UNet, type UNetOptions } from '../models/unet.js';
 import { Adam, SGD, type Optimizer } from '../optim/index.js';
 import { CosineAnnealingLR, PolynomialLR, StepLR, type LRScheduler } from '../optim/schedulers.js';
-import { autocast, getRngState, setRngState, buildInfo } from '../tensor/runtime.js';
+import { autocast, cuda, getRngState, setRngState, buildInfo } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType, type MemoryFormat } from '../tensor/tensor.js';
 import { evaluateBinary, type EvaluationReport } from './evaluate.js';
@@ -126,6 +127,8 @@ export class Model {
   bestDice: number | null = null;
   threshold = 0.5;
   private scheduler: LRScheduler | null = null;
+  /** The data of the current training run, saved with the weights. */
+  private data: DataSource | null = null;
   private readonly scaler: GradScaler | null;
   private loading: Promise<void> | null;
 
@@ -136,6 +139,8 @@ export class Model {
     const o = this.options;
     if (!(o.lr > 0)) throw new Error(`Model: lr must be > 0, got ${o.lr}`);
     if (o.device !== 'cpu') net.to(o.device);
+    // cuDNN autotuning: U-Net tiles have fixed shapes, so the search pays off from the second step
+    if (o.device.startsWith('cuda')) cuda.setBenchmark(true);
     if (o.memoryFormat === 'channelsLast') net.toMemoryFormat('channelsLast');
     const lossName: LossName = o.loss ?? (net.options.classes > 1 ? 'cross-entropy' : o.withJaccard ? 'bce-jaccard' : 'bce');
     if (net.options.classes > 1 && lossName !== 'cross-entropy') {
@@ -185,6 +190,7 @@ export class Model {
     await loader.open();
     this.normalization = await loader.stats();
     const validation = options.validation === undefined ? await loader.validation() : options.validation;
+    this.data = await describeData(loader, options.validation === undefined ? await loader.validation() : null);
     this.scheduler = this.makeScheduler(epochs);
     if (options.resume) {
       if (!existsSync(lastPath)) throw new Error(`--resume: no checkpoint at ${lastPath} to resume from`);
@@ -372,7 +378,7 @@ export class Model {
     }
   }
 
-  private meta(): CheckpointMeta {
+  private meta(): CheckpointMeta & { data: DataSource | null } {
     const { device, amp, memoryFormat, modelPath: _path, loadModel: _load, ...training } = this.options;
     return {
       format: CHECKPOINT_FORMAT,
@@ -385,6 +391,7 @@ export class Model {
       torchVersion: buildInfo().torchVersion,
       device,
       savedAt: new Date().toISOString(),
+      data: this.data,
     };
   }
 
@@ -414,6 +421,33 @@ export class Model {
     this.optimizer.dispose();
     this.net.dispose();
   }
+}
+
+/**
+ * The images a run trained and validated on, saved in its checkpoints (meta
+ * `data`) so that `patho report` can score the same validation images later.
+ */
+export interface DataSource {
+  /** absolute path of the training folder */
+  root: string;
+  images: string;
+  masks: string;
+  /** the mask values that were foreground; null for the default (0 vs the one other value) */
+  foreground: ForegroundSpec | null;
+  /** the loader's own validation pairs, absolute paths; empty without a validation split */
+  validation: { name: string; image: string; mask: string }[];
+}
+
+async function describeData(loader: DataLoader, validation: DataLoader | null): Promise<DataSource> {
+  const entries = validation ? (await validation.open()).dataset.entries : [];
+  return {
+    root: resolve(loader.root),
+    images: loader.imagesDir,
+    masks: loader.masksDir,
+    // DataLoader keeps its options private, but how mask files were read is part of the run
+    foreground: loader['options'].foreground ?? null,
+    validation: entries.map((e) => ({ name: e.name, image: resolve(e.imagePath), mask: resolve(e.maskPath) })),
+  };
 }
 
 /** Every worldSize-th batch starting at rank: this rank's share of validation. */
