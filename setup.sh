@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-packages=(cmake g++ make ninja-build chromium)
+packages=(cmake g++ make ninja-build chromium libopenslide-dev)
 if [[ -z "${LIBTORCH:-}" && "${LIBTORCH_USE_PYTORCH:-}" != "1" ]]; then
   packages+=(libtorch-dev libgloo-dev)
 fi

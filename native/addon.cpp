@@ -7,6 +7,9 @@ void registerOps(Napi::Env env, Napi::Object exports);
 #ifdef PATHO_WITH_DISTRIBUTED
 void registerDistributed(Napi::Env env, Napi::Object exports);
 #endif
+#ifdef PATHO_WITH_OPENSLIDE
+void registerOpenSlide(Napi::Env env, Napi::Object exports);
+#endif
 }  // namespace patho
 
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
@@ -14,6 +17,9 @@ static Napi::Object init(Napi::Env env, Napi::Object exports) {
   patho::registerOps(env, exports);
 #ifdef PATHO_WITH_DISTRIBUTED
   patho::registerDistributed(env, exports);
+#endif
+#ifdef PATHO_WITH_OPENSLIDE
+  patho::registerOpenSlide(env, exports);
 #endif
   return exports;
 }
