@@ -148,8 +148,8 @@ export const TRAIN = defineCommand({
     {
       name: 'preset',
       type: 'string',
-      choices: ['em', 'he'],
-      help: 'augmentation recipe: em (grayscale electron microscopy) or he (H&E stained); default: from the channel count',
+      choices: ['em', 'he', 'rigid', 'none'],
+      help: 'augmentation recipe: em (grayscale electron microscopy), he (H&E stained), rigid (flips and 90-degree rotations) or none; default: from the channel count',
     },
     thresholds,
     {
@@ -166,6 +166,14 @@ export const TRAIN = defineCommand({
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/', help: 'where checkpoints (model.pt) and logs go' },
     devices,
     { name: 'nproc', type: 'int', metavar: 'N', min: 1, help: 'processes on this host (default: one per device of --devices)' },
+    {
+      name: 'dist-timeout',
+      type: 'number',
+      metavar: 'S',
+      default: 300,
+      min: 1,
+      help: 'seconds a multi-process job waits for its ranks (rendezvous, every all-reduce) before failing',
+    },
     amp,
     channelsLast,
     workers,

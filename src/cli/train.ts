@@ -23,7 +23,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   if (world) {
     // a worker of a multi-process job (started by our launcher, torchrun or SLURM)
     device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
-    group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo' });
+    group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 });
   } else {
     const plan = parseDevices(o.devices, cuda.deviceCount());
     const devices = o.nproc !== undefined && plan.devices.length === 1 ? Array(o.nproc).fill(plan.devices[0]) : plan.devices;
@@ -45,7 +45,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   const loader = new DataLoader(o.data, o.images, o.masks, {
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
-    augment: o.preset ?? 'auto',
+    augment: (o.preset as 'em' | 'he' | 'rigid' | 'none' | undefined) ?? 'auto',
     seed: o.seed,
     workers: o.workers,
     rank: world?.rank,

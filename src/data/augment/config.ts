@@ -46,7 +46,7 @@ export interface AugmentConfig {
 }
 
 /** Named default recipes. */
-export type PresetName = 'em' | 'he';
+export type PresetName = 'em' | 'he' | 'rigid';
 
 /**
  * Electron microscopy (gray): the U-Net paper's recipe of rigid moves,
@@ -84,8 +84,15 @@ const he: AugmentConfig = {
   noise: { p: 0.1, sigma: [0, 0.02] },
 };
 
+/** Flips and 90-degree rotations only: the common minimal recipe, and the one PyTorch comparisons match. */
+const rigid: AugmentConfig = {
+  flipHorizontal: { p: 0.5 },
+  flipVertical: { p: 0.5 },
+  rotate90: { p: 0.5 },
+};
+
 /** The recipes by name. */
-export const PRESETS: Readonly<Record<PresetName, AugmentConfig>> = { em, he };
+export const PRESETS: Readonly<Record<PresetName, AugmentConfig>> = { em, he, rigid };
 
 /** What the loader's `augment` option accepts: a preset, a recipe, 'auto' (by channel count) or 'none'. */
 export type AugmentOption = PresetName | AugmentConfig | 'auto' | 'none';

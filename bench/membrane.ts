@@ -1,0 +1,84 @@
+/**
+ * The first real result (issue 5): `patho train` on the bundled membrane set
+ * for a fixed time budget, then the PyTorch equivalent (bench/membrane_torch.py)
+ * with the same network, loss, optimizer, augmentation, split, precision and
+ * budget, in the same run; prints validation Dice of the cell-interior and the
+ * membrane class at 0.5 and 0.7, time and images/s, side by side.
+ *
+ *   node dist/bench/membrane.js [--minutes 20] [--python /usr/bin/python3] [--skip-torch]
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    minutes: { type: 'string', default: '20' },
+    python: { type: 'string', default: process.env.PYTHON ?? '/usr/bin/python3' },
+    'skip-torch': { type: 'boolean', default: false },
+    base: { type: 'string', default: '32' },
+    optimizer: { type: 'string', default: 'adam' },
+    lr: { type: 'string', default: '1e-3' },
+    preset: { type: 'string', default: 'rigid' },
+    out: { type: 'string' },
+  },
+});
+const VAL = '25,26,27,28,29';
+const common = { base: values.base!, patch: '256', batch: '4', optimizer: values.optimizer!, lr: values.lr! };
+const out = values.out ?? mkdtempSync(join(tmpdir(), 'patho-membrane-'));
+
+const pathoArgs = [
+  join(root, 'bin/patho.js'), 'train', '--data', join(root, 'data/membrane/train'), '--val-names', VAL, '--seed', '0',
+  '--epochs', '100000', '--max-minutes', values.minutes!, '--base-channels', common.base, '--patch', common.patch,
+  '--batch-size', common.batch, '--optimizer', common.optimizer, '--lr', common.lr, '--preset', values.preset!,
+  '--amp', '--channels-last', '--workers', '1', '--threads', '2', '--out', out,
+];
+console.log(`patho: node ${pathoArgs.slice(1).join(' ')}`);
+const started = performance.now();
+const run = spawnSync(process.execPath, pathoArgs, { stdio: ['ignore', 'inherit', 'pipe'], encoding: 'utf8' });
+if (run.status !== 0) {
+  console.error(run.stderr);
+  process.exit(1);
+}
+const wall = (performance.now() - started) / 60000;
+type Epoch = { epoch: number; dice: Record<string, number>; backgroundDice: Record<string, number>; imagesPerSecond: number; seconds: number };
+const epochs = readFileSync(join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Epoch);
+const best = epochs.reduce((a, b) => (b.dice['0.5'] > a.dice['0.5'] ? b : a));
+const trainRate = epochs.reduce((s, e) => s + e.imagesPerSecond, 0) / epochs.length;
+
+const rows: [string, string, string][] = [
+  ['', 'patho', 'PyTorch'],
+  ['cell Dice @0.5', best.dice['0.5'].toFixed(4), ''],
+  ['cell Dice @0.7', best.dice['0.7'].toFixed(4), ''],
+  ['membrane Dice @0.5', best.backgroundDice['0.5'].toFixed(4), ''],
+  ['membrane Dice @0.7', best.backgroundDice['0.7'].toFixed(4), ''],
+  ['best epoch / epochs', `${best.epoch} / ${epochs.length}`, ''],
+  ['train images/s', trainRate.toFixed(2), ''],
+  ['minutes (wall)', wall.toFixed(1), ''],
+];
+
+if (!values['skip-torch']) {
+  const script = join(root, 'bench/membrane_torch.py');
+  const args = [script, '--data', join(root, 'data/membrane/train'), '--val-names', VAL, '--minutes', values.minutes!,
+    '--base', common.base, '--patch', common.patch, '--batch', common.batch, '--optimizer', common.optimizer, '--lr', common.lr,
+    '--amp', 'bfloat16', '--channels-last', '--threads', '2'];
+  console.log(`PyTorch: ${values.python} ${args.join(' ')}`);
+  const text = execFileSync(values.python!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
+  const summary = text.trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.summary);
+  const b = summary.best;
+  rows[1][2] = b.dice['0.5'].cell.toFixed(4);
+  rows[2][2] = b.dice['0.7'].cell.toFixed(4);
+  rows[3][2] = b.dice['0.5'].membrane.toFixed(4);
+  rows[4][2] = b.dice['0.7'].membrane.toFixed(4);
+  rows[5][2] = `${b.epoch} / ${summary.epochs}`;
+  rows[6][2] = summary.imagesPerSecond.toFixed(2);
+  rows[7][2] = summary.minutes.toFixed(1);
+}
+console.log(`\nmembrane, validation images ${VAL}, ${values.minutes} min budget, base ${common.base}, ${common.optimizer} lr ${common.lr}, ` +
+  `patch ${common.patch}, batch ${common.batch}, preset ${values.preset}, bf16 autocast + channels-last, 2 threads`);
+for (const [label, a, b] of rows) console.log(`${label.padEnd(22)}${a.padStart(12)}${b.padStart(12)}`);
+console.log(`patho run folder: ${out}`);
