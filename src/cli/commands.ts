@@ -272,8 +272,56 @@ export const INFO = defineCommand({
   ],
 });
 
+/** `patho report` */
+export const REPORT = defineCommand({
+  name: 'report',
+  summary: 'write the HTML report of a training run',
+  description:
+    "Write RUN_DIR/report.html, one self-contained page: the run's loss, Dice/IoU, learning-rate and throughput curves; the saved model scored again on the run's validation images (per image, a threshold sweep, the worst and best images with outlines); the configuration, normalisation, libtorch and device. The predictions go to RUN_DIR/validation/, where patho serve shows them. patho train writes the report at its end.",
+  options: [
+    { name: 'model', short: 'm', type: 'string', metavar: 'FILE', help: 'checkpoint to score (default: RUN_DIR/model.pt)' },
+    { name: 'out', short: 'o', type: 'string', metavar: 'FILE', help: 'where the page goes (default: RUN_DIR/report.html)' },
+    {
+      name: 'data',
+      type: 'string',
+      metavar: 'DIR',
+      help: 'score this folder of images and masks instead of the validation images the checkpoint recorded',
+    },
+    images,
+    masks,
+    foreground,
+    { name: 'examples', type: 'int', metavar: 'N', default: 3, min: 0, help: 'worst and best images shown (N of each)' },
+    devices,
+    threads,
+    verbose,
+  ],
+  positionals: [{ name: 'RUN_DIR', help: 'the --out folder of patho train (with train.jsonl and model.pt)', required: true }],
+  examples: [
+    { command: 'patho report data/', help: 'the report of the default run, at data/report.html' },
+    { command: 'patho report runs/glas --data glas-test', help: 'score a test folder instead of the validation split' },
+  ],
+});
+
+/** `patho serve` */
+export const SERVE = defineCommand({
+  name: 'serve',
+  summary: 'look at images and predicted masks in the browser',
+  description:
+    'Serve a local web page that shows the images of a run or prediction folder with the predicted mask as a coloured overlay (opacity, outline or fill), zoom and pan over deep-zoom tiles, and the ground truth beside it when there is one. Only files under DIR are served.',
+  options: [
+    { name: 'port', short: 'p', type: 'int', metavar: 'N', default: 8080, min: 0, max: 65535, help: 'port to listen on; 0 picks a free one' },
+    { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'address to bind; 0.0.0.0 shows the folder to the network' },
+    verbose,
+  ],
+  positionals: [{ name: 'DIR', help: 'a run folder (after patho report) or a patho predict --out folder', required: true }],
+  examples: [
+    { command: 'patho serve data/', help: "the default run's validation images, at http://127.0.0.1:8080/" },
+    { command: 'patho serve --port 9000 data/predictions', help: 'the masks of patho predict' },
+  ],
+});
+
 /** Every command, by name. */
-export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO } as const;
+export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE } as const;
 
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
@@ -283,6 +331,8 @@ export type TrainOptions = OptionsOf<typeof TRAIN>;
 export type EvalOptions = OptionsOf<typeof EVAL>;
 export type PredictOptions = OptionsOf<typeof PREDICT>;
 export type InfoOptions = OptionsOf<typeof INFO>;
+export type ReportOptions = OptionsOf<typeof REPORT>;
+export type ServeOptions = OptionsOf<typeof SERVE>;
 
 /** A command to run, or help or the version to print. */
 export type CommandLine =
@@ -290,6 +340,8 @@ export type CommandLine =
   | { command: 'eval'; options: EvalOptions; positionals: string[] }
   | { command: 'predict'; options: PredictOptions; positionals: string[] }
   | { command: 'info'; options: InfoOptions; positionals: string[] }
+  | { command: 'report'; options: ReportOptions; positionals: string[] }
+  | { command: 'serve'; options: ServeOptions; positionals: string[] }
   | { command: 'help'; text: string }
   | { command: 'version' };
 
@@ -322,6 +374,10 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return parse(PREDICT);
     case 'info':
       return parse(INFO);
+    case 'report':
+      return parse(REPORT);
+    case 'serve':
+      return parse(SERVE);
   }
 }
 

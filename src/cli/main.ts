@@ -26,6 +26,10 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./predict.js')).predictCommand(line.options, line.positionals);
       case 'info':
         return await (await import('./info.js')).infoCommand(line.options);
+      case 'report':
+        return await (await import('./report.js')).reportCommand(line.options, line.positionals);
+      case 'serve':
+        return await (await import('./serve.js')).serveCommand(line.options, line.positionals);
     }
   } catch (error) {
     return report(error, verbose);

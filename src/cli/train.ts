@@ -13,6 +13,7 @@ import { parseDevices } from './devices.js';
 import { worldFromEnv } from '../parallel/env.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { launchWorkers } from '../parallel/launch.js';
+import { reportAfterTraining } from '../report/index.js';
 
 export async function trainCommand(o: TrainOptions): Promise<number> {
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
@@ -92,6 +93,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     });
     if (!world || world.rank === 0) printSummary(records, join(o.out, 'model.pt'));
     model.dispose();
+    if (!world || world.rank === 0) await reportAfterTraining(o.out, { device });
     return 0;
   } finally {
     group?.destroy();

@@ -1,0 +1,26 @@
+/** `patho report`: the HTML report of a training run. */
+import { existsSync } from 'node:fs';
+import { SegmentationDataset } from '../data/dataset.js';
+import { writeReport } from '../report/index.js';
+import { cuda, setNumThreads } from '../tensor/runtime.js';
+import { UsageError } from './args.js';
+import type { ReportOptions } from './commands.js';
+import { parseDevices } from './devices.js';
+
+export async function reportCommand(o: ReportOptions, [runDir]: string[]): Promise<number> {
+  if (!existsSync(runDir)) throw new UsageError(`${runDir}: no such folder`, 'patho report');
+  if (o.model && !existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho report');
+  if (o.data && !existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho report');
+  const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  if (o.threads > 0) setNumThreads(o.threads);
+  const pairs = o.data
+    ? (await SegmentationDataset.open(o.data, o.images, o.masks, { foreground: o.foreground })).entries.map((e) => ({
+        name: e.name,
+        image: e.imagePath,
+        mask: e.maskPath,
+      }))
+    : undefined;
+  const path = await writeReport(runDir, { model: o.model, out: o.out, pairs, foreground: o.foreground, examples: o.examples, device });
+  process.stdout.write(`report written to ${path}\n`);
+  return 0;
+}

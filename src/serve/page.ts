@@ -1,0 +1,168 @@
+/**
+ * The viewer page of `patho serve`: a list of the folder's images, and for the
+ * selected one an OpenSeadragon view of the image with the predicted mask as
+ * an overlay, beside the same view with the ground truth when there is one;
+ * the two views pan and zoom together. The script is inlined as
+ * `(${viewerScript})()`, so it uses nothing but the DOM, `OpenSeadragon` and
+ * the server's /api/items.
+ */
+
+/** The few OpenSeadragon calls the viewer makes. */
+interface TiledImage {
+  setOpacity(opacity: number): void;
+}
+interface Viewer {
+  open(sources: object[]): void;
+  addTiledImage(options: object): void;
+  addHandler(event: string, handler: (event: { fullyLoaded?: boolean }) => void): void;
+  getFullyLoaded(): boolean;
+  world: { getItemAt(index: number): TiledImage | undefined; getItemCount(): number; addHandler(event: string, handler: () => void): void };
+  viewport: { getZoom(): number; getCenter(): object; zoomTo(zoom: number, ref?: null, immediately?: boolean): void; panTo(center: object, immediately?: boolean): void };
+}
+declare const OpenSeadragon: (options: object) => Viewer;
+
+/** The page's HTML; OpenSeadragon comes from the server's /vendor/openseadragon/. */
+export function viewerPage(title: string): string {
+  return `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>patho serve: ${title.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)}</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<nav><h1>patho</h1><ul id="items"></ul></nav>
+<main>
+<form id="controls" onsubmit="return false">
+<label><input type="checkbox" id="overlay" checked> overlay</label>
+<label>opacity <input type="range" id="opacity" min="0" max="100" value="50"></label>
+<label>draw <select id="style"><option value="fill">filled</option><option value="outline">outline</option></select></label>
+<span id="status" role="status">loading</span>
+</form>
+<div id="views">
+<section><h2 id="prediction-title">prediction</h2><div id="view-prediction" class="view"></div></section>
+<section id="truth-pane" hidden><h2>ground truth</h2><div id="view-truth" class="view"></div></section>
+</div>
+</main>
+<script src="/vendor/openseadragon/openseadragon.min.js"></script>
+<script>(${viewerScript.toString()})();</script>
+</body>
+</html>
+`;
+}
+
+/** Lists the items, opens the first, and wires the controls and the synchronised views. */
+export function viewerScript(): void {
+  type Item = { id: string; name: string; image: string; mask?: string; truth?: string };
+  const $ = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+  const overlay = $<HTMLInputElement>('overlay');
+  const opacity = $<HTMLInputElement>('opacity');
+  const style = $<HTMLSelectElement>('style');
+  const status = $<HTMLElement>('status');
+  const viewer = (id: string) =>
+    OpenSeadragon({
+      id,
+      prefixUrl: '/vendor/openseadragon/images/',
+      // the 2D canvas draws exactly what the tiles hold (and tests can read it back)
+      drawer: 'canvas',
+      showNavigator: true,
+      maxZoomPixelRatio: 8,
+      imageSmoothingEnabled: false,
+      gestureSettingsMouse: { clickToZoom: false },
+    });
+  const views = { prediction: viewer('view-prediction'), truth: viewer('view-truth') };
+  let current: Item | null = null;
+
+  const dzi = (path: string, query: string) => `/dzi/${path.split('/').map(encodeURIComponent).join('/')}.dzi${query}`;
+  const shownOpacity = () => (overlay.checked ? Number(opacity.value) / 100 : 0);
+  const overlaySource = (path: string, colour: string) => ({
+    tileSource: dzi(path, `?style=${style.value}&colour=${colour}`),
+    opacity: shownOpacity(),
+    x: 0,
+    y: 0,
+    width: 1,
+  });
+
+  const open = (item: Item) => {
+    current = item;
+    for (const li of Array.from(document.querySelectorAll('#items li'))) li.classList.toggle('current', li.getAttribute('data-id') === item.id);
+    status.textContent = 'loading';
+    $<HTMLElement>('prediction-title').textContent = item.mask ? `prediction: ${item.name}` : `${item.name} (no mask)`;
+    const base = { tileSource: dzi(item.image, '?style=image'), x: 0, y: 0, width: 1 };
+    views.prediction.open(item.mask ? [base, overlaySource(item.mask, 'prediction')] : [base]);
+    $<HTMLElement>('truth-pane').hidden = !item.truth;
+    if (item.truth) views.truth.open([base, overlaySource(item.truth, 'truth')]);
+  };
+
+  const eachOverlay = (fn: (view: Viewer, index: number) => void) => {
+    for (const view of [views.prediction, views.truth]) if (view.world.getItemCount() > 1) fn(view, 1);
+  };
+  const applyOpacity = () => eachOverlay((view, i) => view.world.getItemAt(i)?.setOpacity(shownOpacity()));
+  overlay.addEventListener('change', applyOpacity);
+  opacity.addEventListener('input', applyOpacity);
+  style.addEventListener('change', () => {
+    if (!current) return;
+    const { mask, truth } = current;
+    if (mask) views.prediction.addTiledImage({ ...overlaySource(mask, 'prediction'), index: 1, replace: true });
+    if (truth) views.truth.addTiledImage({ ...overlaySource(truth, 'truth'), index: 1, replace: true });
+  });
+
+  // the views follow each other; `following` stops the echo
+  let following = false;
+  const follow = (from: Viewer, to: Viewer) =>
+    from.addHandler('viewport-change', () => {
+      if (following) return;
+      following = true;
+      to.viewport.zoomTo(from.viewport.getZoom(), null, true);
+      to.viewport.panTo(from.viewport.getCenter(), true);
+      following = false;
+    });
+  follow(views.prediction, views.truth);
+  follow(views.truth, views.prediction);
+
+  const updateStatus = () => {
+    const loaded = views.prediction.getFullyLoaded() && ($<HTMLElement>('truth-pane').hidden || views.truth.getFullyLoaded());
+    status.textContent = loaded ? 'ready' : 'loading';
+  };
+  for (const view of [views.prediction, views.truth]) {
+    view.world.addHandler('add-item', () => setTimeout(updateStatus));
+    view.addHandler('fully-loaded-change', updateStatus);
+    view.addHandler('animation-finish', updateStatus);
+  }
+
+  fetch('/api/items')
+    .then((response) => response.json() as Promise<Item[]>)
+    .then((items) => {
+      const list = $<HTMLUListElement>('items');
+      for (const item of items) {
+        const li = document.createElement('li');
+        li.textContent = item.id + (item.mask ? '' : ' (image only)');
+        li.setAttribute('data-id', item.id);
+        li.addEventListener('click', () => open(item));
+        list.append(li);
+      }
+      if (items.length > 0) open(items[0]);
+      else status.textContent = 'no images in this folder';
+    })
+    .catch((error: unknown) => {
+      status.textContent = `cannot list the folder: ${error}`;
+    });
+}
+
+const STYLE = `
+body { margin: 0; font: 14px/1.4 system-ui, sans-serif; display: flex; height: 100vh; color: #222; }
+nav { width: 220px; overflow-y: auto; border-right: 1px solid #ccc; padding: 0 0.5em; flex: none; }
+nav h1 { font-size: 1.2em; }
+nav ul { list-style: none; padding: 0; margin: 0; }
+nav li { padding: 3px 6px; cursor: pointer; border-radius: 3px; word-break: break-all; }
+nav li:hover { background: #eee; }
+nav li.current { background: #dde8ff; font-weight: 600; }
+main { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+#controls { display: flex; gap: 1.5em; align-items: center; padding: 0.5em 1em; border-bottom: 1px solid #ccc; }
+#status { margin-left: auto; color: #666; }
+#views { flex: 1; display: flex; min-height: 0; }
+#views section { flex: 1; display: flex; flex-direction: column; min-width: 0; }
+#views h2 { font-size: 1em; margin: 0.3em 1em; }
+.view { flex: 1; background: #111; }
+`;

@@ -1,0 +1,170 @@
+/**
+ * The `patho serve` web server (node:http): the viewer page, the list of
+ * items, Deep Zoom descriptors and tiles of files under the served folder,
+ * the files themselves, and OpenSeadragon from node_modules. GET and HEAD
+ * only; nothing outside the folder (and OpenSeadragon's build) is read.
+ *
+ *   GET /                                   the viewer page
+ *   GET /api/items                          the folder's items (JSON)
+ *   GET /dzi/PATH.dzi                       Deep Zoom descriptor of PATH
+ *   GET /dzi/PATH_files/L/C_R.jpg|png       a tile (?style=image|fill|outline&colour=prediction|truth)
+ *   GET /files/PATH                         PATH itself
+ *   GET /vendor/openseadragon/FILE          OpenSeadragon
+ */
+import { createReadStream } from 'node:fs';
+import { realpath, stat } from 'node:fs/promises';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { createRequire } from 'node:module';
+import { dirname, extname } from 'node:path';
+import { findItems } from './catalog.js';
+import { viewerPage } from './page.js';
+import { resolveInside } from './paths.js';
+import { dziDescriptor, OVERLAY_COLOURS, pyramidOfFile, renderTile, type OverlayColour, type TileStyle } from './tiles.js';
+
+/** Options of `startServer`. */
+export interface ServerOptions {
+  /** The folder to serve. */
+  dir: string;
+  /** Default 8080; 0 picks a free port. */
+  port?: number;
+  /** Default 127.0.0.1 (this machine only). */
+  host?: string;
+}
+
+/** A running server. */
+export interface RunningServer {
+  server: Server;
+  /** http://host:port/ */
+  url: string;
+  close(): Promise<void>;
+}
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.json': 'application/json',
+  '.geojson': 'application/geo+json',
+  '.png': 'image/png',
+  '.jpg': 'image/jpeg',
+  '.jpeg': 'image/jpeg',
+  '.tif': 'image/tiff',
+  '.tiff': 'image/tiff',
+  '.webp': 'image/webp',
+  '.svg': 'image/svg+xml',
+  '.map': 'application/json',
+  '.txt': 'text/plain; charset=utf-8',
+  '.jsonl': 'text/plain; charset=utf-8',
+};
+
+/** Starts serving `dir`; resolves once the server listens. */
+export async function startServer(options: ServerOptions): Promise<RunningServer> {
+  const root = await realpath(options.dir);
+  if (!(await stat(root)).isDirectory()) throw new Error(`${options.dir} is not a folder`);
+  const vendor = await realpath(dirname(createRequire(import.meta.url).resolve('openseadragon')));
+  const host = options.host ?? '127.0.0.1';
+  const page = viewerPage(options.dir);
+  const server = createServer((request, response) => {
+    handle(request, response, { root, vendor, page, loopbackOnly: isLoopback(host) }).catch((error: unknown) => {
+      if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `internal error: ${error instanceof Error ? error.message : error}\n`);
+      else response.destroy();
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 8080, host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    server,
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => undefined),
+  };
+}
+
+interface Context {
+  root: string;
+  vendor: string;
+  page: string;
+  loopbackOnly: boolean;
+}
+
+async function handle(request: IncomingMessage, response: ServerResponse, context: Context): Promise<void> {
+  if (request.method !== 'GET' && request.method !== 'HEAD') {
+    response.setHeader('Allow', 'GET, HEAD');
+    return send(response, 405, 'text/plain; charset=utf-8', 'only GET and HEAD\n');
+  }
+  // served to this machine only, a page from another site must not read it
+  // through a DNS name that points here (DNS rebinding): the Host must be local
+  if (context.loopbackOnly && !isLoopback(hostName(request.headers.host ?? ''))) {
+    return send(response, 403, 'text/plain; charset=utf-8', 'this server answers requests to localhost only\n');
+  }
+  // the raw target, not a parsed URL: URL parsing would fold `..` away instead of refusing it
+  const target = request.url ?? '';
+  if (!target.startsWith('/')) return send(response, 400, 'text/plain; charset=utf-8', 'bad request target\n');
+  const queryAt = target.indexOf('?');
+  const path = queryAt < 0 ? target : target.slice(0, queryAt);
+  const query = new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1));
+
+  if (path === '/') return send(response, 200, TYPES['.html'], context.page);
+  if (path === '/api/items') return send(response, 200, TYPES['.json'], JSON.stringify(await findItems(context.root)));
+  if (path.startsWith('/vendor/openseadragon/')) return sendFile(response, context.vendor, path.slice('/vendor/openseadragon/'.length));
+  if (path.startsWith('/files/')) return sendFile(response, context.root, path.slice('/files/'.length));
+  if (path.startsWith('/dzi/')) return sendDeepZoom(response, context.root, path.slice('/dzi/'.length), query);
+  return send(response, 404, 'text/plain; charset=utf-8', 'not found\n');
+}
+
+async function sendFile(response: ServerResponse, root: string, encoded: string): Promise<void> {
+  const resolved = await resolveInside(root, encoded);
+  if (!resolved.ok) return send(response, resolved.status, 'text/plain; charset=utf-8', `${resolved.reason}\n`);
+  const info = await stat(resolved.path);
+  if (!info.isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
+  response.writeHead(200, {
+    'Content-Type': TYPES[extname(resolved.path).toLowerCase()] ?? 'application/octet-stream',
+    'Content-Length': info.size,
+    'X-Content-Type-Options': 'nosniff',
+  });
+  if (response.req.method === 'HEAD') return void response.end();
+  createReadStream(resolved.path).pipe(response);
+}
+
+async function sendDeepZoom(response: ServerResponse, root: string, encoded: string, query: URLSearchParams): Promise<void> {
+  const style = (query.get('style') ?? 'image') as TileStyle;
+  const colour = (query.get('colour') ?? 'prediction') as OverlayColour;
+  if (!['image', 'fill', 'outline'].includes(style) || !Object.hasOwn(OVERLAY_COLOURS, colour)) {
+    return send(response, 400, 'text/plain; charset=utf-8', 'style must be image, fill or outline; colour prediction or truth\n');
+  }
+  const tile = /^(.+)_files\/(\d+)\/(\d+)_(\d+)\.(jpg|png)$/.exec(encoded);
+  const descriptor = /^(.+)\.dzi$/.exec(encoded);
+  if (!tile && !descriptor) return send(response, 404, 'text/plain; charset=utf-8', 'not a Deep Zoom path\n');
+  const resolved = await resolveInside(root, (tile ?? descriptor)![1]);
+  if (!resolved.ok) return send(response, resolved.status, 'text/plain; charset=utf-8', `${resolved.reason}\n`);
+  if (!(await stat(resolved.path)).isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
+  if (descriptor) {
+    const pyramid = await pyramidOfFile(resolved.path);
+    return send(response, 200, 'application/xml', dziDescriptor(pyramid, style === 'image' ? 'jpg' : 'png'));
+  }
+  const [level, column, row] = [tile![2], tile![3], tile![4]].map(Number);
+  const bytes = await renderTile(resolved.path, level, column, row, style, colour);
+  if (!bytes) return send(response, 404, 'text/plain; charset=utf-8', 'no such tile\n');
+  return send(response, 200, style === 'image' ? 'image/jpeg' : 'image/png', bytes);
+}
+
+function send(response: ServerResponse, status: number, type: string, body: string | Buffer): void {
+  response.writeHead(status, {
+    'Content-Type': type,
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-cache',
+    'X-Content-Type-Options': 'nosniff',
+  });
+  response.end(response.req.method === 'HEAD' ? undefined : body);
+}
+
+function hostName(header: string): string {
+  const bracketed = /^\[([^\]]+)\]/.exec(header);
+  return bracketed ? bracketed[1] : header.replace(/:\d+$/, '');
+}
+
+function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
