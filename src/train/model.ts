@@ -185,7 +185,11 @@ export class Model {
     const thresholds = options.thresholds ?? [0.5, 0.7];
     const outDir = options.outDir ?? dirname(this.options.modelPath);
     const main = this.isMainProcess;
-    if (main) mkdirSync(outDir, { recursive: true });
+    if (main) {
+      mkdirSync(outDir, { recursive: true });
+      // the best model may live outside outDir (modelPath in another folder)
+      mkdirSync(dirname(this.options.modelPath), { recursive: true });
+    }
     const lastPath = join(outDir, 'last.pt');
     await loader.open();
     this.normalization = await loader.stats();
@@ -203,7 +207,7 @@ export class Model {
     let sinceBest = 0;
     try {
       while (this.epoch < epochs) {
-        const record = await this.trainEpoch(loader, validation, thresholds, epochs, progress);
+        const record = await this.trainEpoch(loader, validation, thresholds, epochs, progress, lastPath);
         if (main) {
           await this.saveTo(lastPath, true);
           if (record.best) await this.saveTo(this.options.modelPath, false);
@@ -229,6 +233,7 @@ export class Model {
     thresholds: number[],
     epochs: number,
     progressStream: NodeJS.WritableStream | null,
+    lastPath: string,
   ): Promise<EpochRecord> {
     const epoch = this.epoch;
     this.net.train();
@@ -249,7 +254,7 @@ export class Model {
       if (!Number.isFinite(loss)) {
         throw new NonFiniteLossError(
           `training stopped: the loss became ${loss} at epoch ${epoch + 1}, step ${step + 1}; ` +
-            `the last good checkpoint is ${join(dirname(this.options.modelPath), 'last.pt')} (try a lower --lr)`,
+            (existsSync(lastPath) ? `the last good checkpoint is ${lastPath}` : 'no checkpoint was written yet') + ' (try a lower --lr)',
         );
       }
       lossSum += loss * batch.shape[0];
