@@ -1,0 +1,67 @@
+/**
+ * Predicted regions as a GeoJSON FeatureCollection that QuPath imports as
+ * annotations: one Polygon feature per region (holes included), coordinates in
+ * level-0 pixels of the slide, area in um^2 where the slide knows its mpp.
+ * Pure: no addon.
+ */
+import { signedArea, traceRegions, type Ring } from './contours.js';
+
+export interface GeoJsonOptions {
+  /** level-0 pixels per mask pixel. Default 1. */
+  scale?: number;
+  /** level-0 position of the mask's top-left corner. Default [0, 0]. */
+  offset?: [number, number];
+  /** microns per level-0 pixel, for areas in um^2 */
+  mpp?: { x: number; y: number } | null;
+  /** class names by mask value; default 'foreground' for a binary mask, 'class K' otherwise */
+  classNames?: Record<number, string>;
+  /** regions with fewer mask pixels are left out. Default 1. */
+  minPixels?: number;
+}
+
+/** A GeoJSON Feature with a Polygon geometry. */
+export interface PolygonFeature {
+  type: 'Feature';
+  geometry: { type: 'Polygon'; coordinates: Ring[] };
+  properties: {
+    objectType: 'annotation';
+    classification: { name: string; color: [number, number, number] };
+    /** area in level-0 pixels, holes excluded */
+    area_px: number;
+    area_um2?: number;
+  };
+}
+
+export interface FeatureCollection {
+  type: 'FeatureCollection';
+  features: PolygonFeature[];
+}
+
+const COLORS: [number, number, number][] = [[255, 64, 64], [64, 160, 255], [64, 200, 64], [255, 200, 0], [200, 64, 255]];
+
+/**
+ * Polygons of every nonzero value of a label mask (binary masks: 1 or 255).
+ * Coordinates are level-0 pixel corners: mask pixel (x, y) covers
+ * [x * scale + offset[0], (x + 1) * scale + offset[0]).
+ */
+export function maskToGeoJson(mask: Uint8Array, width: number, height: number, options: GeoJsonOptions = {}): FeatureCollection {
+  const scale = options.scale ?? 1;
+  const [ox, oy] = options.offset ?? [0, 0];
+  const values = new Set<number>();
+  for (const v of mask) if (v) values.add(v);
+  const binary = values.size === 1;
+  const features: PolygonFeature[] = [];
+  for (const value of [...values].sort((a, b) => a - b)) {
+    const name = options.classNames?.[value] ?? (binary ? 'foreground' : `class ${value}`);
+    const color = COLORS[(binary ? 0 : value - 1) % COLORS.length];
+    for (const region of traceRegions(mask, width, height, value)) {
+      if (region.pixels < (options.minPixels ?? 1)) continue;
+      const rings = [region.outer, ...region.holes].map((ring) => ring.map(([x, y]): [number, number] => [x * scale + ox, y * scale + oy]));
+      const area = rings.reduce((sum, ring) => sum + signedArea(ring), 0);
+      const properties: PolygonFeature['properties'] = { objectType: 'annotation', classification: { name, color }, area_px: area };
+      if (options.mpp) properties.area_um2 = area * options.mpp.x * options.mpp.y;
+      features.push({ type: 'Feature', geometry: { type: 'Polygon', coordinates: rings }, properties });
+    }
+  }
+  return { type: 'FeatureCollection', features };
+}

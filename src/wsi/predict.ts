@@ -1,0 +1,238 @@
+/**
+ * Whole-slide prediction: tissue detection on a thumbnail, streaming
+ * sliding-window inference over the tissue tiles of one level, and outputs a
+ * pathologist opens: a tiled pyramidal TIFF mask, GeoJSON polygons and an
+ * overlay thumbnail.
+ *
+ * Memory: the tile batch, the blending band (classes x tile x width floats),
+ * one row of TIFF tiles per pyramid level, and a copy of the mask kept for the
+ * polygons and the overlay, subsampled to at most `keptPixels` bytes. Nothing
+ * grows with the slide beyond that copy, whose bound is fixed.
+ */
+import { join } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import sharp from 'sharp';
+import type { ChannelStats } from '../data/normalize.js';
+import { outline } from '../infer/outputs.js';
+import { predictTiled, tileCount, type InferenceNet, type SlidingWindowOptions } from '../infer/tiled.js';
+import { maskToGeoJson } from './geojson.js';
+import type { Slide, Thumbnail } from './slide.js';
+import { TiledTiffWriter } from './tiff.js';
+import { anyTissue, tissueMask } from './tissue.js';
+
+/** Output files a prediction can write. */
+export type SlideFormat = 'tiff' | 'geojson' | 'png';
+
+export interface SlidePredictOptions extends SlidingWindowOptions {
+  /** Where the files go, named `<name>_mask.tif`, `<name>.geojson`, `<name>_overlay.png`, `<name>_mask.png`. */
+  outDir: string;
+  name: string;
+  /** Level index to predict at; or `mpp`, microns per pixel; level 0 by default. */
+  level?: number;
+  mpp?: number;
+  /** A rectangle of the chosen level, in its pixels (default: the whole level). */
+  region?: { x: number; y: number; width: number; height: number };
+  /** Skip tiles without tissue. Default true. */
+  tissueMask?: boolean;
+  /** Foreground when p >= threshold (one class). Default 0.5. */
+  threshold?: number;
+  /** The training statistics, from the checkpoint. */
+  normalization?: ChannelStats | null;
+  /** Default: all three. */
+  formats?: readonly SlideFormat[];
+  /** Also write the overlay thumbnail. Default true. */
+  overlay?: boolean;
+  /** The TIFF at level-0 geometry (default) or at the geometry of the level predicted at. */
+  maskGeometry?: 'level0' | 'level';
+  /** Bound of the mask copy kept for polygons and overlay, in pixels. Default 2^26. */
+  keptPixels?: number;
+  /** Longer side of the thumbnail used for tissue detection and the overlay. Default 1024. */
+  thumbnailSize?: number;
+  /** Called once before the first tile with the number of tiles. */
+  onStart?: (tiles: number) => void;
+}
+
+/** What `predictSlide` did. */
+export interface SlidePrediction {
+  level: number;
+  /** microns per pixel of that level, when the slide records it */
+  mpp: number | null;
+  width: number;
+  height: number;
+  tiles: number;
+  skippedTiles: number;
+  regions: number;
+  files: string[];
+}
+
+/** Predicts a slide (or a region of one level) and writes the chosen outputs; see the module comment for memory. */
+export async function predictSlide(net: InferenceNet, slide: Slide, options: SlidePredictOptions): Promise<SlidePrediction> {
+  const level = slide.selectLevel({ level: options.level, mpp: options.mpp });
+  const { downsample } = slide.levels[level];
+  const region = options.region ?? { x: 0, y: 0, width: slide.levels[level].width, height: slide.levels[level].height };
+  checkRegion(slide, level, region);
+  const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
+  const overlay = options.overlay ?? true;
+  const classes = net.options.classes;
+  const threshold = options.threshold ?? 0.5;
+  const { width, height } = region;
+
+  const useTissue = options.tissueMask ?? true;
+  const thumb = useTissue || overlay ? slide.thumbnail(options.thumbnailSize ?? 1024, level, region) : null;
+  const tissue = useTissue && thumb ? tissueMask(thumb.rgb, thumb.width, thumb.height) : null;
+  let skipped = 0;
+  const skipTile = tissue
+    ? (x: number, y: number, w: number, h: number) => {
+        const s = thumb!.scale;
+        const skip = !anyTissue(tissue, thumb!.width, thumb!.height, x * s, y * s, (x + w) * s, (y + h) * s);
+        if (skip) skipped++;
+        return skip;
+      }
+    : undefined;
+
+  const files: string[] = [];
+  const tiffPath = join(options.outDir, `${options.name}_mask.tif`);
+  const toLevel0 = options.maskGeometry !== 'level' && downsample !== 1;
+  const tiff = formats.has('tiff')
+    ? new TiledTiffWriter(tiffPath, {
+        width: toLevel0 ? Math.round(width * downsample) : width,
+        height: toLevel0 ? Math.round(height * downsample) : height,
+        mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
+        description: `patho mask of ${slide.path}, level ${toLevel0 ? 0 : level}` + (classes === 1 ? ', 255 = foreground' : ', values = classes'),
+      })
+    : null;
+  const tiffRows = tiff ? (toLevel0 ? upscaleRows(tiff, width, height, downsample) : (rows: Uint8Array, n: number) => tiff.writeRows(rows, n)) : null;
+
+  const kept = new KeptMask(width, height, options.keptPixels ?? 2 ** 26);
+  const total = tileCount(width, height, options);
+  options.onStart?.(total);
+  const labels = new Uint8Array(Math.min(options.tile ?? 512, height) * width);
+  try {
+    predictTiled(net, slide.source(level, options.normalization ?? null, region), {
+      ...options,
+      skipTile,
+      onRows(y0, rows, probs) {
+        const plane = rows * width;
+        for (let i = 0; i < plane; i++) {
+          if (classes === 1) {
+            labels[i] = probs[i] >= threshold ? 1 : 0;
+            continue;
+          }
+          let best = 0;
+          for (let k = 1; k < classes; k++) if (probs[k * plane + i] > probs[best * plane + i]) best = k;
+          labels[i] = best;
+        }
+        kept.addRows(y0, rows, labels);
+        if (tiffRows) {
+          if (classes === 1) for (let i = 0; i < plane; i++) labels[i] *= 255;
+          tiffRows(labels, rows);
+        }
+      },
+    });
+    if (tiff) {
+      tiff.close();
+      files.push(tiffPath);
+    }
+  } catch (e) {
+    tiff?.close();
+    throw e;
+  }
+
+  const scale = kept.factor * downsample;
+  const offset: [number, number] = [region.x * downsample, region.y * downsample];
+  const collection = maskToGeoJson(kept.data, kept.width, kept.height, { scale, offset, mpp: slide.mpp });
+  if (formats.has('geojson')) {
+    const path = join(options.outDir, `${options.name}.geojson`);
+    await writeFile(path, JSON.stringify(collection));
+    files.push(path);
+  }
+  if (formats.has('png')) {
+    const path = join(options.outDir, `${options.name}_mask.png`);
+    const pixels = classes === 1 ? kept.data.map((v) => v * 255) : kept.data;
+    await sharp(Buffer.from(pixels.buffer), { raw: { width: kept.width, height: kept.height, channels: 1 } }).png().toFile(path);
+    files.push(path);
+  }
+  if (overlay && thumb) {
+    const path = join(options.outDir, `${options.name}_overlay.png`);
+    await writeOverlay(path, thumb, kept, tissue);
+    files.push(path);
+  }
+  const mpp = slide.mpp ? Math.sqrt(slide.mpp.x * slide.mpp.y) * downsample : null;
+  return { level, mpp, width, height, tiles: total, skippedTiles: skipped, regions: collection.features.length, files };
+}
+
+function checkRegion(slide: Slide, level: number, r: { x: number; y: number; width: number; height: number }): void {
+  const { width, height } = slide.levels[level];
+  const ok = [r.x, r.y, r.width, r.height].every(Number.isInteger) && r.x >= 0 && r.y >= 0 && r.width >= 1 && r.height >= 1;
+  if (!ok || r.x + r.width > width || r.y + r.height > height) {
+    throw new Error(`${slide.path}: region ${r.width}x${r.height}+${r.x}+${r.y} is not inside level ${level} (${width}x${height})`);
+  }
+}
+
+/** Rows of the predicted level, repeated and stretched (nearest) into level-0 rows for the TIFF. */
+function upscaleRows(tiff: TiledTiffWriter, width: number, height: number, downsample: number): (rows: Uint8Array, n: number) => void {
+  const width0 = Math.round(width * downsample);
+  const height0 = Math.round(height * downsample);
+  const columns = new Int32Array(width0);
+  for (let x = 0; x < width0; x++) columns[x] = Math.min(width - 1, Math.floor(x / downsample));
+  const row0 = new Uint8Array(width0);
+  let y0 = 0; // next level-0 row
+  let received = 0; // predicted rows so far
+  return (rows, n) => {
+    for (let r = 0; r < n; r++, received++) {
+      for (; y0 < height0 && Math.min(height - 1, Math.floor(y0 / downsample)) === received; y0++) {
+        const at = r * width;
+        for (let x = 0; x < width0; x++) row0[x] = rows[at + columns[x]];
+        tiff.writeRows(row0, 1);
+      }
+    }
+  };
+}
+
+/** The mask subsampled by a whole factor so that it fits a pixel budget: every factor-th row and column. */
+class KeptMask {
+  readonly factor: number;
+  readonly width: number;
+  readonly height: number;
+  readonly data: Uint8Array;
+
+  constructor(
+    private readonly fullWidth: number,
+    fullHeight: number,
+    budget: number,
+  ) {
+    this.factor = Math.max(1, Math.ceil(Math.sqrt((fullWidth * fullHeight) / budget)));
+    this.width = Math.ceil(fullWidth / this.factor);
+    this.height = Math.ceil(fullHeight / this.factor);
+    this.data = new Uint8Array(this.width * this.height);
+  }
+
+  addRows(y0: number, rows: number, labels: Uint8Array): void {
+    const f = this.factor;
+    for (let y = Math.ceil(y0 / f) * f; y < y0 + rows; y += f) {
+      const at = (y - y0) * this.fullWidth;
+      const to = (y / f) * this.width;
+      for (let x = 0; x < this.width; x++) this.data[to + x] = labels[at + x * f];
+    }
+  }
+}
+
+/** The thumbnail with the mask outline in green and, when used, the tissue outline in blue. */
+async function writeOverlay(path: string, thumb: Thumbnail, kept: KeptMask, tissue: Uint8Array | null): Promise<void> {
+  const { width, height } = thumb;
+  const mask = new Uint8Array(width * height);
+  for (let y = 0; y < height; y++) {
+    const ky = Math.min(kept.height - 1, Math.floor((y + 0.5) / thumb.scale / kept.factor));
+    for (let x = 0; x < width; x++) {
+      const kx = Math.min(kept.width - 1, Math.floor((x + 0.5) / thumb.scale / kept.factor));
+      mask[y * width + x] = kept.data[ky * kept.width + kx];
+    }
+  }
+  const rgb = Uint8Array.from(thumb.rgb);
+  const paint = (edge: Uint8Array, color: [number, number, number]) => {
+    for (let i = 0; i < edge.length; i++) if (edge[i]) rgb.set(color, i * 3);
+  };
+  if (tissue) paint(outline(tissue, width, height), [64, 128, 255]);
+  paint(outline(mask, width, height), [0, 255, 64]);
+  await sharp(Buffer.from(rgb.buffer), { raw: { width, height, channels: 3 } }).png().toFile(path);
+}

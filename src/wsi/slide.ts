@@ -1,0 +1,208 @@
+/**
+ * Whole-slide images through OpenSlide (SVS, NDPI, MRXS, generic tiled TIFF):
+ * the typed face of the addon's slide functions, which exist only when the
+ * addon was built where OpenSlide is installed (native/openslide.cpp).
+ */
+import type { ChannelStats } from '../data/normalize.js';
+import type { TileSource } from '../infer/tiled.js';
+import { native } from '../tensor/native.js';
+
+type SlideHandle = { readonly __nativeSlide: unique symbol };
+
+/** The slide functions of the addon (absent when it was built without OpenSlide). */
+interface SlideAddon {
+  slideOpen(path: string): SlideHandle;
+  slideProperties(handle: SlideHandle): { levels: SlideLevel[]; properties: Record<string, string> };
+  slideReadRegion(handle: SlideHandle, x: number, y: number, level: number, width: number, height: number): Uint8Array;
+  slideClose(handle: SlideHandle): void;
+  openslideVersion(): string;
+}
+
+const addon = native as unknown as Partial<SlideAddon>;
+
+/** One resolution of the pyramid. */
+export interface SlideLevel {
+  width: number;
+  height: number;
+  /** level-0 pixels per pixel of this level */
+  downsample: number;
+}
+
+/** Extensions `patho predict` reads through OpenSlide rather than as plain images. */
+export const SLIDE_EXTENSIONS = ['.svs', '.ndpi', '.mrxs', '.vms', '.vmu', '.scn', '.bif', '.svslide', '.tif', '.tiff'];
+
+/** The OpenSlide version the addon was built with, or null when it was built without it. */
+export function openslideVersion(): string | null {
+  return addon.openslideVersion ? addon.openslideVersion() : null;
+}
+
+function slideAddon(): SlideAddon {
+  if (!addon.slideOpen) {
+    throw new Error(
+      'patho was built without OpenSlide, so it cannot read whole-slide images: ' +
+        'apt-get install libopenslide-dev, then npm run build:native',
+    );
+  }
+  return addon as SlideAddon;
+}
+
+/** An open whole-slide image. `close()` releases it; closing twice is harmless. */
+export class Slide {
+  readonly levels: readonly SlideLevel[];
+  /** Every property OpenSlide reports (openslide.*, aperio.*, tiff.*, ...). */
+  readonly properties: Readonly<Record<string, string>>;
+  private readonly addon: SlideAddon;
+
+  private constructor(
+    readonly path: string,
+    private handle: SlideHandle | null,
+  ) {
+    this.addon = slideAddon();
+    const { levels, properties } = this.addon.slideProperties(handle!);
+    this.levels = levels;
+    this.properties = properties;
+  }
+
+  /**
+   * Opens a slide.
+   * @throws naming the file: unreadable, truncated or not a format OpenSlide reads
+   */
+  static open(path: string): Slide {
+    const handle = slideAddon().slideOpen(path);
+    return new Slide(path, handle);
+  }
+
+  /** The scanner vendor OpenSlide recognised (aperio, hamamatsu, mirax, generic-tiff, ...). */
+  get vendor(): string {
+    return this.properties['openslide.vendor'] ?? 'unknown';
+  }
+
+  /** Microns per level-0 pixel, or null when the slide does not record it. */
+  get mpp(): { x: number; y: number } | null {
+    const x = Number(this.properties['openslide.mpp-x']);
+    const y = Number(this.properties['openslide.mpp-y']);
+    return x > 0 && y > 0 ? { x, y } : null;
+  }
+
+  /**
+   * The level to read: `level` by index, or the one whose resolution is
+   * nearest (in log scale) to `mpp` microns per pixel; level 0 by default.
+   * @throws for a level that does not exist, or an mpp on a slide that does not record it
+   */
+  selectLevel(choice: { level?: number; mpp?: number }): number {
+    if (choice.level !== undefined) {
+      if (!Number.isInteger(choice.level) || choice.level < 0 || choice.level >= this.levels.length) {
+        throw new Error(
+          `${this.path}: no level ${choice.level}; this slide has ${this.levels.length} ` +
+            `(${this.levels.map((l, i) => `${i}: ${l.width}x${l.height}`).join(', ')})`,
+        );
+      }
+      return choice.level;
+    }
+    if (choice.mpp !== undefined) {
+      const mpp = this.mpp;
+      if (!mpp) throw new Error(`${this.path}: the slide does not record its microns per pixel; choose a level with --level`);
+      const base = Math.sqrt(mpp.x * mpp.y);
+      const distance = (l: SlideLevel) => Math.abs(Math.log((base * l.downsample) / choice.mpp!));
+      return this.levels.reduce((best, l, i) => (distance(l) < distance(this.levels[best]) ? i : best), 0);
+    }
+    return 0;
+  }
+
+  /** RGBA bytes of a `width` x `height` region of `level`, whose top-left is (x, y) in that level's pixels. */
+  readRegion(level: number, x: number, y: number, width: number, height: number): Uint8Array {
+    const ds = this.levels[level]?.downsample;
+    if (ds === undefined) throw new Error(`${this.path}: no level ${level}`);
+    return this.addon.slideReadRegion(this.live(), Math.round(x * ds), Math.round(y * ds), level, width, height);
+  }
+
+  /**
+   * A small RGB picture of a region of `level` (the whole level by default),
+   * at most `maxSide` pixels on its longer side: read from the coarsest level
+   * that still has that many pixels, then box-averaged.
+   */
+  thumbnail(maxSide: number, level = 0, region = { x: 0, y: 0, width: this.levels[level].width, height: this.levels[level].height }): Thumbnail {
+    const base = this.levels[level].downsample;
+    // the coarsest level that keeps the region at least maxSide across
+    let source = level;
+    for (let i = level; i < this.levels.length; i++) {
+      if (Math.max(region.width, region.height) * (base / this.levels[i].downsample) >= maxSide) source = i;
+    }
+    const scale = base / this.levels[source].downsample;
+    const w = Math.max(1, Math.round(region.width * scale));
+    const h = Math.max(1, Math.round(region.height * scale));
+    const rgba = this.addon.slideReadRegion(this.live(), Math.round(region.x * base), Math.round(region.y * base), source, w, h);
+    const factor = Math.max(1, Math.ceil(Math.max(w, h) / maxSide));
+    return { ...boxDownscale(rgba, w, h, factor), scale: scale / factor };
+  }
+
+  /** A tile source over a region of `level`, normalised with the training statistics. */
+  source(level: number, stats: ChannelStats | null, region?: { x: number; y: number; width: number; height: number }): TileSource {
+    const { width, height } = region ?? this.levels[level];
+    const ox = region?.x ?? 0;
+    const oy = region?.y ?? 0;
+    const mean = stats?.mean ?? [0, 0, 0];
+    const std = stats?.std ?? [1, 1, 1];
+    if (mean.length !== 3) throw new Error(`${this.path}: slides are RGB, but the model was trained on ${mean.length}-channel images`);
+    return {
+      width,
+      height,
+      channels: 3,
+      read: (x, y, w, h) => {
+        const rgba = this.readRegion(level, ox + x, oy + y, w, h);
+        const plane = w * h;
+        const out = new Float32Array(3 * plane);
+        for (let c = 0; c < 3; c++) {
+          const scale = 1 / (255 * std[c]);
+          const shift = mean[c] / std[c];
+          for (let i = 0; i < plane; i++) out[c * plane + i] = rgba[i * 4 + c] * scale - shift;
+        }
+        return out;
+      },
+    };
+  }
+
+  close(): void {
+    if (this.handle) this.addon.slideClose(this.handle);
+    this.handle = null;
+  }
+
+  private live(): SlideHandle {
+    if (!this.handle) throw new Error(`${this.path}: the slide was closed`);
+    return this.handle;
+  }
+}
+
+/** An RGB picture with its scale: thumbnail pixels per pixel of the level it was asked of. */
+export interface Thumbnail {
+  width: number;
+  height: number;
+  rgb: Uint8Array;
+  scale: number;
+}
+
+/** Averages factor x factor blocks of RGBA into RGB. */
+function boxDownscale(rgba: Uint8Array, w: number, h: number, factor: number): { width: number; height: number; rgb: Uint8Array } {
+  const width = Math.ceil(w / factor);
+  const height = Math.ceil(h / factor);
+  const rgb = new Uint8Array(width * height * 3);
+  for (let ty = 0; ty < height; ty++) {
+    for (let tx = 0; tx < width; tx++) {
+      let r = 0, g = 0, b = 0, n = 0;
+      for (let y = ty * factor; y < Math.min(h, (ty + 1) * factor); y++) {
+        for (let x = tx * factor; x < Math.min(w, (tx + 1) * factor); x++) {
+          const i = (y * w + x) * 4;
+          r += rgba[i];
+          g += rgba[i + 1];
+          b += rgba[i + 2];
+          n++;
+        }
+      }
+      const o = (ty * width + tx) * 3;
+      rgb[o] = Math.round(r / n);
+      rgb[o + 1] = Math.round(g / n);
+      rgb[o + 2] = Math.round(b / n);
+    }
+  }
+  return { width, height, rgb };
+}

@@ -1,0 +1,190 @@
+/**
+ * A tiled, pyramidal, deflate-compressed 8-bit grey TIFF written row by row,
+ * so a slide-sized mask never has to be in memory: sharp (libvips) would need
+ * the whole raster first. Rows go in top to bottom; every full row of tiles is
+ * compressed and appended at once, and each level of the pyramid (halved by
+ * taking every other pixel, which keeps label values exact) fills from the
+ * rows of the level above. Memory: one row of tiles per level. The directories
+ * go at the end, one per level chained in order, the layout OpenSlide's generic
+ * TIFF reader, libvips and QuPath open.
+ */
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { deflateSync } from 'node:zlib';
+
+export interface TiffOptions {
+  width: number;
+  height: number;
+  /** Tile edge, a multiple of 16. Default 256. */
+  tileSize?: number;
+  /** Pyramid levels after the full one: halve until the image fits a tile, by default. */
+  reducedLevels?: number;
+  /** Microns per pixel of the full level, written as the resolution (pixels per cm). */
+  mpp?: { x: number; y: number } | null;
+  /** Stored as ImageDescription of the full level. */
+  description?: string;
+}
+
+interface Level {
+  width: number;
+  height: number;
+  rows: Uint8Array; // one row of tiles
+  filled: number;
+  received: number;
+  offsets: number[];
+  counts: number[];
+}
+
+const MAX_OFFSET = 2 ** 32 - 1;
+
+/** Writes a tiled pyramidal TIFF from rows given in order; call `close()` after the last row. */
+export class TiledTiffWriter {
+  private readonly fd: number;
+  private readonly tile: number;
+  private readonly levels: Level[] = [];
+  private position = 8;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly options: TiffOptions,
+  ) {
+    const { width, height } = options;
+    if (!(width >= 1 && height >= 1)) throw new Error(`${path}: cannot write a ${width}x${height} TIFF`);
+    this.tile = options.tileSize ?? 256;
+    if (this.tile % 16 !== 0) throw new Error(`TIFF tile size must be a multiple of 16, got ${this.tile}`);
+    let [w, h] = [width, height];
+    const reduced = options.reducedLevels ?? Infinity;
+    for (let i = 0; ; i++) {
+      this.levels.push({ width: w, height: h, rows: new Uint8Array(this.tile * w), filled: 0, received: 0, offsets: [], counts: [] });
+      if (i >= reduced || (w <= this.tile && h <= this.tile)) break;
+      [w, h] = [Math.ceil(w / 2), Math.ceil(h / 2)];
+    }
+    this.fd = openSync(path, 'w');
+    const header = Buffer.alloc(8);
+    header.write('II', 0, 'latin1');
+    header.writeUInt16LE(42, 2);
+    writeSync(this.fd, header, 0, 8, 0); // the first directory's offset is patched in by close()
+  }
+
+  /** Appends `count` rows of `width` bytes each (row-major). */
+  writeRows(rows: Uint8Array, count: number): void {
+    if (this.closed) throw new Error(`${this.path}: the TIFF was closed`);
+    for (let r = 0; r < count; r++) this.addRow(0, rows.subarray(r * this.options.width, (r + 1) * this.options.width));
+  }
+
+  /** Writes the directories; every row must have been written. */
+  close(): void {
+    if (this.closed) return;
+    try {
+      const level0 = this.levels[0];
+      if (level0.received !== level0.height) {
+        throw new Error(`${this.path}: ${level0.received} of ${level0.height} rows were written`);
+      }
+      let next = 0;
+      const directories: Buffer[] = [];
+      // directories are written last to first, so each knows the offset of the one after it
+      const starts: number[] = [];
+      let at = this.position + (this.position % 2);
+      const sizes = this.levels.map((level, i) => this.directory(level, i, 0, 0).length);
+      for (const size of sizes) {
+        starts.push(at);
+        at += size + (size % 2);
+      }
+      for (let i = this.levels.length - 1; i >= 0; i--) {
+        directories[i] = this.directory(this.levels[i], i, starts[i], next);
+        next = starts[i];
+      }
+      if (at > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
+      for (let i = 0; i < directories.length; i++) writeSync(this.fd, directories[i], 0, directories[i].length, starts[i]);
+      const first = Buffer.alloc(4);
+      first.writeUInt32LE(starts[0]);
+      writeSync(this.fd, first, 0, 4, 4);
+    } finally {
+      this.closed = true;
+      closeSync(this.fd);
+    }
+  }
+
+  private addRow(index: number, row: Uint8Array): void {
+    const level = this.levels[index];
+    level.rows.set(row, level.filled * level.width);
+    level.filled++;
+    if (index + 1 < this.levels.length && level.received % 2 === 0) {
+      const half = new Uint8Array(this.levels[index + 1].width);
+      for (let x = 0; x < half.length; x++) half[x] = row[2 * x];
+      this.addRow(index + 1, half);
+    }
+    level.received++;
+    if (level.filled === this.tile || level.received === level.height) this.flush(level);
+  }
+
+  /** Compresses and appends the buffered row of tiles (padded with zeros past the image edges). */
+  private flush(level: Level): void {
+    const t = this.tile;
+    const tile = new Uint8Array(t * t);
+    for (let x0 = 0; x0 < level.width; x0 += t) {
+      tile.fill(0);
+      const w = Math.min(t, level.width - x0);
+      for (let y = 0; y < level.filled; y++) tile.set(level.rows.subarray(y * level.width + x0, y * level.width + x0 + w), y * t);
+      const data = deflateSync(tile);
+      if (this.position + data.length > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
+      writeSync(this.fd, data, 0, data.length, this.position);
+      level.offsets.push(this.position);
+      level.counts.push(data.length);
+      this.position += data.length;
+    }
+    level.filled = 0;
+  }
+
+  /** The directory (IFD) of one level, with its out-of-line values after it, placed at `start`. */
+  private directory(level: Level, index: number, start: number, next: number): Buffer {
+    const SHORT = 3, LONG = 4, RATIONAL = 5, ASCII = 2;
+    const entries: [number, number, number[] | string][] = [
+      [254, LONG, [index === 0 ? 0 : 1]], // NewSubfileType: reduced-resolution image
+      [256, LONG, [level.width]],
+      [257, LONG, [level.height]],
+      [258, SHORT, [8]],
+      [259, SHORT, [8]], // Adobe deflate
+      [262, SHORT, [1]], // BlackIsZero
+    ];
+    if (index === 0 && this.options.description) entries.push([270, ASCII, this.options.description + '\0']);
+    entries.push([277, SHORT, [1]]);
+    const mpp = this.options.mpp;
+    const downsample = 2 ** index;
+    if (mpp) entries.push([282, RATIONAL, [Math.round(1e4 / (mpp.x * downsample) * 1000), 1000]], [283, RATIONAL, [Math.round(1e4 / (mpp.y * downsample) * 1000), 1000]]);
+    entries.push([284, SHORT, [1]]);
+    if (mpp) entries.push([296, SHORT, [3]]); // centimetre
+    entries.push([322, LONG, [this.tile]], [323, LONG, [this.tile]], [324, LONG, level.offsets], [325, LONG, level.counts]);
+
+    const head = 2 + entries.length * 12 + 4;
+    const extra: Buffer[] = [];
+    let extraAt = start + head;
+    const ifd = Buffer.alloc(head);
+    ifd.writeUInt16LE(entries.length, 0);
+    entries.forEach(([tag, type, values], i) => {
+      const bytes = typeof values === 'string' ? Buffer.from(values, 'latin1') : encode(type, values);
+      const count = typeof values === 'string' ? bytes.length : type === RATIONAL ? values.length / 2 : values.length;
+      const o = 2 + i * 12;
+      ifd.writeUInt16LE(tag, o);
+      ifd.writeUInt16LE(type, o + 2);
+      ifd.writeUInt32LE(count, o + 4);
+      if (bytes.length <= 4) {
+        bytes.copy(ifd, o + 8);
+      } else {
+        ifd.writeUInt32LE(extraAt, o + 8);
+        const padded = bytes.length % 2 ? Buffer.concat([bytes, Buffer.alloc(1)]) : bytes;
+        extra.push(padded);
+        extraAt += padded.length;
+      }
+    });
+    ifd.writeUInt32LE(next, head - 4);
+    return Buffer.concat([ifd, ...extra]);
+  }
+}
+
+function encode(type: number, values: number[]): Buffer {
+  const size = type === 3 ? 2 : 4;
+  const out = Buffer.alloc(values.length * size);
+  values.forEach((v, i) => (size === 2 ? out.writeUInt16LE(v, i * 2) : out.writeUInt32LE(v, i * 4)));
+  return out;
+}
