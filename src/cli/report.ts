@@ -1,5 +1,6 @@
 /** `patho report`: the HTML report of a training run. */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { SegmentationDataset } from '../data/dataset.js';
 import { writeReport } from '../report/index.js';
 import { cuda, setNumThreads } from '../tensor/runtime.js';
@@ -9,6 +10,7 @@ import { parseDevices } from './devices.js';
 
 export async function reportCommand(o: ReportOptions, [runDir]: string[]): Promise<number> {
   if (!existsSync(runDir)) throw new UsageError(`${runDir}: no such folder`, 'patho report');
+  if (!existsSync(join(runDir, 'train.jsonl'))) throw new UsageError(`${runDir}: no train.jsonl here (is it the --out folder of patho train?)`, 'patho report');
   if (o.model && !existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho report');
   if (o.data && !existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho report');
   const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];

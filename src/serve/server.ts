@@ -107,6 +107,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, contex
   const query = new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1));
 
   if (path === '/') return send(response, 200, TYPES['.html'], context.page);
+  if (path === '/favicon.ico') return send(response, 204, 'image/x-icon', '');
   if (path === '/api/items') return send(response, 200, TYPES['.json'], JSON.stringify(await findItems(context.root)));
   if (path.startsWith('/vendor/openseadragon/')) return sendFile(response, context.vendor, path.slice('/vendor/openseadragon/'.length));
   if (path.startsWith('/files/')) return sendFile(response, context.root, path.slice('/files/'.length));
