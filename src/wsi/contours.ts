@@ -65,8 +65,11 @@ function traceRing(fg: (x: number, y: number) => boolean, visited: Uint8Array, w
     if (next !== s) ring.push(corner(x, y, next));
     s = next;
   } while (x !== x0 || y !== y0 || s !== s0);
-  if (ring.length > 1 && ring[ring.length - 1][0] === ring[0][0] && ring[ring.length - 1][1] === ring[0][1]) return ring;
-  ring.push([ring[0][0], ring[0][1]]);
+  // the trace ends on its first point when it started at a corner; otherwise
+  // the start lies mid-edge and is dropped, so every vertex is a corner
+  const last = ring[ring.length - 1];
+  if (last[0] === ring[0][0] && last[1] === ring[0][1]) return ring;
+  ring[0] = [last[0], last[1]];
   return ring;
 }
 
