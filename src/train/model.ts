@@ -138,6 +138,8 @@ export class Model {
     this.options = { ...DEFAULTS, ...rest } as Model['options'];
     const o = this.options;
     if (!(o.lr > 0)) throw new Error(`Model: lr must be > 0, got ${o.lr}`);
+    // libtorch's CPU autocast takes only bfloat16: float16 (and its loss scaling) is a no-op there, not an error
+    if (o.amp === 'float16' && !o.device.startsWith('cuda')) o.amp = null;
     if (o.device !== 'cpu') net.to(o.device);
     // cuDNN autotuning: U-Net tiles have fixed shapes, so the search pays off from the second step
     if (o.device.startsWith('cuda')) cuda.setBenchmark(true);

@@ -5,6 +5,7 @@
  * whose gradients overflowed is skipped and the scale halved.
  */
 import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
 export class GradScaler {
@@ -33,9 +34,7 @@ export class GradScaler {
         const g = p.grad;
         if (!g) continue;
         g.mul_(1 / this.scale);
-        const bad = g.isfinite().logicalNot().sum();
-        if (bad.item() > 0) finite = false;
-        bad.dispose();
+        if (tidy(() => g.isfinite().logicalNot().sum().item()) > 0) finite = false;
         g.dispose();
       }
     });
