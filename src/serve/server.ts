@@ -78,7 +78,12 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   return {
     server,
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}/`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())).then(() => undefined),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        // an open viewer keeps its connection alive; stopping should not wait for it
+        server.closeAllConnections();
+      }),
   };
 }
 
