@@ -25,7 +25,8 @@ export function labelsFrom(map: ProbabilityMap, threshold: number): Uint8Array {
 /** The mask as 8-bit gray PNG: 0/255 for one class, class indices for several. */
 export async function writeMaskPng(path: string, labels: Uint8Array, width: number, height: number, binary: boolean): Promise<void> {
   const pixels = binary ? labels.map((v) => (v ? 255 : 0)) : labels;
-  await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels: 1 } }).png().toFile(path);
+  // sharp writes three channels unless told the raw pixels are gray
+  await sharp(Buffer.from(pixels.buffer, pixels.byteOffset, pixels.byteLength), { raw: { width, height, channels: 1 } }).toColourspace('b-w').png().toFile(path);
 }
 
 /** The foreground probability scaled to 0..255. */
@@ -34,7 +35,7 @@ export async function writeProbabilityPng(path: string, map: ProbabilityMap): Pr
   const offset = map.classes === 1 ? 0 : plane; // class 1 of several
   const pixels = new Uint8Array(plane);
   for (let i = 0; i < plane; i++) pixels[i] = Math.round(Math.min(1, Math.max(0, map.data[offset + i])) * 255);
-  await sharp(Buffer.from(pixels.buffer), { raw: { width: map.width, height: map.height, channels: 1 } }).png().toFile(path);
+  await sharp(Buffer.from(pixels.buffer), { raw: { width: map.width, height: map.height, channels: 1 } }).toColourspace('b-w').png().toFile(path);
 }
 
 /** Pixels of the mask that touch a pixel of another label (4-neighbourhood). */

@@ -1,0 +1,182 @@
+/**
+ * The `patho` command end to end, as a user runs it: child processes of
+ * bin/patho.js in a temporary folder holding a 4-image, 64x64 subset of the
+ * bundled membrane data. Train, eval, predict and info must succeed and write
+ * what they promise; every bad input must end with its message and exit code
+ * 2, without a stack trace.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const bin = join(repo, 'bin', 'patho.js');
+const dir = mkdtempSync(join(tmpdir(), 'patho-e2e-'));
+const data = join(dir, 'data');
+const out = join(dir, 'run');
+const model = join(out, 'model.pt');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** Runs `patho ...args` in the temporary folder; one thread keeps it quick on shared cores. */
+function patho(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Expects exit code 2 with `message` on stderr and no stack trace. */
+function expectInputError(result: ReturnType<typeof patho>, message: RegExp): void {
+  assert.equal(result.code, 2, `exit code ${result.code}; stderr: ${result.stderr}`);
+  assert.match(result.stderr, message);
+  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace without --verbose');
+}
+
+/** Pixel values, size and channel count of a PNG as stored (not as sharp expands it). */
+async function png(path: string): Promise<{ width: number; height: number; channels: number; values: Set<number> }> {
+  const { width, height, channels } = await sharp(path).metadata();
+  const pixels = await sharp(path).raw().toBuffer();
+  return { width: width!, height: height!, channels: channels!, values: new Set(pixels) };
+}
+
+/** A gray 8-bit PNG from raw pixels (sharp writes RGB unless told b-w). */
+function writeGray(path: string, pixels: Uint8Array, size: number): Promise<unknown> {
+  return sharp(pixels, { raw: { width: size, height: size, channels: 1 } }).toColourspace('b-w').png().toFile(path);
+}
+
+before(async () => {
+  const membrane = join(repo, 'data', 'membrane', 'train');
+  mkdirSync(join(data, 'images'), { recursive: true });
+  mkdirSync(join(data, 'masks'), { recursive: true });
+  for (const name of ['0', '1', '2', '3']) {
+    await sharp(join(membrane, 'images', `${name}.png`)).resize(64, 64).toColourspace('b-w').png().toFile(join(data, 'images', `${name}.png`));
+    // nearest neighbour and a threshold keep the mask two-valued, 0 and 255
+    await sharp(join(membrane, 'masks', `${name}.png`)).resize(64, 64, { kernel: 'nearest' }).threshold(128).toColourspace('b-w').png().toFile(join(data, 'masks', `${name}.png`));
+  }
+  const mask = await png(join(data, 'masks', '0.png'));
+  assert.equal(mask.channels, 1, 'the subset masks are one-channel gray');
+  assert.deepEqual([...mask.values].sort((a, b) => a - b), [0, 255]);
+});
+
+const tiny = ['--base-channels', '2', '--depth', '2', '--patch', '0', '--workers', '0', '--threads', '1', '--batch-size', '2', '--seed', '1'];
+
+test('train: 2 epochs of a tiny U-Net write model.pt, last.pt and a 2-line log, and print the best epoch', () => {
+  const result = patho('train', '--data', 'data', '--out', 'run', '--epochs', '2', '--val-split', '0.25', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /best epoch [12]: Dice@0\.5 \d\.\d{4}, Dice@0\.7 \d\.\d{4}.*; 2 epochs in .* min; model at run[/\\]model\.pt/);
+  assert.match(result.stderr, /patho train: 3 training images from data, U-Net depth 2 base 2/);
+  assert.ok(existsSync(model) && existsSync(join(out, 'last.pt')));
+  const log = readFileSync(join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line));
+  assert.deepEqual(log.map((r) => r.epoch), [1, 2]);
+  for (const record of log) {
+    assert.ok(Number.isFinite(record.trainLoss) && Number.isFinite(record.valLoss), JSON.stringify(record));
+    assert.deepEqual(Object.keys(record.dice), ['0.5', '0.7']);
+  }
+});
+
+test('train --resume continues from last.pt: a third epoch is appended to the log', () => {
+  const result = patho('train', '--data', 'data', '--out', 'run-resumed', '--epochs', '2', '--val-split', '0.25', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  const resumed = patho('train', '--data', 'data', '--out', 'run-resumed', '--epochs', '3', '--val-split', '0.25', '--resume', ...tiny);
+  assert.equal(resumed.code, 0, resumed.stderr);
+  const log = readFileSync(join(dir, 'run-resumed', 'train.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line).epoch);
+  assert.deepEqual(log, [1, 2, 3]);
+});
+
+test('eval --json prints one object: images, Dice/IoU/precision/recall per threshold, and per-image scores', () => {
+  const result = patho('eval', '--model', model, '--data', 'data', '--json', '--workers', '0', '--threads', '1');
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.images, 4);
+  assert.deepEqual(Object.keys(report.thresholds), ['0.5', '0.7']);
+  for (const scores of Object.values(report.thresholds) as Record<string, number>[]) {
+    for (const key of ['dice', 'iou', 'precision', 'recall']) assert.ok(scores[key] >= 0 && scores[key] <= 1, `${key} ${scores[key]}`);
+  }
+  assert.deepEqual(report.perImage.map((p: { name: string }) => p.name).sort(), ['0', '1', '2', '3']);
+  for (const image of report.perImage) assert.ok(image.scores['0.5'].dice >= 0 && image.scores['0.5'].dice <= 1);
+  // the mean over images is the mean of the per-image scores
+  const mean = report.perImage.reduce((s: number, p: { scores: Record<string, { dice: number }> }) => s + p.scores['0.5'].dice, 0) / 4;
+  assert.ok(Math.abs(mean - report.thresholds['0.5'].dice) < 1e-9);
+
+  const table = patho('eval', '--model', model, '--data', 'data', '--thresholds', '0.3', '--workers', '0', '--threads', '1');
+  assert.equal(table.code, 0, table.stderr);
+  assert.match(table.stdout, /^4 images\nthreshold +dice +iou +precision +recall/);
+  assert.match(table.stdout, /\n0\.3 +\d\.\d{4}/);
+});
+
+test('predict writes a one-channel 0/255 mask, a probability map and an overlay of the input size for each image', async () => {
+  const result = patho('predict', '--model', model, '--out', 'predictions', '--probabilities', '--workers', '0', '--threads', '1', join('data', 'images'));
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /4 images predicted into predictions/);
+  for (const name of ['0', '1', '2', '3']) {
+    const mask = await png(join(dir, 'predictions', `${name}_mask.png`));
+    assert.deepEqual([mask.width, mask.height, mask.channels], [64, 64, 1], `${name}_mask.png`);
+    for (const v of mask.values) assert.ok(v === 0 || v === 255, `${name}_mask.png holds ${v}`);
+    const probabilities = await png(join(dir, 'predictions', `${name}_prob.png`));
+    assert.deepEqual([probabilities.width, probabilities.height, probabilities.channels], [64, 64, 1]);
+    const overlay = await png(join(dir, 'predictions', `${name}_overlay.png`));
+    assert.deepEqual([overlay.width, overlay.height, overlay.channels], [64, 64, 3]);
+  }
+});
+
+test('info describes the checkpoint in text and as JSON', () => {
+  const text = patho('info', '--model', model);
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /architecture +U-Net depth 2, base 2 channels, 1 in, 1 class\(es\), bilinear upsampling, same padding/);
+  assert.match(text.stdout, /normalisation +mean \[0\.\d{4}\] std \[0\.\d{4}\]/);
+  assert.match(text.stdout, /best val Dice +\d/);
+  assert.match(text.stdout, /this machine +libtorch \d/);
+  const json = patho('info', '--model', model, '--json');
+  assert.equal(json.code, 0, json.stderr);
+  const info = JSON.parse(json.stdout);
+  assert.equal(info.format, 'patho-checkpoint-1');
+  assert.deepEqual(info.unet, { inChannels: 1, classes: 1, depth: 2, baseChannels: 2, batchNorm: true, upsample: 'bilinear', padding: 'same', dropout: 0 });
+  assert.ok(info.parameters > 0 && info.runtime.libtorch);
+  assert.equal(info.normalization.mean.length, 1);
+});
+
+test('an unknown option is exit 2 naming it', () => {
+  expectInputError(patho('train', '--data', 'data', '--bogus', '1'), /unknown option --bogus/);
+});
+
+test('a missing --data folder is exit 2 naming it, for train and eval', () => {
+  expectInputError(patho('train', '--data', 'missing', '--workers', '0'), /--data missing: no such folder/);
+  expectInputError(patho('eval', '--model', model, '--data', 'missing'), /--data missing: no such folder/);
+});
+
+test('a missing --model is exit 2 naming it, for eval, predict and info', () => {
+  expectInputError(patho('eval', '--model', 'missing.pt', '--data', 'data'), /--model missing\.pt: no such file/);
+  expectInputError(patho('predict', '--model', 'missing.pt', join('data', 'images')), /--model missing\.pt: no such file/);
+  expectInputError(patho('info', '--model', 'missing.pt'), /--model missing\.pt: no such file/);
+});
+
+test('an RGB mask and a 3-valued mask are exit 2 naming the file', async () => {
+  const rgb = join(dir, 'rgb-mask');
+  cpSync(data, rgb, { recursive: true });
+  const colours = Buffer.alloc(64 * 64 * 3);
+  for (let i = 0; i < 64 * 64; i++) colours.set(i % 2 ? [255, 0, 0] : [0, 255, 0], i * 3);
+  await sharp(colours, { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(join(rgb, 'masks', '2.png'));
+  expectInputError(patho('train', '--data', 'rgb-mask', '--epochs', '1', '--out', 'run-bad', ...tiny), /rgb-mask[/\\]masks[/\\]2\.png: mask is an RGB colour image/);
+
+  const threeValued = join(dir, 'three-valued');
+  cpSync(data, threeValued, { recursive: true });
+  await writeGray(join(threeValued, 'masks', '1.png'), Uint8Array.from({ length: 64 * 64 }, (_, i) => [0, 128, 255][i % 3]), 64);
+  expectInputError(patho('train', '--data', 'three-valued', '--epochs', '1', '--out', 'run-bad', ...tiny), /three-valued[/\\]masks[/\\]1\.png: mask values not understood: 0, 128, 255/);
+  expectInputError(patho('eval', '--model', model, '--data', 'three-valued', '--workers', '0'), /three-valued[/\\]masks[/\\]1\.png: mask values not understood/);
+});
+
+test('--devices cuda:7 is exit 2 saying the device is not available, for train, eval and predict', () => {
+  const unavailable = /--devices cuda:7: cuda:7 is not available \(this machine has \d+ CUDA devices?\)/;
+  expectInputError(patho('train', '--data', 'data', '--devices', 'cuda:7', ...tiny), unavailable);
+  expectInputError(patho('eval', '--model', model, '--data', 'data', '--devices', 'cuda:7'), unavailable);
+  expectInputError(patho('predict', '--model', model, '--devices', 'cuda:7', join('data', 'images')), unavailable);
+});
+
+test('--verbose adds the stack trace to an error', () => {
+  const result = patho('info', '--model', 'missing.pt', '--verbose');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--model missing\.pt: no such file\n[\s\S]*\n\s+at /);
+});
