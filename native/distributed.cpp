@@ -66,6 +66,11 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
   auto backend = info[4].As<Napi::String>().Utf8Value();
   std::chrono::milliseconds timeout(info[5].As<Napi::Number>().Int64Value());
   if (rank < 0 || rank >= size) fail("rank " + std::to_string(rank) + " is outside world size " + std::to_string(size));
+  if (port < 1 || port > 65535) fail("master port " + std::to_string(port) + " is not a TCP port (1-65535)");
+  if (backend != "gloo" && backend != "nccl") fail("unknown backend '" + backend + "' (use gloo or nccl)");
+#ifndef PATHO_WITH_NCCL
+  if (backend == "nccl") fail("this build of patho has no NCCL (libtorch without CUDA); use the gloo backend");
+#endif
 
   auto box = std::make_unique<GroupBox>();
   box->rank = rank;
@@ -77,27 +82,27 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
   storeOptions.numWorkers = size;
   storeOptions.waitWorkers = true;
   storeOptions.timeout = timeout;
+  // Both steps wait for the other ranks (the TCPStore for the server's
+  // workers in libtorch 2.x, Gloo's address exchange through the store in every
+  // version), so a missing peer can surface in either: name the rank for both.
   try {
     box->store = c10::make_intrusive<c10d::TCPStore>(masterAddr, storeOptions);
-  } catch (const std::exception& e) {
-    fail("rendezvous at " + masterAddr + ":" + std::to_string(port) + " failed" + where(*box) + ": " +
-         (dynamic_cast<const c10::Error*>(&e) ? dynamic_cast<const c10::Error*>(&e)->what_without_backtrace() : e.what()));
-  }
-  if (backend == "gloo") {
-    auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-    options->devices.push_back(glooDevice(masterAddr));
-    options->threads = 2;
-    box->group = c10::make_intrusive<c10d::ProcessGroupGloo>(box->store, rank, size, options);
-  } else if (backend == "nccl") {
+    if (backend == "gloo") {
+      auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+      options->devices.push_back(glooDevice(masterAddr));
+      options->threads = 2;
+      box->group = c10::make_intrusive<c10d::ProcessGroupGloo>(box->store, rank, size, options);
+    } else {
 #ifdef PATHO_WITH_NCCL
-    auto options = c10d::ProcessGroupNCCL::Options::create();
-    options->timeout = timeout;
-    box->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(box->store, rank, size, options);
-#else
-    fail("this build of patho has no NCCL (libtorch without CUDA); use the gloo backend");
+      auto options = c10d::ProcessGroupNCCL::Options::create();
+      options->timeout = timeout;
+      box->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(box->store, rank, size, options);
 #endif
-  } else {
-    fail("unknown backend '" + backend + "' (use gloo or nccl)");
+    }
+  } catch (const std::exception& e) {
+    auto* c10 = dynamic_cast<const c10::Error*>(&e);
+    fail("rendezvous at " + masterAddr + ":" + std::to_string(port) + " failed" + where(*box) + ": " +
+         (c10 ? c10->what_without_backtrace() : e.what()) + " (is every rank started, with the same MASTER_ADDR and MASTER_PORT?)");
   }
   auto external = Napi::External<GroupBox>::New(env, box.release(), [](Napi::Env, GroupBox* b) { delete b; });
   external.TypeTag(&kGroupTag);

@@ -29,7 +29,12 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     const plan = parseDevices(o.devices, cuda.deviceCount());
     const devices = o.nproc !== undefined && plan.devices.length === 1 ? Array(o.nproc).fill(plan.devices[0]) : plan.devices;
     if (devices.length > 1) {
-      return launchWorkers({ devices, command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)] });
+      return launchWorkers({
+        devices,
+        command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
+        // the survivors of a failed rank report it themselves within the timeout
+        graceMs: o.distTimeout * 1000,
+      });
     }
     device = devices[0];
   }

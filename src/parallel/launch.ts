@@ -13,7 +13,11 @@ export interface LaunchOptions {
   /** The command each worker runs: [executable, ...args]. */
   command: [string, ...string[]];
   masterPort?: number;
-  /** How long survivors get to exit on their own after a worker fails. Default 30 s. */
+  /**
+   * How long survivors get to exit on their own after a worker fails (they
+   * should, within the process group's timeout) before they are sent SIGTERM,
+   * and SIGKILL if that does not end them either. Default 30 s.
+   */
   graceMs?: number;
   /** Where to report (default stderr). */
   log?: (line: string) => void;
@@ -60,19 +64,38 @@ export async function launchWorkers(options: LaunchOptions): Promise<number> {
         child.once('error', () => resolve({ rank, code: 127, signal: null }));
       }),
   );
+  // torchrun's behaviour: stopping the launcher stops the job, instead of
+  // leaving workers that hold the port and keep writing checkpoints
+  const forward = (signal: NodeJS.Signals) => {
+    for (const child of children) if (running(child)) child.kill(signal);
+  };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
   let failed: { rank: number; code: number | null; signal: NodeJS.Signals | null } | null = null;
+  const timers: NodeJS.Timeout[] = [];
   const pending = new Set(exits.map((_, i) => i));
-  while (pending.size) {
-    const done = await Promise.race([...pending].map((i) => exits[i]));
-    pending.delete(done.rank);
-    if ((done.code !== 0 || done.signal) && !failed) {
-      failed = done;
-      log(`patho: rank ${done.rank} (${options.devices[done.rank]}) ${done.signal ? `was killed by ${done.signal}` : `exited with code ${done.code}`}; stopping the other ranks`);
-      const survivors = [...pending];
-      setTimeout(() => {
-        for (const i of survivors) if (children[i].exitCode === null) children[i].kill('SIGTERM');
-      }, options.graceMs ?? 30_000).unref();
+  try {
+    while (pending.size) {
+      const done = await Promise.race([...pending].map((i) => exits[i]));
+      pending.delete(done.rank);
+      if ((done.code !== 0 || done.signal) && !failed) {
+        failed = done;
+        log(`patho: rank ${done.rank} (${options.devices[done.rank]}) ${done.signal ? `was killed by ${done.signal}` : `exited with code ${done.code}`}; stopping the other ranks`);
+        const grace = options.graceMs ?? 30_000;
+        // a worker that is stopped or stuck in native code may not act on SIGTERM
+        timers.push(setTimeout(() => forward('SIGTERM'), grace), setTimeout(() => forward('SIGKILL'), grace + KILL_AFTER_TERM_MS));
+      }
     }
+  } finally {
+    for (const timer of timers) clearTimeout(timer);
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
   }
   return failed ? 1 : 0;
+}
+
+const KILL_AFTER_TERM_MS = 3_000;
+
+function running(child: ChildProcess): boolean {
+  return child.exitCode === null && child.signalCode === null;
 }

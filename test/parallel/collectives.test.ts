@@ -44,10 +44,11 @@ test('a single-rank group reduces to the identity', () => {
   });
 });
 
-test('a rank outside the world size and an unknown backend are refused before any rendezvous', () => {
+test('a rank outside the world size, a bad port and an unknown backend are refused before any rendezvous', () => {
   const world = { localRank: 0, masterAddr: '127.0.0.1', masterPort: 1, timeoutMs: 1_000 };
   assert.throws(() => ProcessGroup.init({ ...world, rank: 2, worldSize: 2, backend: 'gloo' }), /rank 2 is outside world size 2/);
   assert.throws(() => ProcessGroup.init({ ...world, rank: 0, worldSize: 1, backend: 'mpi' as never }), /backend 'mpi'/);
+  assert.throws(() => ProcessGroup.init({ ...world, rank: 0, worldSize: 1, masterPort: 70_000, backend: 'gloo' }), /port 70000 is not a TCP port/);
 });
 
 test('rendezvous with a missing peer fails within the timeout, naming the rank', async () => {
@@ -55,7 +56,21 @@ test('rendezvous with a missing peer fails within the timeout, naming the rank',
   const started = performance.now();
   assert.throws(
     () => ProcessGroup.init({ rank: 0, worldSize: 2, localRank: 0, masterAddr: '127.0.0.1', masterPort, backend: 'gloo', timeoutMs: 1_500 }),
-    /rank 0 of 2/,
+    /rendezvous at 127\.0\.0\.1:\d+ failed \(rank 0 of 2\).*is every rank started/,
   );
   assert.ok(performance.now() - started < 10_000, 'timed out promptly');
+});
+
+test('a rank that stops answering: the others fail the all-reduce within the timeout, naming their rank', async () => {
+  const masterPort = await freePort();
+  // long enough for both processes to start on a busy machine: it bounds the rendezvous too
+  const timeoutMs = 3_000;
+  const [first, stalled] = [0, 1].map((rank) => startWorker('collectives.js', { rank, worldSize: 2, masterPort, timeoutMs, stalledRank: 1 }, 20_000));
+  const survivor = await first.done;
+  stalled.child.kill('SIGKILL');
+  await stalled.done;
+  assert.equal(survivor.code, 0, describe(survivor));
+  const { error } = lastJson<{ error: string | null }>(survivor);
+  assert.match(error ?? 'no error', /all-reduce failed \(rank 0 of 2\).*timed out.*a peer process may have died/i);
+  assert.ok(survivor.ms < 10_000, `took ${survivor.ms} ms`);
 });

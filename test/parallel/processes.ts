@@ -38,10 +38,18 @@ export function start(args: string[], env: Record<string, string> = {}, timeoutM
   child.stdout!.on('data', (d) => (stdout += d));
   child.stderr!.on('data', (d) => (stderr += d));
   const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+  // 'close' waits for the output pipes, which a grandchild (a launched worker)
+  // may hold open after the child itself has exited: give it a moment only
   const done = new Promise<Finished>((resolve) => {
-    child.once('close', (code, signal) => {
+    child.once('exit', (code, signal) => {
       clearTimeout(timer);
-      resolve({ code, signal, stdout, stderr, ms: performance.now() - started });
+      const ms = performance.now() - started;
+      const finish = () => resolve({ code, signal, stdout, stderr, ms });
+      const late = setTimeout(finish, 1_000);
+      child.once('close', () => {
+        clearTimeout(late);
+        finish();
+      });
     });
   });
   return { child, done };

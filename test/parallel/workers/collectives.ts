@@ -8,11 +8,35 @@
 const arg = process.argv[2];
 if (arg) await main(JSON.parse(arg));
 
-async function main(world: { rank: number; worldSize: number; masterPort: number }): Promise<void> {
+interface Config {
+  rank: number;
+  worldSize: number;
+  masterPort: number;
+  timeoutMs?: number;
+  /** This rank joins, then stops taking part (a hung or unreachable peer); the others report the error. */
+  stalledRank?: number;
+}
+
+async function main(world: Config): Promise<void> {
   const { ProcessGroup } = await import('../../../src/parallel/group.js');
   const { tensor } = await import('../../../src/tensor/create.js');
-  const group = ProcessGroup.init({ ...world, localRank: world.rank, masterAddr: '127.0.0.1', backend: 'gloo', timeoutMs: 10_000 });
+  const timeoutMs = world.timeoutMs ?? 10_000;
+  const group = ProcessGroup.init({ ...world, localRank: world.rank, masterAddr: '127.0.0.1', backend: 'gloo', timeoutMs });
   const r = world.rank;
+  if (world.stalledRank !== undefined) {
+    if (r === world.stalledRank) {
+      // blocks until the test kills this process
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000);
+    } else {
+      try {
+        group.allReduce([tensor([1], [1])]);
+        process.stdout.write(JSON.stringify({ rank: r, error: null }) + '\n');
+      } catch (e) {
+        process.stdout.write(JSON.stringify({ rank: r, error: (e as Error).message }) + '\n');
+      }
+    }
+    return;
+  }
   const sum = tensor([r, 10 * r, 1], [3]);
   const max = tensor([r, -r], [2]);
   const min = tensor([r, -r], [2]);
