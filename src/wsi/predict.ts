@@ -61,6 +61,7 @@ export interface SlidePrediction {
   height: number;
   tiles: number;
   skippedTiles: number;
+  /** polygons in the GeoJSON (0 when it was not asked for) */
   regions: number;
   files: string[];
 }
@@ -140,8 +141,10 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
 
   const scale = kept.factor * downsample;
   const offset: [number, number] = [region.x * downsample, region.y * downsample];
-  const collection = maskToGeoJson(kept.data, kept.width, kept.height, { scale, offset, mpp: slide.mpp });
+  let regions = 0;
   if (formats.has('geojson')) {
+    const collection = maskToGeoJson(kept.data, kept.width, kept.height, { scale, offset, mpp: slide.mpp });
+    regions = collection.features.length;
     const path = join(options.outDir, `${options.name}.geojson`);
     await writeFile(path, JSON.stringify(collection));
     files.push(path);
@@ -158,7 +161,7 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
     files.push(path);
   }
   const mpp = slide.mpp ? Math.sqrt(slide.mpp.x * slide.mpp.y) * downsample : null;
-  return { level, mpp, width, height, tiles: total, skippedTiles: skipped, regions: collection.features.length, files };
+  return { level, mpp, width, height, tiles: total, skippedTiles: skipped, regions, files };
 }
 
 function checkRegion(slide: Slide, level: number, r: { x: number; y: number; width: number; height: number }): void {
