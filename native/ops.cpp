@@ -186,10 +186,15 @@ PATHO_EXPORT(maxPool2d) {
   RET(at::max_pool2d(TENSOR(0, "input"), intList(info[1], "kernel"), intList(info[2], "stride"),
                      intList(info[3], "padding"), intList(info[4], "dilation"), BOOL(5)));
 }
+// upsample*(input, size, [alignCorners,] scaleH | null, scaleW | null): with scales given,
+// source coordinates map through 1/scale as F.interpolate(scale_factor=...) does.
 PATHO_EXPORT(upsampleBilinear2d) {
-  RET(at::upsample_bilinear2d(TENSOR(0, "input"), intList(info[1], "size"), BOOL(2)));
+  RET(at::upsample_bilinear2d(TENSOR(0, "input"), intList(info[1], "size"), BOOL(2), optionalNumber(info[3]),
+                              optionalNumber(info[4])));
 }
-PATHO_EXPORT(upsampleNearest2d) { RET(at::upsample_nearest2d(TENSOR(0, "input"), intList(info[1], "size"))); }
+PATHO_EXPORT(upsampleNearest2d) {
+  RET(at::upsample_nearest2d(TENSOR(0, "input"), intList(info[1], "size"), optionalNumber(info[2]), optionalNumber(info[3])));
+}
 PATHO_EXPORT(softmax) { RET(at::softmax(TENSOR(0, "input"), INT(1))); }
 PATHO_EXPORT(logSoftmax) { RET(at::log_softmax(TENSOR(0, "input"), INT(1))); }
 PATHO_EXPORT(dropout) { RET(at::dropout(TENSOR(0, "input"), NUM(1), BOOL(2))); }

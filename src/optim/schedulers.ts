@@ -52,14 +52,16 @@ export class StepLR extends LRScheduler {
   }
 }
 
-/** Cosine from base to etaMin over tMax epochs (torch CosineAnnealingLR's closed form). */
+/**
+ * Cosine from base to etaMin over tMax epochs, then back up (torch
+ * CosineAnnealingLR's closed form, which is periodic past tMax).
+ */
 export class CosineAnnealingLR extends LRScheduler {
   constructor(optimizer: HasLearningRate, readonly tMax: number, readonly etaMin = 0) {
     super(optimizer);
   }
   protected rateAt(epoch: number): number {
-    const t = Math.min(epoch, this.tMax);
-    return this.etaMin + ((this.baseLr - this.etaMin) * (1 + Math.cos((Math.PI * t) / this.tMax))) / 2;
+    return this.etaMin + ((this.baseLr - this.etaMin) * (1 + Math.cos((Math.PI * epoch) / this.tMax))) / 2;
   }
 }
 

@@ -114,8 +114,8 @@ export interface NativeAddon {
     momentum: number, eps: number,
   ): T;
   maxPool2d(x: T, kernel: number[], stride: number[], padding: number[], dilation: number[], ceilMode: boolean): T;
-  upsampleBilinear2d(x: T, size: number[], alignCorners: boolean): T;
-  upsampleNearest2d(x: T, size: number[]): T;
+  upsampleBilinear2d(x: T, size: number[], alignCorners: boolean, scaleH: number | null, scaleW: number | null): T;
+  upsampleNearest2d(x: T, size: number[], scaleH: number | null, scaleW: number | null): T;
   softmax(x: T, dim: number): T;
   logSoftmax(x: T, dim: number): T;
   dropout(x: T, p: number, train: boolean): T;

@@ -118,14 +118,15 @@ export interface InterpolateOptions {
 /** Resizes [N, C, H, W] to `size` or by `scaleFactor` (bilinear or nearest), as F.interpolate. */
 export function interpolate(x: Tensor, options: InterpolateOptions): Tensor {
   expectRank('interpolate', 'input', x, 4, '[N, C, H, W]');
-  const size = options.size ?? (options.scaleFactor !== undefined
-    ? [Math.floor(x.shape[2] * options.scaleFactor), Math.floor(x.shape[3] * options.scaleFactor)] as [number, number]
+  const scale = options.size ? null : options.scaleFactor ?? null;
+  const size = options.size ?? (scale !== null
+    ? [Math.floor(x.shape[2] * scale), Math.floor(x.shape[3] * scale)] as [number, number]
     : undefined);
   if (!size) throw new Error('interpolate: give size or scaleFactor');
   if ((options.mode ?? 'bilinear') === 'nearest') {
-    return call('interpolate', [x], () => native.upsampleNearest2d(x.handle, size));
+    return call('interpolate', [x], () => native.upsampleNearest2d(x.handle, size, scale, scale));
   }
-  return call('interpolate', [x], () => native.upsampleBilinear2d(x.handle, size, options.alignCorners ?? false));
+  return call('interpolate', [x], () => native.upsampleBilinear2d(x.handle, size, options.alignCorners ?? false, scale, scale));
 }
 
 /** Concatenates along `dim`; all other dimensions must agree. */

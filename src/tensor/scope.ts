@@ -38,6 +38,10 @@ export function tidy<R>(fn: () => R): R {
   let result: R;
   try {
     result = fn();
+  } catch (error) {
+    // a failed step must not leak what it made before failing
+    for (const item of scope) item.dispose();
+    throw error;
   } finally {
     scopes.pop();
   }

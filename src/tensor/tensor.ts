@@ -100,7 +100,11 @@ export class Tensor {
   }
 
   backward(gradient?: Tensor, options: { retainGraph?: boolean } = {}): void {
-    native.backward(this.handle, gradient?.handle ?? null, options.retainGraph ?? false);
+    try {
+      native.backward(this.handle, gradient?.handle ?? null, options.retainGraph ?? false);
+    } catch (e) {
+      throw withShapes(e, 'backward', [this, gradient]);
+    }
   }
 
   /** A copy of the data as a typed array (float16/bfloat16 come back as float32). */
@@ -134,7 +138,11 @@ export class Tensor {
   }
 
   item(): number {
-    return native.item(this.handle);
+    try {
+      return native.item(this.handle);
+    } catch (e) {
+      throw withShapes(e, 'item', [this]);
+    }
   }
 
   /** Moves and/or converts: `t.to('cuda:0')`, `t.to('float16')`, `t.to({ device, dtype })`. */
@@ -301,7 +309,7 @@ export class Tensor {
   }
   permute(dims: number[]): Tensor {
     if (dims.length !== this.rank) throw new Error(`permute: ${dims.length} dims given for a rank-${this.rank} tensor [${this.shape}]`);
-    return new Tensor(native.permute(this.handle, dims));
+    return this.unary('permute', (h) => native.permute(h, dims), dims);
   }
   transpose(dim0: number, dim1: number): Tensor {
     return new Tensor(native.transpose(this.handle, this.dim('transpose', dim0), this.dim('transpose', dim1)));
@@ -311,10 +319,10 @@ export class Tensor {
   }
   /** Rotates by 90 degrees k times in the plane of `dims` (default the last two). */
   rot90(k = 1, dims: [number, number] = [-2, -1]): Tensor {
-    return new Tensor(native.rot90(this.handle, k, dims.map((d) => this.dim('rot90', d))));
+    return this.unary('rot90', (h) => native.rot90(h, k, dims.map((d) => this.dim('rot90', d))), dims);
   }
   expand(shape: number[]): Tensor {
-    return new Tensor(native.expand(this.handle, shape));
+    return this.unary('expand', (h) => native.expand(h, shape), shape);
   }
   /** A view of `start:end:step` along `dim` (negative indices count from the end). */
   slice(dim: number, start: number, end: number = this.shape[this.dim('slice', dim)], step = 1): Tensor {
@@ -388,6 +396,15 @@ export class Tensor {
     }
   }
 
+  /** A one-input op whose native errors get this tensor's shape and the op's arguments appended. */
+  private unary(op: string, fn: (h: Handle) => Handle, args: readonly number[]): Tensor {
+    try {
+      return new Tensor(fn(this.handle));
+    } catch (e) {
+      throw withShapes(e, op, [this, `[${args}]`]);
+    }
+  }
+
   private reduce(
     op: string,
     dims: number | number[] | undefined,
@@ -400,7 +417,7 @@ export class Tensor {
 }
 
 /** Re-throws a native error with the shapes of the operands appended. */
-export function withShapes(error: unknown, op: string, operands: (Tensor | number | null | undefined)[]): Error {
+export function withShapes(error: unknown, op: string, operands: (Tensor | number | string | null | undefined)[]): Error {
   const message = error instanceof Error ? error.message : String(error);
   const shapes = operands
     .map((o) => (o instanceof Tensor ? (o.isDisposed ? 'disposed' : `[${o.shape}]`) : String(o)))
