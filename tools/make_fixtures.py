@@ -24,7 +24,6 @@ Files (safetensors written by hand: the `safetensors` package is not needed):
 import json
 import os
 import sys
-import math
 import struct
 from pathlib import Path
 
