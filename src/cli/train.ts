@@ -18,6 +18,9 @@ import { reportAfterTraining } from '../report/index.js';
 export async function trainCommand(o: TrainOptions): Promise<number> {
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
   if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
+  if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
+    throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
+  }
   const world = worldFromEnv();
   let device: string;
   let group: ProcessGroup | undefined;

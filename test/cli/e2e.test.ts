@@ -168,6 +168,10 @@ test('an RGB mask and a 3-valued mask are exit 2 naming the file', async () => {
   expectInputError(patho('eval', '--model', model, '--data', 'three-valued', '--workers', '0'), /three-valued[/\\]masks[/\\]1\.png: mask values not understood/);
 });
 
+test('--resume without a last.pt in --out is exit 2 naming the missing checkpoint', () => {
+  expectInputError(patho('train', '--data', 'data', '--out', 'never-trained', '--resume', ...tiny), /--resume: no checkpoint at never-trained[/\\]last\.pt/);
+});
+
 test('--devices cuda:7 is exit 2 saying the device is not available, for train, eval and predict', () => {
   const unavailable = /--devices cuda:7: cuda:7 is not available \(this machine has \d+ CUDA devices?\)/;
   expectInputError(patho('train', '--data', 'data', '--devices', 'cuda:7', ...tiny), unavailable);
