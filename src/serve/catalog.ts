@@ -4,13 +4,17 @@
  * patho writes them: `NAME.png` (or any image extension), `NAME_mask.png`,
  * `NAME_prob.png`, `NAME_truth.png` and `NAME_overlay.png` in one folder
  * (RUN_DIR/validation/ after `patho report`, the --out of `patho predict`).
+ * For a slide, `NAME.svs` (or another OpenSlide format) is shown when it lies
+ * in the folder, else `NAME_overlay.png`; a pyramidal `NAME_mask.tif` is
+ * preferred to the subsampled `NAME_mask.png`.
  */
 import { readdir } from 'node:fs/promises';
 import { extname, join, posix } from 'node:path';
 import { naturalCompare } from '../data/dataset.js';
+import { PYRAMID_EXTENSIONS } from './tiles.js';
 
-/** Files the viewer reads, as extensions sharp decodes. */
-const VIEWABLE = new Set(['.png', '.jpg', '.jpeg', '.tif', '.tiff', '.webp']);
+/** Files the viewer reads: what sharp decodes, and whole slides through OpenSlide. */
+const VIEWABLE = new Set(['.png', '.jpg', '.jpeg', '.webp', ...PYRAMID_EXTENSIONS]);
 const ROLES = ['mask', 'prob', 'truth', 'overlay'] as const;
 type Role = (typeof ROLES)[number];
 
@@ -49,7 +53,8 @@ export async function findItems(root: string, maxDepth = 3): Promise<ViewItem[]>
       const [name, role] = match ? [match[1], match[2] as Role] : [stem, 'image' as const];
       const id = folder ? `${folder}/${name}` : name;
       const group = groups.get(id) ?? { folder, name, files: {} };
-      group.files[role] = relative;
+      // of two files in one role, the slide or pyramidal TIFF has the full resolution
+      if (!group.files[role] || PYRAMID_EXTENSIONS.includes(ext.toLowerCase())) group.files[role] = relative;
       groups.set(id, group);
     }
   };

@@ -1,13 +1,15 @@
 /**
- * Deep Zoom (DZI) pyramids cut from image files on request, the format
- * OpenSeadragon reads: level L is the image scaled by 2^(L - maxLevel), where
+ * Deep Zoom (DZI) pyramids cut on request from image files, whole-slide
+ * images and pyramidal TIFF masks, in the format OpenSeadragon reads: level L is the image scaled by 2^(L - maxLevel), where
  * level maxLevel is full resolution, cut into 256-pixel tiles without overlap.
  * Images are shown as JPEG tiles; masks as PNG tiles with transparency,
  * coloured where the mask is set, either filled or as an outline.
  */
 import { stat } from 'node:fs/promises';
+import { extname } from 'node:path';
 import sharp from 'sharp';
 import { outline } from '../infer/outputs.js';
+import { SLIDE_EXTENSIONS, Slide, openslideVersion } from '../wsi/slide.js';
 
 /** Tile side in pixels. */
 export const TILE_SIZE = 256;
@@ -35,49 +37,101 @@ export function dziDescriptor(pyramid: Pyramid, format: 'jpg' | 'png'): string {
   );
 }
 
-/**
- * Decoded pixels of recently used files (up to 16 megapixels each): PNG and
- * JPEG cannot be read a region at a time, so each tile would otherwise decode
- * the whole file. Larger files, tiled TIFFs among them, are read by libvips
- * region by region.
- */
-const decoded = new Map<string, Promise<{ data: Buffer; info: sharp.OutputInfo; mtimeMs: number }>>();
-const CACHED_PIXELS = 16 * 2 ** 20;
-const CACHED_FILES = 8;
+/** Files read through OpenSlide when it opens them: slides, and TIFFs (a pyramidal mask is one for its generic reader). */
+export const PYRAMID_EXTENSIONS: readonly string[] = [...new Set([...SLIDE_EXTENSIONS, '.tif', '.tiff'])];
 
-async function source(path: string): Promise<{ pyramid: Pyramid; input: () => sharp.Sharp }> {
+/** Where a tile's pixels come from: `cut` returns the level-0 region scaled to width x height. */
+interface Source {
+  pyramid: Pyramid;
+  cut(region: Region, width: number, height: number, nearest: boolean): sharp.Sharp;
+}
+
+interface Region {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+const sources = new Map<string, { mtimeMs: number; source: Promise<Source>; close?: () => void }>();
+const CACHED_SOURCES = 8;
+/** Plain images up to this many pixels are decoded once and kept (PNG and JPEG cannot be read a region at a time). */
+const DECODED_PIXELS = 16 * 2 ** 20;
+
+async function source(path: string): Promise<Source> {
   const { mtimeMs } = await stat(path);
-  let cached = decoded.get(path);
-  if (cached && (await cached.catch(() => null))?.mtimeMs !== mtimeMs) cached = undefined;
-  if (!cached) {
-    const meta = await sharp(path, { limitInputPixels: false }).metadata();
-    const { width = 0, height = 0 } = meta;
-    if (width * height > CACHED_PIXELS) return { pyramid: pyramidOf(width, height), input: () => sharp(path, { limitInputPixels: false }) };
-    cached = sharp(path)
-      .removeAlpha()
-      .toColourspace('srgb')
-      .raw({ depth: 'uchar' })
-      .toBuffer({ resolveWithObject: true })
-      .then(({ data, info }) => ({ data, info, mtimeMs }));
-    decoded.set(path, cached);
-    if (decoded.size > CACHED_FILES) decoded.delete(decoded.keys().next().value!);
-  } else {
-    // most recently used last
-    decoded.delete(path);
-    decoded.set(path, cached);
+  let entry = sources.get(path);
+  if (entry && entry.mtimeMs !== mtimeMs) {
+    entry.close?.();
+    sources.delete(path);
+    entry = undefined;
   }
-  const { data, info } = await cached;
+  if (!entry) {
+    const slide = openSlide(path);
+    entry = slide ? { mtimeMs, source: Promise.resolve(slide.source), close: slide.close } : { mtimeMs, source: rasterSource(path) };
+    if (sources.size >= CACHED_SOURCES) {
+      const [oldest, evicted] = sources.entries().next().value!;
+      evicted.close?.();
+      sources.delete(oldest);
+    }
+  } else {
+    sources.delete(path); // most recently used last
+  }
+  sources.set(path, entry);
+  return entry.source;
+}
+
+/**
+ * Whole-slide images and pyramidal TIFF masks (`patho predict` writes them at
+ * the slide's geometry) through OpenSlide, a tile read from the coarsest level
+ * that is at least as fine as the tile; null for what OpenSlide does not open
+ * or when patho was built without it.
+ */
+function openSlide(path: string): { source: Source; close: () => void } | null {
+  if (!PYRAMID_EXTENSIONS.includes(extname(path).toLowerCase()) || !openslideVersion()) return null;
+  let slide: Slide;
+  try {
+    slide = Slide.open(path);
+  } catch {
+    return null; // a plain TIFF: libvips reads it
+  }
+  const { width, height } = slide.levels[0];
   return {
-    pyramid: pyramidOf(info.width, info.height),
-    input: () => sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }),
+    close: () => slide.close(),
+    source: {
+      pyramid: pyramidOf(width, height),
+      cut(region, outWidth, outHeight, nearest) {
+        const scale = region.width / outWidth;
+        const level = slide.levels.reduce((best, l, i) => (l.downsample <= scale * 1.01 ? i : best), 0);
+        const ds = slide.levels[level].downsample;
+        const w = Math.max(1, Math.min(slide.levels[level].width, Math.round(region.width / ds)));
+        const h = Math.max(1, Math.min(slide.levels[level].height, Math.round(region.height / ds)));
+        const rgba = slide.readRegion(level, Math.round(region.left / ds), Math.round(region.top / ds), w, h);
+        return sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).resize(outWidth, outHeight, { fit: 'fill', kernel: nearest ? 'nearest' : 'lanczos3' });
+      },
+    },
   };
+}
+
+/** Any image sharp reads; small ones decoded once, large (tiled TIFF) ones read by libvips region by region. */
+async function rasterSource(path: string): Promise<Source> {
+  const { width = 0, height = 0 } = await sharp(path, { limitInputPixels: false }).metadata();
+  const pyramid = pyramidOf(width, height);
+  const scaled = (input: sharp.Sharp, region: Region, outWidth: number, outHeight: number, nearest: boolean) =>
+    input.extract(region).resize(outWidth, outHeight, { fit: 'fill', kernel: nearest ? 'nearest' : 'lanczos3' });
+  if (width * height > DECODED_PIXELS) {
+    return { pyramid, cut: (region, w, h, nearest) => scaled(sharp(path, { limitInputPixels: false }), region, w, h, nearest) };
+  }
+  const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+  const raw = { width: info.width, height: info.height, channels: info.channels };
+  return { pyramid, cut: (region, w, h, nearest) => scaled(sharp(data, { raw }), region, w, h, nearest) };
 }
 
 function pyramidOf(width: number, height: number): Pyramid {
   return { width, height, maxLevel: Math.ceil(Math.log2(Math.max(width, height, 1))) };
 }
 
-/** The pyramid of an image file. */
+/** The pyramid of an image file or slide. */
 export async function pyramidOfFile(path: string): Promise<Pyramid> {
   return (await source(path)).pyramid;
 }
@@ -94,7 +148,7 @@ export async function renderTile(
   style: TileStyle,
   colour: OverlayColour = 'prediction',
 ): Promise<Buffer | null> {
-  const { pyramid, input } = await source(path);
+  const { pyramid, cut: cutRegion } = await source(path);
   if (level > pyramid.maxLevel) return null;
   const scale = 2 ** (pyramid.maxLevel - level);
   const levelWidth = Math.ceil(pyramid.width / scale);
@@ -106,9 +160,7 @@ export async function renderTile(
   const top = row * TILE_SIZE * scale;
   const region = { left, top, width: Math.min(pyramid.width - left, width * scale), height: Math.min(pyramid.height - top, height * scale) };
   // masks are scaled by nearest neighbour, so a tile shows labels that exist, not blends of them
-  const cut = input()
-    .extract(region)
-    .resize(width, height, { fit: 'fill', kernel: style === 'image' ? 'lanczos3' : 'nearest' });
+  const cut = cutRegion(region, width, height, style !== 'image');
   if (style === 'image') return cut.removeAlpha().toColourspace('srgb').jpeg({ quality: 90 }).toBuffer();
   const { data } = await cut.toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const labels = Uint8Array.from(data, (v) => (v > 0 ? 1 : 0));
