@@ -1,28 +1,41 @@
-/** `patho predict`: masks (and probability maps, overlays) for images, named after the inputs. */
+/**
+ * `patho predict`: masks (and probability maps, overlays, TIFF, GeoJSON) for
+ * images and whole slides, named after the inputs. Several devices (or a
+ * torchrun/SLURM job) share the inputs: rank r takes every world-size-th one.
+ */
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
-import { predictSliding } from '../infer/sliding.js';
+import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
 import { loadTrainedNet } from '../infer/trained.js';
+import { launchWorkers } from '../parallel/launch.js';
+import { worldFromEnv } from '../parallel/env.js';
 import { cuda, setNumThreads } from '../tensor/runtime.js';
+import { maskToGeoJson } from '../wsi/geojson.js';
+import { predictSlide, type SlideFormat } from '../wsi/predict.js';
+import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
+import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
 import type { PredictOptions } from './commands.js';
 import { parseDevices } from './devices.js';
 import { ProgressBar } from './progress.js';
 
-/** Image files named on the command line, folders expanded (sorted). */
+const INPUT_EXTENSIONS = [...IMAGE_EXTENSIONS, ...SLIDE_EXTENSIONS];
+
+/** Image and slide files named on the command line, folders expanded (sorted). */
 export function expandInputs(inputs: string[]): string[] {
   const files: string[] = [];
   for (const input of inputs) {
     if (!existsSync(input)) throw new UsageError(`${input}: no such file or folder`, 'patho predict');
     if (statSync(input).isDirectory()) {
       const found = readdirSync(input)
-        .filter((f) => IMAGE_EXTENSIONS.includes(extname(f).toLowerCase()))
+        .filter((f) => INPUT_EXTENSIONS.includes(extname(f).toLowerCase()))
         .sort()
         .map((f) => join(input, f));
-      if (found.length === 0) throw new UsageError(`${input}: no images (${IMAGE_EXTENSIONS.join(', ')}) in this folder`, 'patho predict');
+      if (found.length === 0) throw new UsageError(`${input}: no images or slides (${INPUT_EXTENSIONS.join(', ')}) in this folder`, 'patho predict');
       files.push(...found);
     } else {
       files.push(input);
@@ -31,33 +44,115 @@ export function expandInputs(inputs: string[]): string[] {
   return files;
 }
 
+/** Slide formats by extension; a .tif/.tiff is a slide when OpenSlide finds a pyramid in it, else a plain image. */
+function openIfSlide(file: string): Slide | null {
+  const ext = extname(file).toLowerCase();
+  if (SLIDE_EXTENSIONS.includes(ext)) return Slide.open(file);
+  if (ext !== '.tif' && ext !== '.tiff') return null;
+  try {
+    const slide = Slide.open(file);
+    if (slide.levels.length > 1) return slide;
+    slide.close();
+  } catch {
+    // not something OpenSlide reads: sharp decodes it as an image
+  }
+  return null;
+}
+
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
-  const files = expandInputs(inputs);
-  const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  let files = expandInputs(inputs);
+  const world = worldFromEnv();
+  let device: string;
+  if (world) {
+    // a worker of a multi-process job (our launcher, torchrun or SLURM): its share of the inputs
+    device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
+    files = files.filter((_, i) => i % world.worldSize === world.rank);
+  } else {
+    const plan = parseDevices(o.devices, cuda.deviceCount());
+    if (plan.devices.length > 1) {
+      return launchWorkers({ devices: plan.devices, command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)] });
+    }
+    device = plan.devices[0];
+  }
   if (o.threads > 0) setNumThreads(o.threads);
   const { net, meta } = await loadTrainedNet(o.model, { device });
   mkdirSync(o.out, { recursive: true });
-  const bar = new ProgressBar({ total: files.length, label: 'predict', unit: 'images' });
+  const window: SlidingWindowOptions = {
+    tile: o.tile,
+    overlap: o.overlap,
+    blend: o.blend,
+    tta: o.tta,
+    batchSize: o.batchSize,
+    device,
+    amp: o.amp ? 'bfloat16' : null,
+  };
+  const rank = world && world.worldSize > 1 ? `rank ${world.rank}: ` : '';
   try {
     for (const file of files) {
-      const { raw, image } = await readImageForInference(file, meta.normalization);
-      const map = predictSliding(net, image, {
-        batchSize: o.batchSize,
-        device,
-        amp: o.amp ? 'bfloat16' : null,
-      });
-      const labels = labelsFrom(map, o.threshold);
       const name = basename(file, extname(file));
-      await writeMaskPng(join(o.out, `${name}_mask.png`), labels, map.width, map.height, map.classes === 1);
-      if (o.probabilities) await writeProbabilityPng(join(o.out, `${name}_prob.png`), map);
-      if (o.overlay) await writeOverlayPng(join(o.out, `${name}_overlay.png`), raw, labels);
-      bar.tick();
+      const slide = openIfSlide(file);
+      if (slide) {
+        try {
+          let tiles: ProgressBar | null = null;
+          const result = await predictSlide(net, slide, {
+            ...window,
+            outDir: o.out,
+            name,
+            level: o.level,
+            mpp: o.mpp,
+            tissueMask: o.tissueMask,
+            threshold: o.threshold,
+            normalization: meta.normalization,
+            formats: (o.format ?? ['tiff', 'geojson']) as SlideFormat[],
+            overlay: o.overlay,
+            onStart: (total) => (tiles = new ProgressBar({ total, label: `${rank}${basename(file)}`, unit: 'tiles' })),
+            onProgress: (done) => tiles?.update(done),
+          });
+          (tiles as ProgressBar | null)?.done();
+          const mpp = result.mpp ? `, ${result.mpp.toFixed(3)} um/px` : '';
+          process.stdout.write(
+            `${rank}${file}: level ${result.level} (${result.width}x${result.height}${mpp}), ${result.tiles - result.skippedTiles} of ` +
+              `${result.tiles} tiles with tissue, ${result.regions} regions -> ${result.files.join(', ')}\n`,
+          );
+        } finally {
+          slide.close();
+        }
+        continue;
+      }
+      await predictImage(file, name, o, window, net, meta.normalization, rank);
     }
   } finally {
-    bar.done();
     net.dispose();
   }
-  process.stdout.write(`${files.length} image${files.length === 1 ? '' : 's'} predicted into ${o.out}\n`);
+  process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}\n`);
   return 0;
+}
+
+/** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
+async function predictImage(
+  file: string, name: string, o: PredictOptions, window: SlidingWindowOptions,
+  net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
+): Promise<void> {
+  if (o.level !== undefined || o.mpp !== undefined) {
+    throw new Error(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`);
+  }
+  const { raw, image } = await readImageForInference(file, normalization);
+  const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });
+  const map = predictSliding(net, image, { ...window, onProgress: (done) => bar.update(done) });
+  bar.done();
+  const labels = labelsFrom(map, o.threshold);
+  const binary = map.classes === 1;
+  const formats = new Set(o.format ?? ['png']);
+  if (formats.has('png')) await writeMaskPng(join(o.out, `${name}_mask.png`), labels, map.width, map.height, binary);
+  if (formats.has('tiff')) {
+    const tiff = new TiledTiffWriter(join(o.out, `${name}_mask.tif`), { width: map.width, height: map.height });
+    tiff.writeRows(binary ? labels.map((v) => v * 255) : labels, map.height);
+    tiff.close();
+  }
+  if (formats.has('geojson')) {
+    await writeFile(join(o.out, `${name}.geojson`), JSON.stringify(maskToGeoJson(labels, map.width, map.height)));
+  }
+  if (o.probabilities) await writeProbabilityPng(join(o.out, `${name}_prob.png`), map);
+  if (o.overlay) await writeOverlayPng(join(o.out, `${name}_overlay.png`), raw, labels);
 }

@@ -28,8 +28,8 @@ export interface SlideLevel {
   downsample: number;
 }
 
-/** Extensions `patho predict` reads through OpenSlide rather than as plain images. */
-export const SLIDE_EXTENSIONS = ['.svs', '.ndpi', '.mrxs', '.vms', '.vmu', '.scn', '.bif', '.svslide', '.tif', '.tiff'];
+/** Extensions only whole-slide images have (a .tif may be either a slide or a plain image). */
+export const SLIDE_EXTENSIONS = ['.svs', '.ndpi', '.mrxs', '.vms', '.vmu', '.scn', '.bif', '.svslide'];
 
 /** The OpenSlide version the addon was built with, or null when it was built without it. */
 export function openslideVersion(): string | null {

@@ -1,0 +1,88 @@
+/**
+ * `patho predict` end to end on the CMU slide and on a small PNG, with a tiny
+ * U-Net of random weights, and its errors on bad inputs.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+
+import { UNet } from '../../src/models/unet.js';
+import { manualSeed } from '../../src/tensor/runtime.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/train/checkpoint.js';
+import { Slide } from '../../src/wsi/slide.js';
+
+const CMU = 'test/fixtures/wsi/cmu-1-small-region.svs';
+const dir = mkdtempSync(join(tmpdir(), 'patho-predict-'));
+const model = join(dir, 'model.pt');
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+before(async () => {
+  manualSeed(7);
+  const net = new UNet({ inChannels: 3, classes: 1, depth: 2, baseChannels: 4, batchNorm: false });
+  await saveCheckpoint(model, {
+    format: CHECKPOINT_FORMAT, epoch: 0, unet: net.options, training: {}, normalization: { mean: [0.8, 0.6, 0.8], std: [0.2, 0.2, 0.2] },
+    threshold: 0.5, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
+  });
+  net.dispose();
+});
+
+function patho(...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/patho.js', 'predict', '--model', model, '--threads', '1', ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+test('a slide: TIFF mask at level-0 geometry, GeoJSON, overlay thumbnail; background tiles skipped', async () => {
+  const out = join(dir, 'slide');
+  const r = patho(CMU, '--out', out, '--tile', '384', '--format', 'tiff,geojson');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /level 0 \(2220x2967, 0\.499 um\/px\), \d+ of 80 tiles with tissue, \d+ regions/);
+  const skipped = 80 - Number(/(\d+) of 80 tiles/.exec(r.stdout)![1]);
+  assert.ok(skipped > 0, 'some tiles are bare glass');
+  const mask = Slide.open(join(out, 'cmu-1-small-region_mask.tif'));
+  assert.deepEqual([mask.levels[0].width, mask.levels[0].height], [2220, 2967]);
+  // 0.499 um/px as pixels per centimetre (OpenSlide 3.4 does not turn a generic TIFF's resolution into mpp)
+  assert.ok(Math.abs(Number(mask.properties['tiff.XResolution']) - 1e4 / 0.499) < 0.01);
+  mask.close();
+  const geojson = JSON.parse(readFileSync(join(out, 'cmu-1-small-region.geojson'), 'utf8'));
+  assert.equal(geojson.type, 'FeatureCollection');
+  for (const f of geojson.features.slice(0, 20)) assert.ok(f.properties.area_um2 > 0);
+  const overlay = await sharp(join(out, 'cmu-1-small-region_overlay.png')).metadata();
+  assert.deepEqual([overlay.width, overlay.height], [740, 989]);
+});
+
+test('a PNG smaller than a tile: mask PNG and GeoJSON of its size', async () => {
+  const png = join(dir, 'small.png');
+  const rgb = Buffer.alloc(45 * 30 * 3).map((_, i) => (i * 37) % 256);
+  await sharp(rgb, { raw: { width: 45, height: 30, channels: 3 } }).png().toFile(png);
+  const out = join(dir, 'image');
+  const r = patho(png, '--out', out, '--format', 'png,geojson', '--tta');
+  assert.equal(r.code, 0, r.stderr);
+  const meta = await sharp(join(out, 'small_mask.png')).metadata();
+  assert.deepEqual([meta.width, meta.height], [45, 30]);
+  assert.ok(existsSync(join(out, 'small.geojson')));
+});
+
+test('bad inputs: a missing level, --level on an image, a truncated slide, not a slide; clear messages, no crash', async () => {
+  let r = patho(CMU, '--out', dir, '--level', '2');
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cmu-1-small-region\.svs: no level 2; this slide has 1 \(0: 2220x2967\)/);
+  r = patho(CMU, '--out', dir, '--level', '0', '--mpp', '1');
+  assert.equal(r.code, 2);
+  const truncated = join(dir, 'cut.svs');
+  writeFileSync(truncated, readFileSync(CMU).subarray(0, 300_000));
+  r = patho(truncated, '--out', dir);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cut\.svs: a TIFF that OpenSlide cannot read \(truncated or damaged\?\)/);
+  const text = join(dir, 'notes.ndpi');
+  writeFileSync(text, 'hello');
+  r = patho(text, '--out', dir);
+  assert.match(r.stderr, /notes\.ndpi: not a format OpenSlide reads/);
+  const png = join(dir, 'tiny.png');
+  await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } }).png().toFile(png);
+  r = patho(png, '--out', dir, '--mpp', '0.5');
+  assert.match(r.stderr, /tiny\.png: --level and --mpp apply to whole-slide images; this is a plain image/);
+});
