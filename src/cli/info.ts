@@ -8,7 +8,8 @@ import type { InfoOptions } from './commands.js';
 export async function infoCommand(o: InfoOptions): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho info');
   const checkpoint = await loadCheckpoint(o.model);
-  const parameters = [...checkpoint.model.values()].reduce((n, t) => n + (t.dtype.startsWith('float') ? t.numel : 0), 0);
+  // batch norm's running statistics are buffers, not parameters (num_batches_tracked is int64)
+  const parameters = [...checkpoint.model].reduce((n, [name, t]) => n + (t.dtype.startsWith('float') && !/running_(mean|var)$/.test(name) ? t.numel : 0), 0);
   disposeCheckpoint(checkpoint);
   const build = buildInfo();
   const runtime = {

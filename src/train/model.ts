@@ -156,6 +156,8 @@ export class Model {
     this.scaler = o.amp === 'float16' ? new GradScaler() : null;
     this.ddp = options.group ? new DistributedDataParallel(net, options.group) : null;
     this.loading = o.loadModel ? this.loadWeights(o.modelPath) : null;
+    // a failed load surfaces at the first train/evaluate/predict, not as an unhandled rejection before it
+    this.loading?.catch(() => undefined);
   }
 
   /** Loads weights (and normalisation, threshold) from a checkpoint or a PyTorch state_dict. */

@@ -14,6 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 
+import { UNet } from '../../src/models/unet.js';
+
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const bin = join(repo, 'bin', 'patho.js');
 const dir = mkdtempSync(join(tmpdir(), 'patho-e2e-'));
@@ -134,7 +136,11 @@ test('info describes the checkpoint in text and as JSON', () => {
   const info = JSON.parse(json.stdout);
   assert.equal(info.format, 'patho-checkpoint-1');
   assert.deepEqual(info.unet, { inChannels: 1, classes: 1, depth: 2, baseChannels: 2, batchNorm: true, upsample: 'bilinear', padding: 'same', dropout: 0 });
-  assert.ok(info.parameters > 0 && info.runtime.libtorch);
+  // trainable parameters only, as the network counts them (batch norm's running statistics are buffers)
+  const net = new UNet({ depth: 2, baseChannels: 2 });
+  assert.equal(info.parameters, net.parameterCount());
+  net.dispose();
+  assert.ok(info.runtime.libtorch);
   assert.equal(info.normalization.mean.length, 1);
 });
 

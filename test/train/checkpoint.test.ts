@@ -117,6 +117,20 @@ if (process.env.PATHO_SAVE_CHILD) {
     }
   });
 
+  test('loadModel: true with a missing file rejects at the first predict, not as an unhandled rejection before it', async () => {
+    const missing = join(dir, 'run', 'missing.pt');
+    const model = new Model(new UNet({ inChannels: 1, depth: 2, baseChannels: 8 }), { loadModel: true, modelPath: missing });
+    try {
+      // the load has failed by now; nothing has awaited it yet
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const image = tensor(new Float32Array(32 * 32), [1, 1, 32, 32]);
+      await assert.rejects(model.predict(image), new RegExp(`checkpoint ${missing} does not exist`));
+      image.dispose();
+    } finally {
+      model.dispose();
+    }
+  });
+
   test('a checkpoint write that fails part-way (file size limit, EFBIG) leaves the old file and no temporary file', () => {
     const target = join(dir, 'run', 'last.pt');
     const before = readFileSync(target);
