@@ -148,6 +148,9 @@ export class Model {
     if (net.options.classes > 1 && lossName !== 'cross-entropy') {
       throw new Error(`Model: loss '${lossName}' is binary but the network has ${net.options.classes} classes (use cross-entropy)`);
     }
+    if (net.options.classes === 1 && lossName === 'cross-entropy') {
+      throw new Error(`Model: cross-entropy needs a network with 2 or more classes; this one has 1 (use bce, bce-jaccard, dice or bce-dice)`);
+    }
     this.loss = lossByName(lossName, { posWeight: o.posWeight });
     this.optimizer =
       o.optimizer === 'adam'

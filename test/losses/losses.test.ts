@@ -7,7 +7,9 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { LOSS_NAMES, bce, bceDice, bceWithJaccard, crossEntropy, diceLoss, lossByName, softJaccard, type LossName } from '../../src/losses/index.js';
+import { UNet } from '../../src/models/unet.js';
 import { memory, tensor, tidy, type Tensor } from '../../src/tensor/index.js';
+import { Model } from '../../src/train/model.js';
 import { gradcheck, normal } from '../tensor/gradcheck.js';
 
 const sigmoid = (x: number) => 1 / (1 + Math.exp(-x));
@@ -191,4 +193,16 @@ test('the losses free every intermediate tensor', () => {
   assert.equal(memory().numTensors, before);
   x.dispose();
   y.dispose();
+});
+
+test('Model refuses a loss that does not fit the network: binary losses need 1 class, cross-entropy 2 or more', () => {
+  const binaryNet = new UNet({ depth: 1, baseChannels: 2 });
+  const threeClasses = new UNet({ depth: 1, baseChannels: 2, classes: 3 });
+  try {
+    assert.throws(() => new Model(binaryNet, { loss: 'cross-entropy' }), /cross-entropy needs a network with 2 or more classes; this one has 1/);
+    assert.throws(() => new Model(threeClasses, { loss: 'dice' }), /loss 'dice' is binary but the network has 3 classes \(use cross-entropy\)/);
+  } finally {
+    binaryNet.dispose();
+    threeClasses.dispose();
+  }
 });
