@@ -28,6 +28,10 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     // a worker of a multi-process job (started by our launcher, torchrun or SLURM)
     device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
     group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 });
+    // torchrun gives its workers OMP_NUM_THREADS (1 by default) so that N of
+    // them do not each take every core; our own launcher sets PATHO_NUM_THREADS
+    const ompThreads = Number(process.env.OMP_NUM_THREADS);
+    if (!process.env.PATHO_NUM_THREADS && Number.isInteger(ompThreads) && ompThreads > 0) setNumThreads(ompThreads);
   } else {
     const plan = parseDevices(o.devices, cuda.deviceCount());
     const devices = o.nproc !== undefined && plan.devices.length === 1 ? Array(o.nproc).fill(plan.devices[0]) : plan.devices;

@@ -1,0 +1,188 @@
+/**
+ * Data-parallel U-Net training on this machine's CPU cores: one process with
+ * all threads against one process per core (Gloo all-reduce), at the same
+ * global batch, and the share of each step spent averaging gradients. One
+ * process with one thread is the third set-up: against it, N one-thread
+ * processes show the scaling efficiency of data parallelism itself.
+ *
+ *   node dist/bench/parallel.js [--procs 2] [--base 16] [--depth 4] [--size 128]
+ *     [--batch 4] [--steps 5] [--warmup 2] [--repeats 3] [--rounds 3]
+ *
+ * Each round runs both set-ups, one after the other, in fresh processes
+ * started by the same launcher `patho train --devices cpu:N` uses; rounds
+ * alternate the order, and the medians over rounds are printed (timings here
+ * move by ±15% between runs, DESIGN.md).
+ *
+ * Inside a worker, `step` is forward + backward + syncGradients + SGD step.
+ * `sync` is syncGradients within that step: the all-reduce plus any wait for a
+ * slower rank. `all-reduce alone` times syncGradients back to back after
+ * training, when the ranks are in lock step: the cost of communication itself.
+ */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { launchWorkers } from '../src/parallel/launch.js';
+
+interface Config {
+  /** Intra-op threads per process. */
+  threads: number;
+  base: number;
+  depth: number;
+  size: number;
+  batch: number;
+  steps: number;
+  warmup: number;
+  repeats: number;
+}
+
+interface WorkerResult {
+  rank: number;
+  stepMs: number;
+  syncMs: number;
+  allReduceAloneMs: number;
+  parameters: number;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+if (process.env.RANK !== undefined) await worker(JSON.parse(process.argv[2]) as Config, process.argv[3]);
+else await driver();
+
+async function driver(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      procs: { type: 'string', default: String(availableParallelism()) },
+      base: { type: 'string', default: '16' },
+      depth: { type: 'string', default: '4' },
+      size: { type: 'string', default: '128' },
+      batch: { type: 'string', default: '4' },
+      steps: { type: 'string', default: '5' },
+      warmup: { type: 'string', default: '2' },
+      repeats: { type: 'string', default: '3' },
+      rounds: { type: 'string', default: '3' },
+    },
+  });
+  const procs = Number(values.procs);
+  const cores = availableParallelism();
+  const config: Omit<Config, 'threads'> = {
+    base: Number(values.base), depth: Number(values.depth), size: Number(values.size), batch: Number(values.batch),
+    steps: Number(values.steps), warmup: Number(values.warmup), repeats: Number(values.repeats),
+  };
+  if (config.batch % procs) throw new Error(`--batch ${config.batch} does not split over ${procs} processes`);
+  console.log(
+    `U-Net base ${config.base} depth ${config.depth}, ${config.size}x${config.size}, global batch ${config.batch}, ` +
+      `${cores} cores${process.env.OMP_WAIT_POLICY ? `, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}` : ''}; ` +
+      `median of ${values.rounds} rounds x ${config.repeats} repeats of ${config.steps} steps`,
+  );
+  const setups = [
+    { n: 1, threads: cores },
+    { n: 1, threads: 1 },
+    { n: procs, threads: Math.max(1, Math.floor(cores / procs)) },
+  ];
+  const runs = setups.map((): WorkerResult[][] => []);
+  for (let round = 0; round < Number(values.rounds); round++) {
+    const order = setups.map((_, i) => i);
+    for (const i of round % 2 ? order.reverse() : order) runs[i].push(await runSetup(setups[i].n, { ...config, threads: setups[i].threads }));
+  }
+  const rows = setups.map(({ n, threads }, i) => {
+    const rank0 = runs[i].map((r) => r[0]);
+    const stepMs = median(rank0.map((r) => r.stepMs));
+    return {
+      n,
+      threads,
+      stepMs,
+      imagesPerSecond: (config.batch * 1000) / stepMs,
+      syncShare: median(rank0.map((r) => r.syncMs / r.stepMs)),
+      syncMs: median(rank0.map((r) => r.syncMs)),
+      aloneMs: median(rank0.map((r) => r.allReduceAloneMs)),
+      parameters: rank0[0].parameters,
+    };
+  });
+  console.log(`${(rows[0].parameters / 1e6).toFixed(2)} M parameters (${((rows[0].parameters * 4) / 2 ** 20).toFixed(1)} MB of float32 gradients per all-reduce)`);
+  for (const r of rows) {
+    console.log(
+      `  ${r.n} process(es) x ${r.threads} thread(s): step ${r.stepMs.toFixed(1)} ms, ${r.imagesPerSecond.toFixed(2)} images/s` +
+        (r.n > 1 ? `; sync ${r.syncMs.toFixed(1)} ms = ${(100 * r.syncShare).toFixed(1)}% of the step; all-reduce alone ${r.aloneMs.toFixed(1)} ms` : ''),
+    );
+  }
+  const [allThreads, oneThread, parallel] = rows.map((r) => r.imagesPerSecond);
+  console.log(`  ${procs} processes vs 1 process x ${cores} threads: ${(parallel / allThreads).toFixed(2)}x the throughput`);
+  console.log(`  ${procs} processes vs 1 process x 1 thread: ${(parallel / oneThread).toFixed(2)}x (scaling efficiency ${((100 * parallel) / oneThread / procs).toFixed(0)}%)`);
+}
+
+/** Runs `procs` workers through the launcher; returns their results by rank. */
+async function runSetup(procs: number, config: Config): Promise<WorkerResult[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'patho-bench-parallel-'));
+  try {
+    const code = await launchWorkers({
+      devices: Array(procs).fill('cpu'),
+      command: [process.execPath, fileURLToPath(import.meta.url), JSON.stringify({ ...config, batch: config.batch / procs }), dir],
+    });
+    if (code !== 0) throw new Error(`the ${procs}-process run failed`);
+    return Array.from({ length: procs }, (_, rank) => JSON.parse(readFileSync(join(dir, `${rank}.json`), 'utf8')) as WorkerResult);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** One rank: times its training steps and writes them to `<dir>/<rank>.json`. */
+async function worker(c: Config, dir: string): Promise<void> {
+  const { writeFileSync } = await import('node:fs');
+  const { worldFromEnv } = await import('../src/parallel/env.js');
+  const { ProcessGroup } = await import('../src/parallel/group.js');
+  const { DistributedDataParallel } = await import('../src/parallel/ddp.js');
+  const { UNet } = await import('../src/models/unet.js');
+  const { SGD } = await import('../src/optim/sgd.js');
+  const { binaryCrossEntropyWithLogits } = await import('../src/tensor/ops.js');
+  const { rand, randn } = await import('../src/tensor/create.js');
+  const { manualSeed, setNumThreads } = await import('../src/tensor/runtime.js');
+  const { tidy } = await import('../src/tensor/scope.js');
+
+  setNumThreads(c.threads);
+  const world = worldFromEnv()!;
+  const group = world.worldSize > 1 ? ProcessGroup.init({ ...world, backend: 'gloo' }) : null;
+  manualSeed(world.rank);
+  const net = new UNet({ inChannels: 1, classes: 1, depth: c.depth, baseChannels: c.base });
+  const ddp = group ? new DistributedDataParallel(net, group) : null;
+  const opt = new SGD(net.parameters(), { lr: 1e-3, momentum: 0.99 });
+  const x = tidy(() => randn([c.batch, 1, c.size, c.size])).keep();
+  const y = tidy(() => rand([c.batch, 1, c.size, c.size]).gt(0.5).to('float32')).keep();
+  let syncMs = 0;
+  const step = () => {
+    tidy(() => binaryCrossEntropyWithLogits(net.forward(x), y).backward());
+    const syncStart = performance.now();
+    ddp?.syncGradients();
+    syncMs += performance.now() - syncStart;
+    opt.step();
+    opt.zeroGrad();
+  };
+  for (let i = 0; i < c.warmup; i++) step();
+  const steps: number[] = [];
+  const syncs: number[] = [];
+  for (let r = 0; r < c.repeats; r++) {
+    syncMs = 0;
+    const start = performance.now();
+    for (let i = 0; i < c.steps; i++) step();
+    steps.push((performance.now() - start) / c.steps);
+    syncs.push(syncMs / c.steps);
+  }
+  // gradients of one more backward, then only the all-reduces
+  tidy(() => binaryCrossEntropyWithLogits(net.forward(x), y).backward());
+  const alone: number[] = [];
+  for (let i = 0; i < c.steps; i++) {
+    const start = performance.now();
+    ddp?.syncGradients();
+    alone.push(performance.now() - start);
+  }
+  const result: WorkerResult = {
+    rank: world.rank,
+    stepMs: median(steps),
+    syncMs: median(syncs),
+    allReduceAloneMs: median(alone),
+    parameters: net.parameterCount(),
+  };
+  writeFileSync(join(dir, `${world.rank}.json`), JSON.stringify(result));
+  group?.destroy();
+}
