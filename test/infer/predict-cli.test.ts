@@ -31,7 +31,14 @@ before(async () => {
 });
 
 function patho(...args: string[]) {
-  const r = spawnSync(process.execPath, ['bin/patho.js', 'predict', '--model', model, '--threads', '1', ...args], { encoding: 'utf8' });
+  return pathoWith({}, ...args);
+}
+
+function pathoWith(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, ['bin/patho.js', 'predict', '--model', model, '--threads', '1', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -64,6 +71,19 @@ test('a PNG smaller than a tile: mask PNG and GeoJSON of its size', async () => 
   const meta = await sharp(join(out, 'small_mask.png')).metadata();
   assert.deepEqual([meta.width, meta.height], [45, 30]);
   assert.ok(existsSync(join(out, 'small.geojson')));
+});
+
+test('under torchrun (RANK=1, WORLD_SIZE=2) a rank predicts every second input', async () => {
+  const inputs = join(dir, 'cohort');
+  const out = join(dir, 'cohort-out');
+  for (const name of ['a', 'b', 'c']) {
+    await sharp(Buffer.alloc(20 * 20 * 3, 128), { raw: { width: 20, height: 20, channels: 3 } }).png().toFile(join(inputs + '-' + name + '.png'));
+  }
+  const files = ['a', 'b', 'c'].map((n) => `${inputs}-${n}.png`);
+  const r = pathoWith({ RANK: '1', WORLD_SIZE: '2', LOCAL_RANK: '1' }, ...files, '--out', out, '--no-overlay');
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(['a', 'b', 'c'].map((n) => existsSync(join(out, `cohort-${n}_mask.png`))), [false, true, false]);
+  assert.match(r.stdout, /rank 1: 1 input predicted/);
 });
 
 test('bad inputs: a missing level, --level on an image, a truncated slide, not a slide; clear messages, no crash', async () => {
