@@ -119,21 +119,30 @@ export class Slide {
   /**
    * A small RGB picture of a region of `level` (the whole level by default),
    * at most `maxSide` pixels on its longer side: read from the coarsest level
-   * that still has that many pixels, then box-averaged.
+   * that still has that many pixels, one strip per thumbnail row (that level
+   * may be large), each box-averaged.
    */
   thumbnail(maxSide: number, level = 0, region = { x: 0, y: 0, width: this.levels[level].width, height: this.levels[level].height }): Thumbnail {
     const base = this.levels[level].downsample;
-    // the coarsest level that keeps the region at least maxSide across
     let source = level;
     for (let i = level; i < this.levels.length; i++) {
       if (Math.max(region.width, region.height) * (base / this.levels[i].downsample) >= maxSide) source = i;
     }
-    const scale = base / this.levels[source].downsample;
+    const ds = this.levels[source].downsample;
+    const scale = base / ds;
     const w = Math.max(1, Math.round(region.width * scale));
     const h = Math.max(1, Math.round(region.height * scale));
-    const rgba = this.addon.slideReadRegion(this.live(), Math.round(region.x * base), Math.round(region.y * base), source, w, h);
     const factor = Math.max(1, Math.ceil(Math.max(w, h) / maxSide));
-    return { ...boxDownscale(rgba, w, h, factor), scale: scale / factor };
+    const width = Math.ceil(w / factor);
+    const height = Math.ceil(h / factor);
+    const rgb = new Uint8Array(width * height * 3);
+    for (let ty = 0; ty < height; ty++) {
+      const rows = Math.min(factor, h - ty * factor);
+      const x0 = Math.round(region.x * base), y0 = Math.round(region.y * base + ty * factor * ds);
+      const strip = this.addon.slideReadRegion(this.live(), x0, y0, source, w, rows);
+      rgb.set(boxAverage(strip, w, rows, factor), ty * width * 3);
+    }
+    return { width, height, rgb, scale: scale / factor };
   }
 
   /** A tile source over a region of `level`, normalised with the training statistics. */
@@ -181,28 +190,24 @@ export interface Thumbnail {
   scale: number;
 }
 
-/** Averages factor x factor blocks of RGBA into RGB. */
-function boxDownscale(rgba: Uint8Array, w: number, h: number, factor: number): { width: number; height: number; rgb: Uint8Array } {
+/** One row of RGB pixels, each the average of a factor-wide block of a strip of RGBA rows. */
+function boxAverage(rgba: Uint8Array, w: number, rows: number, factor: number): Uint8Array {
   const width = Math.ceil(w / factor);
-  const height = Math.ceil(h / factor);
-  const rgb = new Uint8Array(width * height * 3);
-  for (let ty = 0; ty < height; ty++) {
-    for (let tx = 0; tx < width; tx++) {
-      let r = 0, g = 0, b = 0, n = 0;
-      for (let y = ty * factor; y < Math.min(h, (ty + 1) * factor); y++) {
-        for (let x = tx * factor; x < Math.min(w, (tx + 1) * factor); x++) {
-          const i = (y * w + x) * 4;
-          r += rgba[i];
-          g += rgba[i + 1];
-          b += rgba[i + 2];
-          n++;
-        }
+  const rgb = new Uint8Array(width * 3);
+  for (let tx = 0; tx < width; tx++) {
+    let r = 0, g = 0, b = 0, n = 0;
+    for (let y = 0; y < rows; y++) {
+      for (let x = tx * factor; x < Math.min(w, (tx + 1) * factor); x++) {
+        const i = (y * w + x) * 4;
+        r += rgba[i];
+        g += rgba[i + 1];
+        b += rgba[i + 2];
+        n++;
       }
-      const o = (ty * width + tx) * 3;
-      rgb[o] = Math.round(r / n);
-      rgb[o + 1] = Math.round(g / n);
-      rgb[o + 2] = Math.round(b / n);
     }
+    rgb[tx * 3] = Math.round(r / n);
+    rgb[tx * 3 + 1] = Math.round(g / n);
+    rgb[tx * 3 + 2] = Math.round(b / n);
   }
-  return { width, height, rgb };
+  return rgb;
 }
