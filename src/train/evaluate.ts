@@ -4,7 +4,7 @@
  */
 import { batchToTensors } from '../data/tensors.js';
 import type { HostBatch } from '../data/types.js';
-import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, type BinaryScores } from '../metrics/index.js';
+import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
 import { ThresholdSweep, type SweepResult } from '../metrics/sweep.js';
 import { noGrad, autocast } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
@@ -103,4 +103,58 @@ export async function evaluateBinary(
   });
   if (sweep) report.sweep = sweep.result();
   return report;
+}
+
+/**
+ * Scores a network with several classes (softmax, prediction = most probable
+ * class). The report has one pseudo-threshold, "argmax": mean Dice/IoU over the
+ * foreground classes, pixel accuracy; precision and recall are NaN (not defined
+ * for several classes at once); "background" holds class 0's scores.
+ */
+export async function evaluateMulticlass(
+  net: SegmentationNet & { options: { classes: number } },
+  batches: AsyncIterable<HostBatch>,
+  options: Omit<EvaluateOptions, 'thresholds' | 'sweep'> = {},
+): Promise<EvaluationReport> {
+  const device = options.device ?? 'cpu';
+  const classes = net.options.classes;
+  const accumulator = new MulticlassMetricAccumulator(classes);
+  const perImage: EvaluationReport['perImage'] = [];
+  let lossSum = 0;
+  const wasTraining = net.training;
+  net.train(false);
+  try {
+    for await (const batch of batches) {
+      const n = batch.shape[0];
+      const { predicted, loss } = noGrad(() =>
+        tidy(() => {
+          const { images, masks } = batchToTensors(batch, { device, classes });
+          const run = () => net.forward(images);
+          const logits = (options.amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', options.amp, run) : run()).to('float32');
+          const l = options.loss ? options.loss(logits, masks).item() : 0;
+          return { predicted: logits.argmax(1).to('uint8').toArray() as Uint8Array, loss: l };
+        }),
+      );
+      lossSum += loss * n;
+      const scores = accumulator.add(predicted, batch.masks, n);
+      scores.forEach((row, i) => {
+        const foreground = row.slice(1);
+        const dice = foreground.reduce((s, c) => s + c.dice, 0) / Math.max(1, foreground.length);
+        const iou = foreground.reduce((s, c) => s + c.iou, 0) / Math.max(1, foreground.length);
+        perImage.push({ name: batch.names[i], scores: { argmax: { dice, iou, precision: NaN, recall: NaN } } });
+      });
+    }
+  } finally {
+    net.train(wasTraining);
+  }
+  const merged = options.reduce ? new MulticlassMetricAccumulator(classes, options.reduce(accumulator.counts())) : accumulator;
+  const losses = options.reduce ? options.reduce(new Float64Array([lossSum]))[0] : lossSum;
+  const r = merged.result();
+  return {
+    images: r.images,
+    ...(options.loss ? { loss: losses / Math.max(1, r.images) } : {}),
+    thresholds: { argmax: { ...r.meanForeground, precision: NaN, recall: NaN, accuracy: r.accuracy } },
+    background: { argmax: r.perClass[0] },
+    perImage,
+  };
 }

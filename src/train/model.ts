@@ -25,7 +25,7 @@ import { CosineAnnealingLR, PolynomialLR, StepLR, type LRScheduler } from '../op
 import { autocast, cuda, getRngState, setRngState, buildInfo } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType, type MemoryFormat } from '../tensor/tensor.js';
-import { evaluateBinary, type EvaluationReport } from './evaluate.js';
+import { evaluateBinary, evaluateMulticlass, type EvaluationReport } from './evaluate.js';
 import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointMeta } from './checkpoint.js';
 import { RunLog } from './log.js';
 import { GradScaler } from './scaler.js';
@@ -279,12 +279,17 @@ export class Model {
     if (validation) {
       this.ddp?.syncBuffers();
       const ddp = this.ddp;
-      report = await evaluateBinary(this.net, ddp ? shard(validation, ddp.group.rank, ddp.group.worldSize) : validation, {
-        thresholds, device: this.options.device, amp: this.options.amp, loss: this.loss,
-        reduce: ddp ? (counts) => ddp.sumAcrossRanks(counts) : undefined,
-      });
+      const batches = ddp ? shard(validation, ddp.group.rank, ddp.group.worldSize) : validation;
+      const common = {
+        device: this.options.device, amp: this.options.amp, loss: this.loss,
+        reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
+      };
+      report = this.net.options.classes > 1
+        ? await evaluateMulticlass(this.net, batches, common)
+        : await evaluateBinary(this.net, batches, { ...common, thresholds });
     }
-    const key = String(thresholds[0]);
+    // the first threshold decides the best epoch ('argmax' for several classes)
+    const key = report ? Object.keys(report.thresholds)[0] : String(thresholds[0]);
     const dice = report ? Object.fromEntries(Object.entries(report.thresholds).map(([t, s]) => [t, s.dice])) : {};
     const current = report ? report.thresholds[key].dice : null;
     const best = current === null ? true : this.bestDice === null || current > this.bestDice;
@@ -341,7 +346,10 @@ export class Model {
   /** Scores the network on `batches` (whole images) at `thresholds`. */
   async evaluate(batches: AsyncIterable<HostBatch>, options: { thresholds?: number[]; sweep?: boolean } = {}): Promise<EvaluationReport> {
     await this.ready();
-    return evaluateBinary(this.net, batches, { ...options, device: this.options.device, amp: this.options.amp, loss: this.loss });
+    const common = { device: this.options.device, amp: this.options.amp, loss: this.loss };
+    return this.net.options.classes > 1
+      ? evaluateMulticlass(this.net, batches, common)
+      : evaluateBinary(this.net, batches, { ...options, ...common });
   }
 
   /** Probabilities [N, classes, H, W] for normalised images [N, C, H, W]. */
