@@ -21,7 +21,10 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
-  const world = worldFromEnv();
+  // a job of one process (an interactive `srun`, torchrun --nproc 1) needs no
+  // process group, and its --devices may still ask for several workers
+  const found = worldFromEnv();
+  const world = found && found.worldSize > 1 ? found : null;
   let device: string;
   let group: ProcessGroup | undefined;
   if (world) {

@@ -6,7 +6,9 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { once } from 'node:events';
 import { existsSync, readFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { freePort } from '../../src/parallel/launch.js';
@@ -110,4 +112,19 @@ test('a rank killed mid-training: the other exits with an error naming its rank,
   assert.throws(() => process.kill(workers.get(0)!, 0), { code: 'ESRCH' }, 'no worker outlives the launcher');
   assert.ok((await checkpointEpoch(join(out, 'last.pt'))) >= 1);
   assert.ok(existsSync(join(out, 'model.pt')));
+});
+
+test('a one-task SLURM step is no job: --devices applies and no process group binds MASTER_PORT', async () => {
+  const out = join(temp.dir, 'srun');
+  // the port is taken, so a needless rendezvous on it would fail
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const port = String((server.address() as AddressInfo).port);
+    const run = await start(trainArgs(out, 1, '--val-split', '0', '--devices', 'cpu'), { SLURM_PROCID: '0', SLURM_NTASKS: '1', SLURM_NODELIST: 'localhost', MASTER_PORT: port }).done;
+    assert.equal(run.code, 0, describe(run));
+    assert.deepEqual(epochsLogged(out), [1]);
+  } finally {
+    server.close();
+  }
 });
