@@ -17,4 +17,5 @@ export { batchToTensors } from './data/tensors.js';
 export { Model, NonFiniteLossError, type ModelOptions, type TrainOptions, type EpochRecord } from './train/model.js';
 export { evaluateBinary, type EvaluationReport } from './train/evaluate.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
+export * from './parallel/index.js';
 export { saveObject, loadObject, loadSafetensors, saveSafetensors } from './io/index.js';

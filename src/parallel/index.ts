@@ -2,3 +2,4 @@ export { worldFromEnv, firstHost, DEFAULT_MASTER_PORT, type WorldInfo } from './
 export { ProcessGroup, type ProcessGroupOptions } from './group.js';
 export { DistributedDataParallel, type DDPOptions } from './ddp.js';
 export { launchWorkers, freePort, type LaunchOptions } from './launch.js';
+export { makeParallel, type MakeParallelOptions } from './make.js';

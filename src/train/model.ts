@@ -55,8 +55,9 @@ export interface ModelOptions {
   amp?: DType | null;
   memoryFormat?: MemoryFormat;
   /**
-   * Data-parallel training over this process group (one process per device):
-   * gradients averaged every step, validation sharded, only rank 0 writes.
+   * Data-parallel training over this process group (one process per device;
+   * `makeParallel()` joins the job a script was started in): gradients
+   * averaged every step, validation sharded, only rank 0 writes.
    */
   group?: ProcessGroup;
 }
@@ -366,8 +367,6 @@ export class Model {
       this.net.train(wasTraining);
     }
   }
-
-  /** The makeParallel() of the original API: data parallelism across processes (see src/parallel). */
 
   private makeScheduler(epochs: number): LRScheduler | null {
     switch (this.options.schedule) {

@@ -2,6 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { freePort } from '../../src/parallel/launch.js';
 import { ProcessGroup } from '../../src/parallel/group.js';
+import { makeParallel } from '../../src/parallel/make.js';
 import { describe, lastJson, startWorker } from './processes.js';
 
 interface Result {
@@ -73,4 +74,11 @@ test('a rank that stops answering: the others fail the all-reduce within the tim
   const { error } = lastJson<{ error: string | null }>(survivor);
   assert.match(error ?? 'no error', /all-reduce failed \(rank 0 of 2\).*timed out.*a peer process may have died/i);
   assert.ok(survivor.ms < 10_000, `took ${survivor.ms} ms`);
+});
+
+test('makeParallel: null outside a job and in a job of one process', () => {
+  assert.equal(makeParallel({ env: {} }), null);
+  assert.equal(makeParallel({ env: { RANK: '0', WORLD_SIZE: '1' } }), null);
+  assert.equal(makeParallel({ env: { SLURM_PROCID: '0', SLURM_NTASKS: '1' } }), null);
+  assert.throws(() => makeParallel({ env: { RANK: '2', WORLD_SIZE: '2' } }), /rank 2 is outside world size 2/);
 });
