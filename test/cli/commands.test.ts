@@ -75,6 +75,7 @@ test("every option of issue 5's train synopsis parses", () => {
       out: 'runs/x',
       devices: 'cuda:0,1',
       nproc: 2,
+      distTimeout: 300,
       amp: true,
       channelsLast: true,
       workers: 4,
