@@ -10,6 +10,8 @@ import { Module } from '../nn/module.js';
 import { Sequential, type Layer } from '../nn/containers.js';
 import * as F from '../tensor/ops.js';
 import { Tensor } from '../tensor/tensor.js';
+import type { ProcessGroup } from '../parallel/group.js';
+import { makeParallel, type MakeParallelOptions } from '../parallel/make.js';
 
 export interface UNetOptions {
   /** Image channels: 1 for EM, 3 for H&E. Default 1. */
@@ -153,6 +155,19 @@ export class UNet extends Module {
     }
     this.outc = this.registerModule('outc', new OutConv(width(0), o.classes));
     this.dropoutLayer = o.dropout > 0 ? new Dropout(o.dropout) : null;
+  }
+
+  /** The data-parallel job this network trains in (set by makeParallel), or null. */
+  group: ProcessGroup | null = null;
+
+  /**
+   * The original patho's make_parallel(): joins the job this process belongs to
+   * (started by torchrun, SLURM or `patho train --devices`), so a Model over this
+   * network trains data-parallel, one process per device. Alone, it changes nothing.
+   */
+  makeParallel(options: MakeParallelOptions = {}): this {
+    this.group = makeParallel(options);
+    return this;
   }
 
   /** images [N, C, H, W] -> logits [N, classes, H, W] */

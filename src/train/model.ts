@@ -158,7 +158,8 @@ export class Model {
         ? new Adam(net.parameters(), { lr: o.lr, weightDecay: o.weightDecay })
         : new SGD(net.parameters(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
     this.scaler = o.amp === 'float16' ? new GradScaler() : null;
-    this.ddp = options.group ? new DistributedDataParallel(net, options.group) : null;
+    const group = options.group ?? net.group;
+    this.ddp = group ? new DistributedDataParallel(net, group) : null;
     this.loading = o.loadModel ? this.loadWeights(o.modelPath) : null;
     // a failed load surfaces at the first train/evaluate/predict, not as an unhandled rejection before it
     this.loading?.catch(() => undefined);
