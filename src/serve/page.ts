@@ -14,10 +14,19 @@ interface TiledImage {
 interface Viewer {
   open(sources: object[]): void;
   addTiledImage(options: object): void;
-  addHandler(event: string, handler: (event: { fullyLoaded?: boolean }) => void): void;
+  addHandler(event: string, handler: () => void): void;
+  addOnceHandler(event: string, handler: () => void): void;
   getFullyLoaded(): boolean;
+  forceRedraw(): void;
   world: { getItemAt(index: number): TiledImage | undefined; getItemCount(): number; addHandler(event: string, handler: () => void): void };
-  viewport: { getZoom(): number; getCenter(): object; zoomTo(zoom: number, ref?: null, immediately?: boolean): void; panTo(center: object, immediately?: boolean): void };
+  viewport: {
+    getZoom(current?: boolean): number;
+    getCenter(current?: boolean): object;
+    zoomTo(zoom: number, ref?: null, immediately?: boolean): void;
+    panTo(center: object, immediately?: boolean): void;
+    goHome(immediately?: boolean): void;
+    getContainerSize(): { x: number; y: number };
+  };
 }
 declare const OpenSeadragon: (options: object) => Viewer;
 
@@ -73,6 +82,23 @@ export function viewerScript(): void {
     });
   const views = { prediction: viewer('view-prediction'), truth: viewer('view-truth') };
   let current: Item | null = null;
+  // Showing or hiding the ground truth resizes the views, and OpenSeadragon
+  // meets a resize by scaling the zoom it had, which no longer fits the image.
+  // So a view is fitted again once it is open and has taken its new size.
+  const openFitted = (view: Viewer, id: string, sources: object[]) => {
+    let state: 'opening' | 'open' | 'failed' = 'opening';
+    view.addOnceHandler('open', () => (state = 'open'));
+    view.addOnceHandler('open-failed', () => (state = 'failed'));
+    view.open(sources);
+    const element = $<HTMLElement>(id);
+    const fit = () => {
+      const size = view.viewport.getContainerSize();
+      if (state === 'failed') return;
+      if (state === 'open' && Math.round(size.x) === element.clientWidth && Math.round(size.y) === element.clientHeight) view.viewport.goHome(true);
+      else requestAnimationFrame(fit);
+    };
+    requestAnimationFrame(fit);
+  };
 
   const dzi = (path: string, query: string) => `/dzi/${path.split('/').map(encodeURIComponent).join('/')}.dzi${query}`;
   const shownOpacity = () => (overlay.checked ? Number(opacity.value) / 100 : 0);
@@ -90,9 +116,9 @@ export function viewerScript(): void {
     status.textContent = 'loading';
     $<HTMLElement>('prediction-title').textContent = item.mask ? `prediction: ${item.name}` : `${item.name} (no mask)`;
     const base = { tileSource: dzi(item.image, '?style=image'), x: 0, y: 0, width: 1 };
-    views.prediction.open(item.mask ? [base, overlaySource(item.mask, 'prediction')] : [base]);
     $<HTMLElement>('truth-pane').hidden = !item.truth;
-    if (item.truth) views.truth.open([base, overlaySource(item.truth, 'truth')]);
+    openFitted(views.prediction, 'view-prediction', item.mask ? [base, overlaySource(item.mask, 'prediction')] : [base]);
+    if (item.truth) openFitted(views.truth, 'view-truth', [base, overlaySource(item.truth, 'truth')]);
   };
 
   const eachOverlay = (fn: (view: Viewer, index: number) => void) => {
@@ -108,18 +134,21 @@ export function viewerScript(): void {
     if (truth) views.truth.addTiledImage({ ...overlaySource(truth, 'truth'), index: 1, replace: true });
   });
 
-  // the views follow each other; `following` stops the echo
-  let following = false;
-  const follow = (from: Viewer, to: Viewer) =>
+  // the other view follows the one under the pointer (the one being moved)
+  // frame by frame; changes of a view fitting itself after a resize are not
+  // passed on. A jump without animation does not redraw by itself.
+  let leader: Viewer | null = null;
+  const follow = (from: Viewer, id: string, to: Viewer) => {
+    $<HTMLElement>(id).addEventListener('pointerenter', () => (leader = from));
     from.addHandler('viewport-change', () => {
-      if (following) return;
-      following = true;
-      to.viewport.zoomTo(from.viewport.getZoom(), null, true);
-      to.viewport.panTo(from.viewport.getCenter(), true);
-      following = false;
+      if (leader !== from) return;
+      to.viewport.zoomTo(from.viewport.getZoom(true), null, true);
+      to.viewport.panTo(from.viewport.getCenter(true), true);
+      to.forceRedraw();
     });
-  follow(views.prediction, views.truth);
-  follow(views.truth, views.prediction);
+  };
+  follow(views.prediction, 'view-prediction', views.truth);
+  follow(views.truth, 'view-truth', views.prediction);
 
   const updateStatus = () => {
     const loaded = views.prediction.getFullyLoaded() && ($<HTMLElement>('truth-pane').hidden || views.truth.getFullyLoaded());
@@ -151,6 +180,7 @@ export function viewerScript(): void {
 }
 
 const STYLE = `
+[hidden] { display: none !important; }
 body { margin: 0; font: 14px/1.4 system-ui, sans-serif; display: flex; height: 100vh; color: #222; }
 nav { width: 220px; overflow-y: auto; border-right: 1px solid #ccc; padding: 0 0.5em; flex: none; }
 nav h1 { font-size: 1.2em; }
