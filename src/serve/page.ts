@@ -18,7 +18,7 @@ interface Viewer {
   addOnceHandler(event: string, handler: () => void): void;
   getFullyLoaded(): boolean;
   forceRedraw(): void;
-  world: { getItemAt(index: number): TiledImage | undefined; getItemCount(): number; addHandler(event: string, handler: () => void): void };
+  world: { getItemAt(index: number): TiledImage | undefined; addHandler(event: string, handler: () => void): void };
   viewport: {
     getZoom(current?: boolean): number;
     getCenter(current?: boolean): object;
@@ -92,8 +92,8 @@ export function viewerScript(): void {
     view.open(sources);
     const element = $<HTMLElement>(id);
     const fit = () => {
-      const size = view.viewport.getContainerSize();
       if (state === 'failed') return;
+      const size = view.viewport.getContainerSize();
       if (state === 'open' && Math.round(size.x) === element.clientWidth && Math.round(size.y) === element.clientHeight) view.viewport.goHome(true);
       else requestAnimationFrame(fit);
     };
@@ -115,16 +115,17 @@ export function viewerScript(): void {
     for (const li of Array.from(document.querySelectorAll('#items li'))) li.classList.toggle('current', li.getAttribute('data-id') === item.id);
     status.textContent = 'loading';
     $<HTMLElement>('prediction-title').textContent = item.mask ? `prediction: ${item.name}` : `${item.name} (no mask)`;
-    const base = { tileSource: dzi(item.image, '?style=image'), x: 0, y: 0, width: 1 };
+    // OpenSeadragon keeps what it is given, so each view gets its own objects
+    const base = () => ({ tileSource: dzi(item.image, '?style=image'), x: 0, y: 0, width: 1 });
     $<HTMLElement>('truth-pane').hidden = !item.truth;
-    openFitted(views.prediction, 'view-prediction', item.mask ? [base, overlaySource(item.mask, 'prediction')] : [base]);
-    if (item.truth) openFitted(views.truth, 'view-truth', [base, overlaySource(item.truth, 'truth')]);
+    openFitted(views.prediction, 'view-prediction', item.mask ? [base(), overlaySource(item.mask, 'prediction')] : [base()]);
+    if (item.truth) openFitted(views.truth, 'view-truth', [base(), overlaySource(item.truth, 'truth')]);
   };
 
-  const eachOverlay = (fn: (view: Viewer, index: number) => void) => {
-    for (const view of [views.prediction, views.truth]) if (view.world.getItemCount() > 1) fn(view, 1);
+  // item 0 of a view is the image, item 1 its overlay
+  const applyOpacity = () => {
+    for (const view of [views.prediction, views.truth]) view.world.getItemAt(1)?.setOpacity(shownOpacity());
   };
-  const applyOpacity = () => eachOverlay((view, i) => view.world.getItemAt(i)?.setOpacity(shownOpacity()));
   overlay.addEventListener('change', applyOpacity);
   opacity.addEventListener('input', applyOpacity);
   style.addEventListener('change', () => {
