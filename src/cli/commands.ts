@@ -153,6 +153,13 @@ export const TRAIN = defineCommand({
     },
     thresholds,
     {
+      name: 'schedule',
+      type: 'string',
+      choices: ['none', 'cosine', 'poly', 'step'],
+      default: 'none',
+      help: 'learning-rate schedule over --epochs: constant, cosine decay, polynomial decay or x0.1 every third',
+    },
+    {
       name: 'early-stop',
       type: 'int',
       metavar: 'N',

@@ -92,6 +92,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       device,
       amp: o.amp ? 'bfloat16' : null,
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
+      schedule: o.schedule as 'none' | 'cosine' | 'poly' | 'step',
       group,
     });
     if (!world || world.rank === 0) process.stderr.write(

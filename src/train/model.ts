@@ -203,7 +203,7 @@ export class Model {
     await loader.open();
     this.normalization = await loader.stats();
     const validation = options.validation === undefined ? await loader.validation() : options.validation;
-    this.data = await describeData(loader, options.validation === undefined ? await loader.validation() : null);
+    this.data = await describeData(loader, options.validation === undefined ? (validation as DataLoader | null) : null);
     this.scheduler = this.makeScheduler(epochs);
     if (options.resume) {
       if (!existsSync(lastPath)) throw new Error(`--resume: no checkpoint at ${lastPath} to resume from`);

@@ -26,6 +26,7 @@ test('patho train with no arguments trains on the membrane set with the document
   assert.equal(o.valSplit, 0.2);
   assert.equal(o.val, undefined);
   assert.equal(o.earlyStop, 0);
+  assert.equal(o.schedule, 'none');
   const lr: number = o.lr;
   const upsample: 'bilinear' | 'transpose' = o.upsample;
   const valNames: string[] | undefined = o.valNames;
@@ -38,7 +39,7 @@ test("every option of issue 5's train synopsis parses", () => {
       'train --data d --images im --masks ma --val-split 0.25 --epochs 2 --batch-size 8 --patch 128 --lr 1e-3 ' +
       '--optimizer adam --momentum 0.9 --loss dice --depth 3 --base-channels 16 --upsample transpose --padding valid ' +
       '--no-batch-norm --preset he --foreground 255 --seed 7 --devices cuda:0,1 --amp --resume --max-minutes 20 --out runs/x ' +
-      '--verbose --workers 4 --threads 2 --skip-bad --channels-last --early-stop 5 --nproc 2'
+      '--verbose --workers 4 --threads 2 --skip-bad --channels-last --early-stop 5 --nproc 2 --schedule cosine'
     ).split(' '),
   );
   assert.equal(line.command, 'train');
@@ -68,6 +69,7 @@ test("every option of issue 5's train synopsis parses", () => {
       dropout: 0,
       preset: 'he',
       thresholds: [0.5, 0.7],
+      schedule: 'cosine',
       earlyStop: 5,
       maxMinutes: 20,
       resume: true,
