@@ -12,6 +12,8 @@ packages=(cmake g++ make ninja-build chromium libopenslide-dev)
 if [[ -z "${LIBTORCH:-}" && "${LIBTORCH_USE_PYTORCH:-}" != "1" ]]; then
   packages+=(libtorch-dev libgloo-dev)
 fi
+# Node.js itself: most machines have it; a bare Debian 12 gets its nodejs (18) and npm
+command -v npm >/dev/null || packages+=(nodejs npm)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

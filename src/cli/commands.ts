@@ -125,7 +125,7 @@ export const TRAIN = defineCommand({
     },
     { name: 'lr', type: 'number', metavar: 'X', default: 5e-3, min: 0, help: 'learning rate' },
     { name: 'optimizer', type: 'string', choices: ['sgd', 'adam'], default: 'sgd', help: 'optimizer' },
-    { name: 'momentum', type: 'number', metavar: 'M', default: 0.99, min: 0, max: 1, help: 'SGD momentum (Adam: beta1)' },
+    { name: 'momentum', type: 'number', metavar: 'M', default: 0.99, min: 0, max: 1, help: 'SGD momentum (Adam keeps its betas 0.9, 0.999)' },
     {
       name: 'loss',
       type: 'string',

@@ -142,6 +142,7 @@ export class UNet extends Module {
     for (const [key, value] of Object.entries({ inChannels: o.inChannels, classes: o.classes, depth: o.depth, baseChannels: o.baseChannels })) {
       if (!Number.isInteger(value) || value < 1) throw new Error(`UNet: ${key} must be a positive integer, got ${value}`);
     }
+    if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`UNet: dropout must be in [0, 1), got ${o.dropout}`);
     if (o.upsample !== 'bilinear' && o.upsample !== 'transpose') throw new Error(`UNet: upsample must be bilinear or transpose, got ${o.upsample}`);
     if (o.padding !== 'same' && o.padding !== 'valid') throw new Error(`UNet: padding must be same or valid, got ${o.padding}`);
     const pad = o.padding === 'same' ? 1 : 0;

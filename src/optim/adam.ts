@@ -25,7 +25,13 @@ export class Adam extends Optimizer<Required<AdamOptions>> {
       this.setState(state, 'exp_avg', zeros([...param.shape], { device: param.device, dtype: param.dtype }));
       this.setState(state, 'exp_avg_sq', zeros([...param.shape], { device: param.device, dtype: param.dtype }));
     }
-    const step = (typeof state.step === 'number' ? state.step : (state.step as Tensor).item()) + 1;
+    if (state.step instanceof Tensor) {
+      // PyTorch keeps the step count as a tensor; here it is a number
+      const count = state.step.item();
+      state.step.dispose();
+      state.step = count;
+    }
+    const step = (state.step as number) + 1;
     state.step = step;
     if (decoupled && weightDecay !== 0) param.mul_(1 - lr * weightDecay);
     const g = !decoupled && weightDecay !== 0 ? grad.add(param, weightDecay) : grad;

@@ -1,6 +1,6 @@
 /** What every optimizer shares: its parameters, per-parameter state and saving it. */
 import { noGrad } from '../tensor/runtime.js';
-import { keep } from '../tensor/scope.js';
+import { keep, tidy } from '../tensor/scope.js';
 import { Tensor } from '../tensor/tensor.js';
 
 /** Per-parameter state: tensors (moment buffers) and numbers (step counts). */
@@ -99,7 +99,7 @@ export abstract class Optimizer<Options extends { lr: number }> {
           if (value.numel !== 1 && value.shape.join() !== p.shape.join() && name !== 'step') {
             throw new Error(`optimizer state ${key}.${name} has shape [${value.shape}] but the parameter is [${p.shape}]`);
           }
-          s[name] = keep(noGrad(() => value.to({ device: p.device }).clone()));
+          s[name] = keep(noGrad(() => tidy(() => value.to({ device: p.device }).clone())));
         } else {
           s[name] = value;
         }

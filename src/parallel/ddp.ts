@@ -18,7 +18,7 @@ import type { ProcessGroup } from './group.js';
 export interface DDPOptions {
   /** Approximate bytes per gradient bucket. Default 25 MB, as torch DDP. */
   bucketBytes?: number;
-  /** Copy rank 0's buffers (batch-norm running statistics) to every rank after each step. Default true. */
+  /** Copy rank 0's buffers (batch-norm running statistics) to every rank at the end of each epoch. Default true. */
   broadcastBuffers?: boolean;
 }
 

@@ -5,10 +5,10 @@
  * gives a dict whose 'model' entry is an ordinary state_dict.
  */
 import { existsSync } from 'node:fs';
+import { CheckpointError } from '../io/errors.js';
 import { load, save, type Loaded, type Savable } from '../tensor/serialize.js';
 import { Tensor } from '../tensor/tensor.js';
 import { dispose } from '../tensor/scope.js';
-import { buildInfo } from '../tensor/runtime.js';
 import type { UNetOptions } from '../models/unet.js';
 import type { ChannelStats } from '../data/normalize.js';
 
@@ -64,11 +64,11 @@ export interface LoadedCheckpoint {
  * `meta` is null-ish and the caller must know the architecture).
  */
 export async function loadCheckpoint(path: string, options: { device?: string } = {}): Promise<LoadedCheckpoint> {
-  if (!existsSync(path)) throw new Error(`checkpoint ${path} does not exist`);
+  if (!existsSync(path)) throw new CheckpointError(path, 'does not exist');
   const raw = await load(path, { device: options.device });
   if (raw === null || typeof raw !== 'object' || raw instanceof Tensor || Array.isArray(raw)) {
     dispose(raw);
-    throw new Error(`checkpoint ${path}: expected a dict, found ${raw instanceof Tensor ? 'a tensor' : typeof raw}`);
+    throw new CheckpointError(path, `expected a dict, found ${raw instanceof Tensor ? 'a tensor' : typeof raw}`);
   }
   const stateDict = (value: Loaded): Map<string, Tensor> | null => {
     if (value === null || typeof value !== 'object' || value instanceof Tensor || Array.isArray(value)) return null;
@@ -78,7 +78,7 @@ export async function loadCheckpoint(path: string, options: { device?: string } 
   const model = stateDict(raw.model ?? null) ?? stateDict(raw);
   if (!model) {
     dispose(raw);
-    throw new Error(`checkpoint ${path}: no 'model' state_dict in it`);
+    throw new CheckpointError(path, "no 'model' state_dict in it");
   }
   const meta = (raw.meta ?? { format: 'state_dict' }) as unknown as CheckpointMeta;
   return {
@@ -94,8 +94,4 @@ export function disposeCheckpoint(c: LoadedCheckpoint): void {
   dispose([...c.model.values()]);
   dispose(c.optimizer);
   c.rngState?.dispose();
-}
-
-export function libtorchDescription(): string {
-  return `libtorch ${buildInfo().torchVersion}`;
 }

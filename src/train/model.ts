@@ -19,10 +19,10 @@ import type { ChannelStats } from '../data/normalize.js';
 import type { ForegroundSpec } from '../data/masks.js';
 import type { HostBatch } from '../data/types.js';
 import { lossByName, type Loss, type LossName } from '../losses/index.js';
-import { UNet, type UNetOptions } from '../models/unet.js';
+import { UNet } from '../models/unet.js';
 import { Adam, SGD, type Optimizer } from '../optim/index.js';
 import { CosineAnnealingLR, PolynomialLR, StepLR, type LRScheduler } from '../optim/schedulers.js';
-import { autocast, cuda, getRngState, setRngState, buildInfo } from '../tensor/runtime.js';
+import { autocast, cuda, getRngState, noGrad, setRngState, buildInfo } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType, type MemoryFormat } from '../tensor/tensor.js';
 import { evaluateBinary, evaluateMulticlass, type EvaluationReport } from './evaluate.js';
@@ -277,9 +277,10 @@ export class Model {
     this.epoch = epoch + 1;
     const lr = this.optimizer.lr;
     this.scheduler?.step();
+    // every rank keeps rank 0's batch-norm statistics, as DDP's broadcast_buffers
+    this.ddp?.syncBuffers();
     let report: EvaluationReport | null = null;
     if (validation) {
-      this.ddp?.syncBuffers();
       const ddp = this.ddp;
       const batches = ddp ? shard(validation, ddp.group.rank, ddp.group.worldSize) : validation;
       const common = {
@@ -360,10 +361,14 @@ export class Model {
     const wasTraining = this.net.training;
     this.net.eval();
     try {
-      return tidy(() => {
-        const logits = this.net.forward(images);
-        return this.net.probabilities(logits);
-      });
+      const { device, amp } = this.options;
+      return noGrad(() =>
+        tidy(() => {
+          const forward = () => this.net.forward(images);
+          const logits = amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', amp, forward).to('float32') : forward();
+          return this.net.probabilities(logits);
+        }),
+      );
     } finally {
       this.net.train(wasTraining);
     }
@@ -418,6 +423,9 @@ export class Model {
   private async resumeFrom(path: string): Promise<void> {
     const checkpoint = await loadCheckpoint(path, { device: this.options.device });
     try {
+      if (checkpoint.meta.format !== CHECKPOINT_FORMAT) {
+        throw new Error(`--resume: ${path} is not a patho training checkpoint (no epoch, optimizer or architecture in it)`);
+      }
       const saved = checkpoint.meta.unet;
       const mine = this.net.options as unknown as Record<string, unknown>;
       const differs = Object.entries(saved ?? {}).filter(([k, v]) => mine[k] !== v);
@@ -427,7 +435,12 @@ export class Model {
       this.net.loadStateDict(checkpoint.model);
       if (checkpoint.optimizer) this.optimizer.loadStateDict(checkpoint.optimizer as never);
       if (checkpoint.scheduler && this.scheduler) this.scheduler.loadStateDict(checkpoint.scheduler as never);
-      if (checkpoint.rngState) setRngState(checkpoint.rngState);
+      if (checkpoint.rngState) {
+        // the CPU generator's state is a CPU byte tensor, whatever device the weights went to
+        const state = checkpoint.rngState.to('cpu');
+        setRngState(state);
+        state.dispose();
+      }
       this.epoch = checkpoint.meta.epoch;
       this.bestDice = checkpoint.meta.bestDice;
       this.threshold = checkpoint.meta.threshold;
