@@ -124,7 +124,7 @@ if (process.env.PATHO_SAVE_CHILD) {
       // the load has failed by now; nothing has awaited it yet
       await new Promise((resolve) => setTimeout(resolve, 20));
       const image = tensor(new Float32Array(32 * 32), [1, 1, 32, 32]);
-      await assert.rejects(model.predict(image), new RegExp(`checkpoint ${missing} does not exist`));
+      await assert.rejects(model.predict(image), new RegExp(`checkpoint ${missing}: does not exist`));
       image.dispose();
     } finally {
       model.dispose();
