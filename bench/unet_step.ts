@@ -53,7 +53,7 @@ export function timePatho(c: StepConfig): StepResult {
     opt.step();
     opt.zeroGrad();
   };
-  const sync = () => (onCuda ? cuda.synchronize() : undefined);
+  const sync = () => (onCuda ? cuda.synchronize(c.device) : undefined);
   for (let i = 0; i < c.warmup; i++) step();
   sync();
   const times: number[] = [];

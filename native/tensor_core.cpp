@@ -183,8 +183,10 @@ PATHO_EXPORT(setRngState) {
 }
 
 PATHO_EXPORT(cudaDeviceCount) { return Napi::Number::New(env, at::detail::getCUDAHooks().getNumGPUs()); }
+// cudaSynchronize(index = 0): waits for all work queued on that GPU.
 PATHO_EXPORT(cudaSynchronize) {
-  if (at::detail::getCUDAHooks().getNumGPUs() > 0) at::detail::getCUDAHooks().deviceSynchronize(0);
+  int index = info.Length() > 0 && info[0].IsNumber() ? info[0].As<Napi::Number>().Int32Value() : 0;
+  if (index < at::detail::getCUDAHooks().getNumGPUs()) at::detail::getCUDAHooks().deviceSynchronize(index);
   return env.Undefined();
 }
 PATHO_EXPORT(setCudnnBenchmark) {

@@ -38,5 +38,8 @@ tail -n 12 "$results/tests.txt"
 step "GPU benchmark: patho vs PyTorch eager (and torch.compile)"
 node dist/bench/gpu.js --python "$PYTHON" 2>&1 | tee "$results/bench.txt"
 
+step "data-parallel scaling over this machine's GPUs (NCCL, 1, 2, 4, ... processes)"
+node dist/bench/gpu-scaling.js --steps 10 2>&1 | tee "$results/scaling.txt" || true
+
 step "done (tests exit code $tests)"
 exit $tests

@@ -50,7 +50,7 @@ export interface NativeAddon {
   getRngState(): T;
   setRngState(state: T): void;
   cudaDeviceCount(): number;
-  cudaSynchronize(): void;
+  cudaSynchronize(index?: number): void;
   setCudnnBenchmark(value: boolean): void;
   setAutocast(deviceType: 'cpu' | 'cuda', enabled: boolean, dtype: string): void;
   buildInfo(): { torchVersion: string; cudaCompiled: boolean; parallelInfo: string };

@@ -50,7 +50,9 @@ export function autocast<R>(deviceType: 'cpu' | 'cuda', dtype: DType, fn: () => 
 export const cuda = {
   isAvailable: (): boolean => native.cudaDeviceCount() > 0,
   deviceCount: (): number => native.cudaDeviceCount(),
-  synchronize: (): void => native.cudaSynchronize(),
+  /** Waits for the work queued on cuda:index (default 0) or on the device named 'cuda:N'. */
+  synchronize: (device: number | string = 0): void =>
+    native.cudaSynchronize(typeof device === 'number' ? device : Number(device.split(':')[1] ?? 0)),
   /** cuDNN autotuning (torch.backends.cudnn.benchmark). */
   setBenchmark: (value: boolean): void => native.setCudnnBenchmark(value),
 };
