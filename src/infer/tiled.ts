@@ -7,7 +7,7 @@
  */
 import { reflect } from '../data/patch.js';
 import { tensor } from '../tensor/create.js';
-import { autocast, noGrad } from '../tensor/runtime.js';
+import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Device, DType, Tensor } from '../tensor/tensor.js';
 
@@ -223,9 +223,7 @@ function runTiles(net: InferenceNet, input: Float32Array, shape: [number, number
       let x = tensor(input, shape);
       if (device !== 'cpu') x = x.to(device);
       const predict = (t: Tensor): Tensor => {
-        const forward = () => net.forward(t);
-        const logits = options.amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', options.amp, forward).to('float32') : forward();
-        return net.probabilities(logits);
+        return net.probabilities(mixedPrecision(device, options.amp, () => net.forward(t)));
       };
       if (!options.tta) return predict(x).toFloat32Array();
       // the 8 symmetries of the square (tiles are square), each undone on the prediction

@@ -47,6 +47,15 @@ export function autocast<R>(deviceType: 'cpu' | 'cuda', dtype: DType, fn: () => 
   }
 }
 
+/**
+ * A forward pass under optional mixed precision: `fn` runs under autocast to
+ * `dtype` (for the type of `device`) and its result comes back as float32, for
+ * losses and probabilities; without a dtype, `fn` runs as it is.
+ */
+export function mixedPrecision(device: string, dtype: DType | null | undefined, fn: () => Tensor): Tensor {
+  return dtype ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', dtype, fn).to('float32') : fn();
+}
+
 export const cuda = {
   isAvailable: (): boolean => native.cudaDeviceCount() > 0,
   deviceCount: (): number => native.cudaDeviceCount(),

@@ -6,7 +6,7 @@ import { batchToTensors } from '../data/tensors.js';
 import type { HostBatch } from '../data/types.js';
 import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
 import { ThresholdSweep, type SweepResult } from '../metrics/sweep.js';
-import { noGrad, autocast } from '../tensor/runtime.js';
+import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType } from '../tensor/tensor.js';
 import type { Loss } from '../losses/index.js';
@@ -66,8 +66,7 @@ export async function evaluateBinary(
       const { probabilities, loss } = noGrad(() =>
         tidy(() => {
           const { images, masks } = batchToTensors(batch, { device });
-          const run = () => net.forward(images);
-          const logits = (options.amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', options.amp, run) : run()).to('float32');
+          const logits = mixedPrecision(device, options.amp, () => net.forward(images));
           const l = options.loss ? options.loss(logits, masks).item() : 0;
           return { probabilities: net.probabilities(logits).toFloat32Array(), loss: l };
         }),
@@ -129,8 +128,7 @@ export async function evaluateMulticlass(
       const { predicted, loss } = noGrad(() =>
         tidy(() => {
           const { images, masks } = batchToTensors(batch, { device, classes });
-          const run = () => net.forward(images);
-          const logits = (options.amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', options.amp, run) : run()).to('float32');
+          const logits = mixedPrecision(device, options.amp, () => net.forward(images));
           const l = options.loss ? options.loss(logits, masks).item() : 0;
           return { predicted: logits.argmax(1).to('uint8').toArray() as Uint8Array, loss: l };
         }),

@@ -22,7 +22,7 @@ import { lossByName, type Loss, type LossName } from '../losses/index.js';
 import { UNet } from '../models/unet.js';
 import { Adam, SGD, type Optimizer } from '../optim/index.js';
 import { CosineAnnealingLR, PolynomialLR, StepLR, type LRScheduler } from '../optim/schedulers.js';
-import { autocast, cuda, getRngState, noGrad, setRngState, buildInfo } from '../tensor/runtime.js';
+import { cuda, getRngState, mixedPrecision, noGrad, setRngState, buildInfo } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType, type MemoryFormat } from '../tensor/tensor.js';
 import { evaluateBinary, evaluateMulticlass, type EvaluationReport } from './evaluate.js';
@@ -320,8 +320,7 @@ export class Model {
     const { device, amp, memoryFormat } = this.options;
     const local = tidy(() => {
       const { images, masks } = batchToTensors(batch, { device, classes: this.net.options.classes, memoryFormat });
-      const forward = () => this.net.forward(images);
-      const logits = amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', amp, forward).to('float32') : forward();
+      const logits = mixedPrecision(device, amp, () => this.net.forward(images));
       const value = this.loss(logits, masks);
       const v = value.item();
       if (Number.isFinite(v)) (this.scaler ? this.scaler.scaleLoss(value) : value).backward();
@@ -364,8 +363,7 @@ export class Model {
       const { device, amp } = this.options;
       return noGrad(() =>
         tidy(() => {
-          const forward = () => this.net.forward(images);
-          const logits = amp ? autocast(device.startsWith('cuda') ? 'cuda' : 'cpu', amp, forward).to('float32') : forward();
+          const logits = mixedPrecision(device, amp, () => this.net.forward(images));
           return this.net.probabilities(logits);
         }),
       );
