@@ -1,10 +1,12 @@
 /**
  * Streaming inference keeps memory bounded: predicting a slide region twice
  * as tall raises peak resident memory by no more than the output kept in
- * memory grows (the mask copy for polygons, one byte a pixel) plus 24 MiB;
+ * memory grows (the mask copy for polygons, one byte a pixel) plus 64 MiB;
  * whole-image inference would grow by 20+ bytes a pixel (180+ MiB here).
- * Peak RSS of identical runs varies by ~25 MiB here (allocator and GC
- * timing), so each size takes the lower of two runs.
+ * Peak RSS of identical runs varies by 25-35 MiB here (allocator and GC
+ * timing; a clean-clone CI run once saw 35.5 MiB), so each size takes the
+ * lower of two runs and the margin sits well between that noise and the
+ * growth of a whole-image pass.
  * The slide is a 3000x6000 generic TIFF made here: OpenSlide 3.4 caches up
  * to 32 MiB of decoded tiles, so regions smaller than that (all of the CMU
  * slide) would measure the cache filling up, not the inference.
@@ -42,7 +44,7 @@ function peak(slide: string, rows: number): { maxRssBytes: number; tiles: number
   return runs[0].maxRssBytes <= runs[1].maxRssBytes ? runs[0] : runs[1];
 }
 
-test('peak RSS of a 3000x6000 slide region exceeds that of 3000x3000 by less than the kept mask grows + 24 MiB', () => {
+test('peak RSS of a 3000x6000 slide region exceeds that of 3000x3000 by less than the kept mask grows + 64 MiB', () => {
   const slide = syntheticSlide(6000);
   const small = peak(slide, 3000);
   const large = peak(slide, 6000);
@@ -50,5 +52,5 @@ test('peak RSS of a 3000x6000 slide region exceeds that of 3000x3000 by less tha
   const outputGrowth = WIDTH * 3000;
   const growth = large.maxRssBytes - small.maxRssBytes;
   const mib = (n: number) => (n / 2 ** 20).toFixed(1);
-  assert.ok(growth < outputGrowth + 24 * 2 ** 20, `peak RSS grew by ${mib(growth)} MiB (${mib(small.maxRssBytes)} -> ${mib(large.maxRssBytes)} MiB)`);
+  assert.ok(growth < outputGrowth + 64 * 2 ** 20, `peak RSS grew by ${mib(growth)} MiB (${mib(small.maxRssBytes)} -> ${mib(large.maxRssBytes)} MiB)`);
 });
