@@ -10,12 +10,12 @@
  * with --device cpu it runs Gloo processes of one thread each (for checking the
  * script on a machine without GPUs).
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { launchWorkers } from '../src/parallel/launch.js';
+import { runRanks } from './ranks.js';
 
 interface Config {
   device: 'cuda' | 'cpu';
@@ -53,18 +53,12 @@ async function driver(): Promise<void> {
   console.log(`${device}: U-Net base ${config.base} depth 4, ${config.size}x${config.size}, ${config.batch} images per device per step`);
   let single = 0;
   for (let n = 1; n <= max; n *= 2) {
-    const dir = mkdtempSync(join(tmpdir(), 'patho-scaling-'));
-    try {
-      const devices = Array.from({ length: n }, (_, i) => (device === 'cuda' ? `cuda:${i}` : 'cpu'));
-      const code = await launchWorkers({ devices, command: [process.execPath, fileURLToPath(import.meta.url), JSON.stringify(config), dir] });
-      if (code !== 0) throw new Error(`the ${n}-process run failed`);
-      const stepMs = Math.max(...devices.map((_, rank) => JSON.parse(readFileSync(join(dir, `${rank}.json`), 'utf8')).stepMs as number));
-      const rate = (n * config.batch * 1000) / stepMs;
-      if (n === 1) single = rate;
-      console.log(`  ${n} process(es): ${stepMs.toFixed(1)} ms/step, ${rate.toFixed(1)} images/s, efficiency ${((100 * rate) / (n * single)).toFixed(1)}%`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const devices = Array.from({ length: n }, (_, i) => (device === 'cuda' ? `cuda:${i}` : 'cpu'));
+    const results = await runRanks<{ stepMs: number }>(devices, fileURLToPath(import.meta.url), config);
+    const stepMs = Math.max(...results.map((r) => r.stepMs));
+    const rate = (n * config.batch * 1000) / stepMs;
+    if (n === 1) single = rate;
+    console.log(`  ${n} process(es): ${stepMs.toFixed(1)} ms/step, ${rate.toFixed(1)} images/s, efficiency ${((100 * rate) / (n * single)).toFixed(1)}%`);
   }
 }
 

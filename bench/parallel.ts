@@ -18,12 +18,11 @@
  * slower rank. `all-reduce alone` times syncGradients back to back after
  * training, when the ranks are in lock step: the cost of communication itself.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { availableParallelism, tmpdir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { launchWorkers } from '../src/parallel/launch.js';
+import { runRanks } from './ranks.js';
 
 interface Config {
   /** Intra-op threads per process. */
@@ -113,18 +112,8 @@ async function driver(): Promise<void> {
 }
 
 /** Runs `procs` workers through the launcher; returns their results by rank. */
-async function runSetup(procs: number, config: Config): Promise<WorkerResult[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'patho-bench-parallel-'));
-  try {
-    const code = await launchWorkers({
-      devices: Array(procs).fill('cpu'),
-      command: [process.execPath, fileURLToPath(import.meta.url), JSON.stringify({ ...config, batch: config.batch / procs }), dir],
-    });
-    if (code !== 0) throw new Error(`the ${procs}-process run failed`);
-    return Array.from({ length: procs }, (_, rank) => JSON.parse(readFileSync(join(dir, `${rank}.json`), 'utf8')) as WorkerResult);
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+function runSetup(procs: number, config: Config): Promise<WorkerResult[]> {
+  return runRanks<WorkerResult>(Array(procs).fill('cpu'), fileURLToPath(import.meta.url), { ...config, batch: config.batch / procs });
 }
 
 /** One rank: times its training steps and writes them to `<dir>/<rank>.json`. */

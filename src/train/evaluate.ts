@@ -52,38 +52,24 @@ export async function evaluateBinary(
   options: EvaluateOptions = {},
 ): Promise<EvaluationReport> {
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
-  const device = options.device ?? 'cpu';
   const foreground = new BinaryMetricAccumulator(thresholds);
   const background = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t));
   const sweep = options.sweep ? new ThresholdSweep() : null;
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
-  const wasTraining = net.training;
-  net.train(false);
-  try {
-    for await (const batch of batches) {
-      const n = batch.shape[0];
-      const { probabilities, loss } = noGrad(() =>
-        tidy(() => {
-          const { images, masks } = batchToTensors(batch, { device });
-          const logits = mixedPrecision(device, options.amp, () => net.forward(images));
-          const l = options.loss ? options.loss(logits, masks).item() : 0;
-          return { probabilities: net.probabilities(logits).toFloat32Array(), loss: l };
-        }),
-      );
-      lossSum += loss * n;
-      const binaryMasks = batch.masks.map((v) => (v > 0 ? 1 : 0));
-      const scores = foreground.add(probabilities, binaryMasks, n);
-      background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n);
-      sweep?.add(probabilities, binaryMasks, n);
-      scores.forEach((row, i) => {
-        const entry: EvaluationReport['perImage'][number] = { name: batch.names[i], scores: {} };
-        row.forEach((s, t) => (entry.scores[String(thresholds[t])] = { dice: s.dice, iou: s.iou, precision: s.precision, recall: s.recall }));
-        perImage.push(entry);
-      });
-    }
-  } finally {
-    net.train(wasTraining);
+  const run = inferBatches(net, batches, options, 1, (logits) => net.probabilities(logits).toFloat32Array());
+  for await (const { batch, value: probabilities, loss } of run) {
+    const n = batch.shape[0];
+    lossSum += loss * n;
+    const binaryMasks = batch.masks.map((v) => (v > 0 ? 1 : 0));
+    const scores = foreground.add(probabilities, binaryMasks, n);
+    background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n);
+    sweep?.add(probabilities, binaryMasks, n);
+    scores.forEach((row, i) => {
+      const entry: EvaluationReport['perImage'][number] = { name: batch.names[i], scores: {} };
+      row.forEach((s, t) => (entry.scores[String(thresholds[t])] = { dice: s.dice, iou: s.iou, precision: s.precision, recall: s.recall }));
+      perImage.push(entry);
+    });
   }
   let [fg, bg, losses] = [foreground, background, lossSum];
   if (options.reduce) {
@@ -115,35 +101,21 @@ export async function evaluateMulticlass(
   batches: AsyncIterable<HostBatch>,
   options: Omit<EvaluateOptions, 'thresholds' | 'sweep'> = {},
 ): Promise<EvaluationReport> {
-  const device = options.device ?? 'cpu';
   const classes = net.options.classes;
   const accumulator = new MulticlassMetricAccumulator(classes);
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
-  const wasTraining = net.training;
-  net.train(false);
-  try {
-    for await (const batch of batches) {
-      const n = batch.shape[0];
-      const { predicted, loss } = noGrad(() =>
-        tidy(() => {
-          const { images, masks } = batchToTensors(batch, { device, classes });
-          const logits = mixedPrecision(device, options.amp, () => net.forward(images));
-          const l = options.loss ? options.loss(logits, masks).item() : 0;
-          return { predicted: logits.argmax(1).to('uint8').toArray() as Uint8Array, loss: l };
-        }),
-      );
-      lossSum += loss * n;
-      const scores = accumulator.add(predicted, batch.masks, n);
-      scores.forEach((row, i) => {
-        const foreground = row.slice(1);
-        const dice = foreground.reduce((s, c) => s + c.dice, 0) / Math.max(1, foreground.length);
-        const iou = foreground.reduce((s, c) => s + c.iou, 0) / Math.max(1, foreground.length);
-        perImage.push({ name: batch.names[i], scores: { argmax: { dice, iou, precision: NaN, recall: NaN } } });
-      });
-    }
-  } finally {
-    net.train(wasTraining);
+  const run = inferBatches(net, batches, options, classes, (logits) => logits.argmax(1).to('uint8').toArray() as Uint8Array);
+  for await (const { batch, value: predicted, loss } of run) {
+    const n = batch.shape[0];
+    lossSum += loss * n;
+    const scores = accumulator.add(predicted, batch.masks, n);
+    scores.forEach((row, i) => {
+      const foreground = row.slice(1);
+      const dice = foreground.reduce((s, c) => s + c.dice, 0) / Math.max(1, foreground.length);
+      const iou = foreground.reduce((s, c) => s + c.iou, 0) / Math.max(1, foreground.length);
+      perImage.push({ name: batch.names[i], scores: { argmax: { dice, iou, precision: NaN, recall: NaN } } });
+    });
   }
   const merged = options.reduce ? new MulticlassMetricAccumulator(classes, options.reduce(accumulator.counts())) : accumulator;
   const losses = options.reduce ? options.reduce(new Float64Array([lossSum]))[0] : lossSum;
@@ -155,4 +127,36 @@ export async function evaluateMulticlass(
     background: { argmax: r.perClass[0] },
     perImage,
   };
+}
+
+/**
+ * The forward passes both evaluators share: the network in evaluation mode
+ * (restored afterwards, also when the caller stops early), no autograd, every
+ * tensor freed per batch; yields what `read` takes from the logits and the
+ * batch's mean loss (0 without a loss).
+ */
+async function* inferBatches<T>(
+  net: SegmentationNet,
+  batches: AsyncIterable<HostBatch>,
+  options: Pick<EvaluateOptions, 'device' | 'amp' | 'loss'>,
+  classes: number,
+  read: (logits: Tensor) => T,
+): AsyncGenerator<{ batch: HostBatch; value: T; loss: number }> {
+  const device = options.device ?? 'cpu';
+  const wasTraining = net.training;
+  net.train(false);
+  try {
+    for await (const batch of batches) {
+      const out = noGrad(() =>
+        tidy(() => {
+          const { images, masks } = batchToTensors(batch, { device, classes });
+          const logits = mixedPrecision(device, options.amp, () => net.forward(images));
+          return { value: read(logits), loss: options.loss ? options.loss(logits, masks).item() : 0 };
+        }),
+      );
+      yield { batch, ...out };
+    }
+  } finally {
+    net.train(wasTraining);
+  }
 }
