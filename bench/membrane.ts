@@ -6,6 +6,7 @@
  * membrane class at 0.5 and 0.7, time and images/s, side by side.
  *
  *   node dist/bench/membrane.js [--minutes 20] [--python /usr/bin/python3] [--skip-torch]
+ *     [--base 32] [--optimizer adam] [--lr 1e-3] [--preset rigid] [--schedule none] [--val-every 1] [--out DIR]
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -24,6 +25,9 @@ const { values } = parseArgs({
     optimizer: { type: 'string', default: 'adam' },
     lr: { type: 'string', default: '1e-3' },
     preset: { type: 'string', default: 'rigid' },
+    // cosine/poly/step decay over the time budget, step by step, on both sides
+    schedule: { type: 'string', default: 'none' },
+    'val-every': { type: 'string', default: '1' },
     out: { type: 'string' },
   },
 });
@@ -35,6 +39,9 @@ const pathoArgs = [
   join(root, 'bin/patho.js'), 'train', '--data', join(root, 'data/membrane/train'), '--val-names', VAL, '--seed', '0',
   '--epochs', '100000', '--max-minutes', values.minutes!, '--base-channels', common.base, '--patch', common.patch,
   '--batch-size', common.batch, '--optimizer', common.optimizer, '--lr', common.lr, '--preset', values.preset!,
+  '--schedule', values.schedule!, '--val-every', values['val-every']!,
+  // last.pt every 2 minutes instead of after every 5-second epoch (PyTorch's script writes none)
+  '--checkpoint-every', '120',
   '--amp', '--channels-last', '--workers', '1', '--threads', '2', '--out', out,
 ];
 console.log(`patho: node ${pathoArgs.slice(1).join(' ')}`);
@@ -47,7 +54,7 @@ if (run.status !== 0) {
 const wall = (performance.now() - started) / 60000;
 type Epoch = { epoch: number; dice: Record<string, number>; backgroundDice: Record<string, number>; imagesPerSecond: number; seconds: number };
 const epochs = readFileSync(join(out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Epoch);
-const best = epochs.reduce((a, b) => (b.dice['0.5'] > a.dice['0.5'] ? b : a));
+const best = epochs.filter((e) => e.dice['0.5'] !== undefined).reduce((a, b) => (b.dice['0.5'] > a.dice['0.5'] ? b : a));
 const trainRate = epochs.reduce((s, e) => s + e.imagesPerSecond, 0) / epochs.length;
 
 const rows: [string, string, string][] = [
@@ -65,7 +72,7 @@ if (!values['skip-torch']) {
   const script = join(root, 'bench/membrane_torch.py');
   const args = [script, '--data', join(root, 'data/membrane/train'), '--val-names', VAL, '--minutes', values.minutes!,
     '--base', common.base, '--patch', common.patch, '--batch', common.batch, '--optimizer', common.optimizer, '--lr', common.lr,
-    '--amp', 'bfloat16', '--channels-last', '--threads', '2'];
+    '--schedule', values.schedule!, '--val-every', values['val-every']!, '--amp', 'bfloat16', '--channels-last', '--threads', '2'];
   console.log(`PyTorch: ${values.python} ${args.join(' ')}`);
   const text = execFileSync(values.python!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
   const summary = text.trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.summary);
@@ -79,6 +86,6 @@ if (!values['skip-torch']) {
   rows[7][2] = summary.minutes.toFixed(1);
 }
 console.log(`\nmembrane, validation images ${VAL}, ${values.minutes} min budget, base ${common.base}, ${common.optimizer} lr ${common.lr}, ` +
-  `patch ${common.patch}, batch ${common.batch}, preset ${values.preset}, bf16 autocast + channels-last, 2 threads`);
+  `patch ${common.patch}, batch ${common.batch}, preset ${values.preset}, schedule ${values.schedule}, validation every ${values['val-every']} epochs, bf16 autocast + channels-last, 2 threads`);
 for (const [label, a, b] of rows) console.log(`${label.padEnd(22)}${a.padStart(12)}${b.padStart(12)}`);
 console.log(`patho run folder: ${out}`);

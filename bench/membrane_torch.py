@@ -2,15 +2,17 @@
 The PyTorch equivalent of `patho train` on the membrane set (issue 5), for a
 side-by-side run: same U-Net (tools/torch_unet.py), loss (BCE - log(J + 1e-12)),
 optimizer, augmentation (random patches, flips and 90-degree rotations), split,
-normalisation, precision settings and time budget. Validation after every epoch
-on the held-out images; prints one JSON line per epoch and a final summary.
+normalisation, precision settings, time budget and learning-rate schedule (over
+the time budget, step by step, as patho's --max-minutes with --schedule).
+Validation every --val-every epochs and after the last, on the held-out images; prints one JSON line per epoch and a final summary.
 
 usage: membrane_torch.py --data data/membrane/train --val-names 25,26,27,28,29 --minutes 20
        [--base 32] [--depth 4] [--patch 256] [--batch 4] [--optimizer adam] [--lr 1e-3]
-       [--amp bfloat16] [--channels-last] [--threads 2] [--seed 0]
+       [--amp bfloat16] [--channels-last] [--threads 2] [--seed 0] [--schedule none|cosine|poly|step] [--val-every 1]
 """
 import argparse
 import json
+import math
 import os
 import sys
 import time
@@ -50,6 +52,8 @@ def main():
     p.add_argument("--channels-last", action="store_true")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--schedule", default="none", choices=["none", "cosine", "poly", "step"])
+    p.add_argument("--val-every", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -104,13 +108,26 @@ def main():
         net.train()
         return {t: {"cell": float(np.mean(v[0])), "membrane": float(np.mean(v[1]))} for t, v in scores.items()}
 
+    def factor(progress):
+        p_ = min(1.0, max(0.0, progress))
+        if a.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * p_))
+        if a.schedule == "poly":
+            return (1 - p_) ** 0.9
+        if a.schedule == "step":
+            return 0.1 ** min(2, int(p_ * 3))
+        return 1.0
+
     start = time.perf_counter()
-    train_seconds, images, epoch, best = 0.0, 0, 0, None
-    while (time.perf_counter() - start) / 60 < a.minutes:
+    budget = a.minutes * 60
+    train_seconds, images, epoch, best, last = 0.0, 0, 0, None, False
+    while not last:
         epoch += 1
         t0 = time.perf_counter()
         order = rng.permutation(len(train_x))
         for b in range(0, len(order), a.batch):
+            for group in opt.param_groups:
+                group["lr"] = a.lr * factor((time.perf_counter() - start) / budget)
             pairs = [sample(train_x[i], train_y[i]) for i in order[b:b + a.batch]]
             x = torch.from_numpy(np.stack([q[0] for q in pairs])[:, None].copy()).contiguous(memory_format=fmt)
             y = torch.from_numpy(np.stack([q[1] for q in pairs])[:, None].copy())
@@ -122,6 +139,9 @@ def main():
             opt.zero_grad(set_to_none=True)
             images += len(pairs)
         train_seconds += time.perf_counter() - t0
+        last = (time.perf_counter() - start) / 60 >= a.minutes
+        if not last and epoch % a.val_every != 0:
+            continue
         scores = validate()
         record = {"epoch": epoch, "loss": float(loss), "dice": scores, "minutes": (time.perf_counter() - start) / 60}
         print(json.dumps(record), flush=True)

@@ -104,6 +104,8 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       thresholds: o.thresholds,
       earlyStop: o.earlyStop,
       maxMinutes: o.maxMinutes,
+      validateEvery: o.valEvery,
+      checkpointEvery: o.checkpointEvery,
       resume: o.resume,
       outDir: o.out,
     });

@@ -135,12 +135,17 @@ export class DataLoader implements AsyncIterable<HostBatch> {
    * default iterator the first batches of the next one are started, so the
    * next epoch does not begin with a wait. Breaking off leaves the workers
    * idle (they finish what they had and no longer keep the process alive).
+   *
+   * `part` keeps every worldSize-th batch starting at rank and builds only
+   * those: a rank's share of validation, which must not be padded to equal
+   * lengths as the training sampler does (each image is scored once).
    */
-  async *epochBatches(epoch: number): AsyncGenerator<HostBatch> {
+  async *epochBatches(epoch: number, part?: { rank: number; worldSize: number }): AsyncGenerator<HostBatch> {
     await this.open();
     const stats = await this.stats();
     const { pipeline, pool } = this.state();
-    const jobs = this.plan(epoch, stats);
+    const all = this.plan(epoch, stats);
+    const jobs = part ? all.filter((_, i) => i % part.worldSize === part.rank) : all;
     if (!pool) {
       for (const job of jobs) yield await pipeline.batch(job);
       return;
@@ -148,7 +153,7 @@ export class DataLoader implements AsyncIterable<HostBatch> {
     const started = this.nextEpochBatches.epoch === epoch ? this.nextEpochBatches.batches : [];
     this.nextEpochBatches = { epoch: -1, batches: [] };
     // the default iterator has already advanced this.epoch to the epoch that will follow
-    const following = this.epoch === epoch + 1 ? this.plan(epoch + 1, stats) : [];
+    const following = this.epoch === epoch + 1 && !part ? this.plan(epoch + 1, stats) : [];
     const ahead: Promise<HostBatch>[] = [];
     const prefetch = Math.max(1, this.options.prefetch ?? 2 * pool.size);
     const request = (job: BatchJob) => {

@@ -23,6 +23,10 @@ export interface CheckpointMeta {
   normalization: ChannelStats | null;
   threshold: number;
   bestDice: number | null;
+  /** Epochs since the best validation Dice (the early-stopping count, continued by a resume). */
+  epochsSinceBest?: number;
+  /** Training seconds of the run up to this checkpoint (counts against --max-minutes after a resume). */
+  elapsedSeconds?: number;
   torchVersion: string;
   device: string;
   savedAt: string;

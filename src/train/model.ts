@@ -14,7 +14,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ProgressBar } from '../cli/progress.js';
 import { batchToTensors } from '../data/tensors.js';
-import type { DataLoader } from '../data/loader.js';
+import { DataLoader } from '../data/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
 import type { ForegroundSpec } from '../data/masks.js';
 import type { HostBatch } from '../data/types.js';
@@ -48,7 +48,12 @@ export interface ModelOptions {
   loss?: LossName;
   /** Foreground weight of BCE (class imbalance). */
   posWeight?: number;
-  /** Learning-rate schedule over the epochs. Default 'none'. */
+  /**
+   * Learning-rate schedule. Default 'none'. It spans the epochs of `train()`;
+   * with a time budget (`maxMinutes`) it follows every step over whichever of
+   * the epochs and the budget runs out first, so a 20-minute run ends at the
+   * low rate whatever its epoch count.
+   */
   schedule?: 'none' | 'cosine' | 'poly' | 'step';
   device?: Device;
   /** Mixed precision: autocast dtype (bfloat16 on CPU/GPU, float16 on GPU with loss scaling), or null. */
@@ -69,8 +74,19 @@ export interface TrainOptions {
   thresholds?: number[];
   /** Stop when validation Dice at the first threshold has not improved for this many epochs (0 = never). */
   earlyStop?: number;
-  /** Stop after the epoch during which this much time has passed. */
+  /**
+   * Stop after the epoch during which this much training time has passed,
+   * counted over the whole run (time before a resume included).
+   */
   maxMinutes?: number;
+  /** Validate every N epochs (and always after the last one). Default 1. */
+  validateEvery?: number;
+  /**
+   * Seconds between writes of last.pt (it is always written after the last
+   * epoch); 0 writes it after every epoch. Default 0. Short epochs on big
+   * models spend a noticeable share of a run writing it.
+   */
+  checkpointEvery?: number;
   /** Continue from `<outDir>/last.pt`. */
   resume?: boolean;
   /** Folder for last.pt and train.jsonl. Default: the folder of modelPath. */
@@ -126,8 +142,16 @@ export class Model {
   /** Completed epochs (continues after resume). */
   epoch = 0;
   bestDice: number | null = null;
+  /** Epochs since the best one (early stopping; kept across a resume). */
+  epochsSinceBest = 0;
   threshold = 0.5;
   private scheduler: LRScheduler | null = null;
+  /** Set instead of `scheduler` when a time budget drives the schedule (see ModelOptions.schedule). */
+  private budget: { epochs: number; seconds: number } | null = null;
+  /** Training seconds of this run before the current train() call (from a resumed checkpoint). */
+  private secondsBefore = 0;
+  /** performance.now() when the current train() call started. */
+  private startedAt = 0;
   /** The data of the current training run, saved with the weights. */
   private data: DataSource | null = null;
   private readonly scaler: GradScaler | null;
@@ -204,31 +228,44 @@ export class Model {
     this.normalization = await loader.stats();
     const validation = options.validation === undefined ? await loader.validation() : options.validation;
     this.data = await describeData(loader, options.validation === undefined ? (validation as DataLoader | null) : null);
-    this.scheduler = this.makeScheduler(epochs);
+    const budgeted = options.maxMinutes !== undefined && this.options.schedule !== 'none';
+    this.scheduler = budgeted ? null : this.makeScheduler(epochs);
+    this.budget = budgeted ? { epochs, seconds: options.maxMinutes! * 60 } : null;
+    this.secondsBefore = 0;
+    this.epochsSinceBest = 0;
     if (options.resume) {
       if (!existsSync(lastPath)) throw new Error(`--resume: no checkpoint at ${lastPath} to resume from`);
       await this.resumeFrom(lastPath);
     }
     const log = main ? new RunLog<EpochRecord & { event: 'epoch' }>(join(outDir, 'train.jsonl'), { append: options.resume ?? false }) : null;
     const progress = main && options.progress !== null ? options.progress ?? process.stderr : null;
-    const started = performance.now();
+    this.startedAt = performance.now();
     const records: EpochRecord[] = [];
-    let sinceBest = 0;
+    const validateEvery = Math.max(1, options.validateEvery ?? 1);
+    const checkpointEvery = options.checkpointEvery ?? 0;
+    let lastWrite = performance.now();
     try {
       while (this.epoch < epochs) {
-        const record = await this.trainEpoch(loader, validation, thresholds, epochs, progress, lastPath);
+        // decided after the epoch's steps, before its validation: the last epoch is always validated
+        const isLast = () => {
+          const late = options.maxMinutes !== undefined && this.elapsedSeconds() >= options.maxMinutes * 60;
+          // every rank must stop after the same epoch: rank 0's clock decides
+          return this.agreeOnRankZero(late) || this.epoch >= epochs;
+        };
+        const { record, last } = await this.trainEpoch(loader, validation, thresholds, epochs, progress, lastPath, validateEvery, isLast);
+        this.epochsSinceBest = record.best ? 0 : this.epochsSinceBest + 1;
+        const stopping = last || Boolean(options.earlyStop && this.epochsSinceBest >= options.earlyStop);
         if (main) {
-          await this.saveTo(lastPath, true);
+          if (checkpointEvery <= 0 || stopping || performance.now() - lastWrite >= checkpointEvery * 1000) {
+            await this.saveTo(lastPath, true);
+            lastWrite = performance.now();
+          }
           if (record.best) await this.saveTo(this.options.modelPath, false);
           log!.write({ event: 'epoch', ...record });
         }
-        sinceBest = record.best ? 0 : sinceBest + 1;
         records.push(record);
         options.onEpoch?.(record);
-        if (options.earlyStop && sinceBest >= options.earlyStop) break;
-        // every rank must stop after the same epoch: rank 0's clock decides
-        const late = options.maxMinutes !== undefined && (performance.now() - started) / 60000 >= options.maxMinutes;
-        if (this.agreeOnRankZero(late)) break;
+        if (stopping) break;
       }
     } finally {
       log?.close();
@@ -243,7 +280,9 @@ export class Model {
     epochs: number,
     progressStream: NodeJS.WritableStream | null,
     lastPath: string,
-  ): Promise<EpochRecord> {
+    validateEvery: number,
+    isLast: () => boolean,
+  ): Promise<{ record: EpochRecord; last: boolean }> {
     const epoch = this.epoch;
     this.net.train();
     const bar = progressStream ? new ProgressBar({ total: loader.length, label: `epoch ${epoch + 1}/${epochs}`, unit: 'batches', stream: progressStream as never }) : null;
@@ -253,7 +292,10 @@ export class Model {
     let images = 0;
     let step = 0;
     const iterator = loader.epochBatches(epoch);
+    const steps = loader.length;
+    let lr = this.optimizer.lr;
     for (;;) {
+      if (this.budget) this.optimizer.lr = lr = this.options.lr * scheduleFactor(this.options.schedule, this.budgetProgress(step, steps));
       const waitStart = performance.now();
       const next = await iterator.next();
       waiting += performance.now() - waitStart;
@@ -275,14 +317,17 @@ export class Model {
     bar?.done();
     const trainSeconds = (performance.now() - start) / 1000;
     this.epoch = epoch + 1;
-    const lr = this.optimizer.lr;
+    if (!this.budget) lr = this.optimizer.lr;
     this.scheduler?.step();
+    const last = isLast();
     // every rank keeps rank 0's batch-norm statistics, as DDP's broadcast_buffers
     this.ddp?.syncBuffers();
     let report: EvaluationReport | null = null;
-    if (validation) {
+    if (validation && (last || this.epoch % validateEvery === 0)) {
       const ddp = this.ddp;
-      const batches = ddp ? shard(validation, ddp.group.rank, ddp.group.worldSize) : validation;
+      // a validation DataLoader decodes only this rank's images; other iterables are dealt out after the fact
+      const part = ddp ? { rank: ddp.group.rank, worldSize: ddp.group.worldSize } : null;
+      const batches = !part ? validation : validation instanceof DataLoader ? validation.epochBatches(0, part) : shard(validation, part.rank, part.worldSize);
       const common = {
         device: this.options.device, amp: this.options.amp, loss: this.loss,
         reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
@@ -295,7 +340,8 @@ export class Model {
     const key = report ? Object.keys(report.thresholds)[0] : String(thresholds[0]);
     const dice = report ? Object.fromEntries(Object.entries(report.thresholds).map(([t, s]) => [t, s.dice])) : {};
     const current = report ? report.thresholds[key].dice : null;
-    const best = current === null ? true : this.bestDice === null || current > this.bestDice;
+    // without validation data every epoch is the best so far; skipped validations never are
+    const best = current === null ? !validation : this.bestDice === null || current > this.bestDice;
     if (best && current !== null) this.bestDice = current;
     const record: EpochRecord = {
       epoch: this.epoch,
@@ -312,7 +358,19 @@ export class Model {
       best,
     };
     progressStream?.write(formatEpoch(record) + '\n');
-    return record;
+    return { record, last };
+  }
+
+  /** Training seconds of the whole run so far (resumed runs count their earlier time). */
+  private elapsedSeconds(): number {
+    return this.secondsBefore + (performance.now() - this.startedAt) / 1000;
+  }
+
+  /** How far through its epochs or its time budget (whichever is further) the run is, 0..1. */
+  private budgetProgress(step: number, steps: number): number {
+    const { epochs, seconds } = this.budget!;
+    const byEpochs = (this.epoch + step / Math.max(1, steps)) / epochs;
+    return Math.min(1, Math.max(byEpochs, this.elapsedSeconds() / seconds));
   }
 
   /** One optimisation step on a batch; returns the loss (NaN/Inf are returned, not stepped on). */
@@ -411,6 +469,8 @@ export class Model {
       normalization: this.normalization,
       threshold: this.threshold,
       bestDice: this.bestDice,
+      epochsSinceBest: this.epochsSinceBest,
+      elapsedSeconds: this.startedAt ? this.elapsedSeconds() : this.secondsBefore,
       torchVersion: buildInfo().torchVersion,
       device,
       savedAt: new Date().toISOString(),
@@ -440,6 +500,8 @@ export class Model {
         state.dispose();
       }
       this.epoch = checkpoint.meta.epoch;
+      this.secondsBefore = checkpoint.meta.elapsedSeconds ?? 0;
+      this.epochsSinceBest = checkpoint.meta.epochsSinceBest ?? 0;
       this.bestDice = checkpoint.meta.bestDice;
       this.threshold = checkpoint.meta.threshold;
     } finally {
@@ -479,6 +541,22 @@ async function describeData(loader: DataLoader, validation: DataLoader | null): 
     foreground: loader['options'].foreground ?? null,
     validation: entries.map((e) => ({ name: e.name, image: resolve(e.imagePath), mask: resolve(e.maskPath) })),
   };
+}
+
+/** The learning-rate multiplier of `schedule` at `progress` (0..1) through a run. */
+export function scheduleFactor(schedule: ModelOptions['schedule'], progress: number): number {
+  const p = Math.min(1, Math.max(0, progress));
+  switch (schedule) {
+    case 'cosine':
+      return 0.5 * (1 + Math.cos(Math.PI * p));
+    case 'poly':
+      return Math.pow(1 - p, 0.9);
+    case 'step':
+      // x0.1 after each third, as the epoch-driven StepLR
+      return Math.pow(0.1, Math.min(2, Math.floor(p * 3)));
+    default:
+      return 1;
+  }
 }
 
 /** Every worldSize-th batch starting at rank: this rank's share of validation. */

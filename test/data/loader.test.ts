@@ -91,6 +91,23 @@ test('validation split: disjoint names, whole images, no augmentation, training 
   }
 });
 
+test("a rank's part of validation: every worldSize-th batch from rank, each image once, nothing padded", async () => {
+  const loader = new DataLoader(MEMBRANE_TRAIN, 'images', 'masks', { batchSize: 4, patchSize: 64, workers: 1, validation: { names: ['1', '2', '3', '4', '5'] } });
+  try {
+    const validation = (await loader.validation())!;
+    const part = async (rank: number) => {
+      const names: string[] = [];
+      for await (const b of validation.epochBatches(0, { rank, worldSize: 2 })) names.push(...b.names);
+      return names;
+    };
+    // 5 images in batches of 1 over 2 ranks: 3 and 2, not 3 and 3 as the padded training sampler deals them
+    assert.deepEqual(await part(0), ['1', '3', '5']);
+    assert.deepEqual(await part(1), ['2', '4']);
+  } finally {
+    await loader.close();
+  }
+});
+
 test('distributed ranks see disjoint halves of each epoch', async () => {
   const names = await Promise.all(
     [0, 1].map(async (rank) => (await collect({ rank, worldSize: 2, workers: 0, augment: 'none' }, 1)).flatMap((b) => b.names)),

@@ -1,0 +1,147 @@
+/**
+ * How often a run validates and writes last.pt, and the learning-rate schedule
+ * driven by a time budget: a 20-minute run with 5-second epochs should spend
+ * its time training, and end at the low rate whatever its epoch count.
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+
+import { DataLoader } from '../../src/data/loader.js';
+import { UNet } from '../../src/models/unet.js';
+import { manualSeed, memory, setNumThreads } from '../../src/tensor/index.js';
+import { disposeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
+import { Model, scheduleFactor, type EpochRecord, type ModelOptions, type TrainOptions } from '../../src/train/model.js';
+import { tempDir, writeShapes } from './helpers.js';
+
+let dir = '';
+let cleanup = async () => {};
+before(async () => {
+  ({ dir, cleanup } = await tempDir('patho-cadence-'));
+  await writeShapes(join(dir, 'data'), { count: 10, size: 32, seed: 3 });
+});
+after(() => cleanup());
+
+/** Trains a tiny U-Net on the shapes (8 training images, batch 4: 2 steps per epoch). */
+async function train(
+  outDir: string,
+  model: Partial<ModelOptions>,
+  options: TrainOptions,
+  unet: { batchNorm?: boolean } = {},
+): Promise<{ records: EpochRecord[]; lrs: number[] }> {
+  setNumThreads(1);
+  manualSeed(1);
+  const loader = new DataLoader(join(dir, 'data'), 'images', 'masks', {
+    batchSize: 4, augment: 'none', seed: 1, workers: 0, validation: { fraction: 0.2, seed: 1 },
+  });
+  const m = new Model(new UNet({ inChannels: 1, depth: 2, baseChannels: 4, ...unet }), { lr: 0.1, momentum: 0.9, modelPath: join(outDir, 'model.pt'), ...model });
+  // the rate of every step, as the optimizer saw it
+  const lrs: number[] = [];
+  const step = m.trainStep.bind(m);
+  m.trainStep = (batch) => (lrs.push(m.optimizer.lr), step(batch));
+  try {
+    const records = await m.train(loader, { outDir, progress: null, ...options });
+    return { records, lrs };
+  } finally {
+    m.dispose();
+    await loader.close();
+  }
+}
+
+test('scheduleFactor: cosine, poly and step from 1 at the start to their end values', () => {
+  assert.equal(scheduleFactor('cosine', 0), 1);
+  assert.ok(Math.abs(scheduleFactor('cosine', 0.5) - 0.5) < 1e-12);
+  assert.ok(scheduleFactor('cosine', 1) < 1e-12);
+  assert.ok(Math.abs(scheduleFactor('poly', 0.5) - 0.5 ** 0.9) < 1e-12);
+  assert.equal(scheduleFactor('poly', 1), 0);
+  assert.deepEqual([0, 0.34, 0.67, 1].map((p) => scheduleFactor('step', p)), [1, 0.1, 0.1 ** 2, 0.1 ** 2]);
+  assert.equal(scheduleFactor('none', 0.7), 1);
+  // progress outside 0..1 is clamped, not extrapolated
+  assert.equal(scheduleFactor('cosine', 1.5), scheduleFactor('cosine', 1));
+});
+
+test('validateEvery 2: epochs 2 and 4 and the last (5) are scored, the others are not and are never the best', async () => {
+  const before = memory().numTensors;
+  const { records } = await train(join(dir, 'every2'), {}, { epochs: 5, validateEvery: 2 });
+  assert.deepEqual(records.map((r) => Object.keys(r.dice).length > 0), [false, true, false, true, true]);
+  for (const r of records.filter((r) => !Object.keys(r.dice).length)) {
+    assert.equal(r.best, false);
+    assert.equal(r.valLoss, null);
+  }
+  assert.equal(records[1].best, true, 'the first scored epoch is the best so far');
+  assert.equal(memory().numTensors, before, 'live tensors back to their starting count');
+});
+
+test('checkpointEvery: with a long interval last.pt is written once, after the last epoch, and holds it', async () => {
+  const out = join(dir, 'interval');
+  const seen: boolean[] = [];
+  const { records } = await train(out, {}, { epochs: 3, checkpointEvery: 3600, onEpoch: () => seen.push(existsSync(join(out, 'last.pt'))) });
+  assert.equal(records.length, 3);
+  // onEpoch runs after the epoch's writes: only the last one wrote last.pt
+  assert.deepEqual(seen, [false, false, true]);
+  const checkpoint = await loadCheckpoint(join(out, 'last.pt'));
+  try {
+    assert.equal(checkpoint.meta.epoch, 3);
+    assert.ok(checkpoint.optimizer, 'a full checkpoint');
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+});
+
+test('checkpointEvery 0 (the default) writes last.pt after every epoch', async () => {
+  const out = join(dir, 'every-epoch');
+  const seen: boolean[] = [];
+  await train(out, {}, { epochs: 2, onEpoch: () => seen.push(existsSync(join(out, 'last.pt'))) });
+  assert.deepEqual(seen, [true, true]);
+});
+
+test('with maxMinutes the cosine schedule runs step by step over the epochs when they end first', async () => {
+  // 4 epochs x 2 steps, a budget far longer than the run: progress is epochs, per step
+  const { lrs } = await train(join(dir, 'budget-epochs'), { schedule: 'cosine' }, { epochs: 4, maxMinutes: 60 });
+  assert.equal(lrs.length, 8);
+  lrs.forEach((lr, i) => assert.ok(Math.abs(lr - 0.1 * scheduleFactor('cosine', i / 8)) < 1e-9, `step ${i}: ${lr}`));
+});
+
+test('with maxMinutes the schedule follows the clock when the budget ends first, and the run ends near rate 0', async () => {
+  const out = join(dir, 'budget-time');
+  const { records, lrs } = await train(out, { schedule: 'cosine' }, { epochs: 100000, maxMinutes: 0.05 });
+  assert.ok(records.length < 100000);
+  for (let i = 1; i < lrs.length; i++) assert.ok(lrs[i] <= lrs[i - 1], `the rate never goes up (step ${i})`);
+  assert.ok(lrs[0] > 0.0999, `first rate ${lrs[0]}: the clock has barely started`);
+  // the last epoch starts at or past the budget's end minus one epoch: its rate is close to 0
+  assert.ok(lrs[lrs.length - 1] < 0.1 * scheduleFactor('cosine', 0.8), `last rate ${lrs[lrs.length - 1]}`);
+  const checkpoint = await loadCheckpoint(join(out, 'last.pt'));
+  try {
+    // the budget counts across a resume: the checkpoint carries the time spent
+    assert.ok(checkpoint.meta.elapsedSeconds! >= 3, `elapsedSeconds ${checkpoint.meta.elapsedSeconds}`);
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+});
+
+test('a resumed run counts its earlier time against maxMinutes: a spent budget trains one more epoch and stops', async () => {
+  const out = join(dir, 'budget-resume');
+  const first = await train(out, {}, { epochs: 100000, maxMinutes: 0.02 });
+  const resumed = await train(out, {}, { epochs: 100000, maxMinutes: 0.02, resume: true });
+  assert.equal(resumed.records.length, 1);
+  assert.equal(resumed.records[0].epoch, first.records.length + 1);
+});
+
+test('early stopping counts on across a resume: the count of epochs without a better Dice is in last.pt', async () => {
+  const out = join(dir, 'early-resume');
+  // a rate of ~0 and no batch norm (whose running statistics would move) never improve on the
+  // first epoch's Dice: with earlyStop 3 a straight run stops after epoch 4
+  const frozen = { batchNorm: false };
+  const straight = await train(join(dir, 'early-straight'), { lr: 1e-12 }, { epochs: 20, earlyStop: 3 }, frozen);
+  assert.equal(straight.records.length, 4);
+  await train(out, { lr: 1e-12 }, { epochs: 2, earlyStop: 3 }, frozen);
+  const checkpoint = await loadCheckpoint(join(out, 'last.pt'));
+  try {
+    assert.equal(checkpoint.meta.epochsSinceBest, 1);
+  } finally {
+    disposeCheckpoint(checkpoint);
+  }
+  const resumed = await train(out, { lr: 1e-12 }, { epochs: 20, earlyStop: 3, resume: true }, frozen);
+  assert.deepEqual(resumed.records.map((r) => r.epoch), [3, 4], 'stops where the straight run stopped');
+});
