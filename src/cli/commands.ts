@@ -265,7 +265,7 @@ export const PREDICT = defineCommand({
     model,
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/predictions', help: 'where the masks go' },
     { name: 'threshold', type: 'number', metavar: 'T', default: 0.5, min: 0, max: 1, help: 'foreground when p >= T' },
-    { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps' },
+    { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps (PNG for images, tiled pyramidal TIFF for slides)' },
     { name: 'overlay', type: 'boolean', default: true, help: 'also write the mask outline drawn on the image (a thumbnail for slides)' },
     { name: 'tile', type: 'int', metavar: 'PX', default: 512, min: 16, help: 'side of the square tiles the image is predicted in' },
     { name: 'overlap', type: 'number', metavar: 'FRACTION', default: 0.25, min: 0, max: 0.9, help: 'fraction of a tile shared with its neighbour' },

@@ -106,6 +106,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             normalization: meta.normalization,
             formats: (o.format ?? ['tiff', 'geojson']) as SlideFormat[],
             overlay: o.overlay,
+            probabilities: o.probabilities,
             onStart: (total) => (tiles = new ProgressBar({ total, label: `${rank}${basename(file)}`, unit: 'tiles' })),
             onProgress: (done) => tiles?.update(done),
           });

@@ -40,6 +40,12 @@ export interface SlidePredictOptions extends SlidingWindowOptions {
   normalization?: ChannelStats | null;
   /** Default: all three. */
   formats?: readonly SlideFormat[];
+  /**
+   * Also write 8-bit probability maps (p x 255) as tiled pyramidal TIFFs with
+   * the mask's geometry: `<name>_prob.tif` for one class, `<name>_prob_<k>.tif`
+   * for each class k >= 1 of several. Default false.
+   */
+  probabilities?: boolean;
   /** Also write the overlay thumbnail. Default true. */
   overlay?: boolean;
   /** The TIFF at level-0 geometry (default) or at the geometry of the level predicted at. */
@@ -92,22 +98,37 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
     : undefined;
 
   const files: string[] = [];
-  const tiffPath = join(options.outDir, `${options.name}_mask.tif`);
   const toLevel0 = options.maskGeometry !== 'level' && downsample !== 1;
+  const geometry = {
+    width: toLevel0 ? Math.round(width * downsample) : width,
+    height: toLevel0 ? Math.round(height * downsample) : height,
+    mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
+  };
+  const openTiff = (path: string, what: string) => {
+    const writer = new TiledTiffWriter(path, { ...geometry, description: `patho ${what} of ${slide.path}, level ${toLevel0 ? 0 : level}` });
+    const rows = toLevel0 ? upscaleRows(writer, width, height, downsample) : (r: Uint8Array, n: number) => writer.writeRows(r, n);
+    return { path, writer, rows };
+  };
   const tiff = formats.has('tiff')
-    ? new TiledTiffWriter(tiffPath, {
-        width: toLevel0 ? Math.round(width * downsample) : width,
-        height: toLevel0 ? Math.round(height * downsample) : height,
-        mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
-        description: `patho mask of ${slide.path}, level ${toLevel0 ? 0 : level}` + (classes === 1 ? ', 255 = foreground' : ', values = classes'),
-      })
+    ? openTiff(join(options.outDir, `${options.name}_mask.tif`), 'mask' + (classes === 1 ? ', 255 = foreground' : ', values = classes'))
     : null;
-  const tiffRows = tiff ? (toLevel0 ? upscaleRows(tiff, width, height, downsample) : (rows: Uint8Array, n: number) => tiff.writeRows(rows, n)) : null;
+  // one probability map per foreground class: the only one of a binary net, classes 1.. of several
+  const probabilityTiffs = !options.probabilities
+    ? []
+    : (classes === 1 ? [0] : Array.from({ length: classes - 1 }, (_, k) => k + 1)).map((k) => ({
+        k,
+        ...openTiff(
+          join(options.outDir, classes === 1 ? `${options.name}_prob.tif` : `${options.name}_prob_${k}.tif`),
+          `probability${classes === 1 ? '' : ` of class ${k}`}, 255 = 1`,
+        ),
+      }));
+  const allTiffs = [...(tiff ? [tiff] : []), ...probabilityTiffs];
 
   const kept = new KeptMask(width, height, options.keptPixels ?? 2 ** 26);
   const total = tileCount(width, height, options);
   options.onStart?.(total);
   const labels = new Uint8Array(Math.min(options.tile ?? 512, height) * width);
+  const probabilityBytes = probabilityTiffs.length ? new Uint8Array(labels.length) : null;
   try {
     predictTiled(net, slide.source(level, options.normalization ?? null, region), {
       ...options,
@@ -124,18 +145,23 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
           labels[i] = best;
         }
         kept.addRows(y0, rows, labels);
-        if (tiffRows) {
+        for (const p of probabilityTiffs) {
+          const at = p.k * plane;
+          for (let i = 0; i < plane; i++) probabilityBytes![i] = Math.round(probs[at + i] * 255);
+          p.rows(probabilityBytes!, rows);
+        }
+        if (tiff) {
           if (classes === 1) for (let i = 0; i < plane; i++) labels[i] *= 255;
-          tiffRows(labels, rows);
+          tiff.rows(labels, rows);
         }
       },
     });
-    if (tiff) {
-      tiff.close();
-      files.push(tiffPath);
+    for (const t of allTiffs) {
+      t.writer.close();
+      files.push(t.path);
     }
   } catch (e) {
-    tiff?.close();
+    for (const t of allTiffs) t.writer.close();
     throw e;
   }
 

@@ -42,9 +42,9 @@ function pathoWith(env: Record<string, string>, ...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('a slide: TIFF mask at level-0 geometry, GeoJSON, overlay thumbnail; background tiles skipped', async () => {
+test('a slide: TIFF mask at level-0 geometry, probability TIFF, GeoJSON, overlay thumbnail; background tiles skipped', async () => {
   const out = join(dir, 'slide');
-  const r = patho(CMU, '--out', out, '--tile', '384', '--format', 'tiff,geojson');
+  const r = patho(CMU, '--out', out, '--tile', '384', '--format', 'tiff,geojson', '--probabilities');
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /level 0 \(2220x2967, 0\.499 um\/px\), \d+ of 80 tiles with tissue, \d+ regions/);
   const skipped = 80 - Number(/(\d+) of 80 tiles/.exec(r.stdout)![1]);
@@ -59,6 +59,18 @@ test('a slide: TIFF mask at level-0 geometry, GeoJSON, overlay thumbnail; backgr
   for (const f of geojson.features.slice(0, 20)) assert.ok(f.properties.area_um2 > 0);
   const overlay = await sharp(join(out, 'cmu-1-small-region_overlay.png')).metadata();
   assert.deepEqual([overlay.width, overlay.height], [740, 989]);
+  // the probability map thresholded at 0.5 (128 of 255) is the mask, pixel for pixel
+  const read = (name: string) => sharp(join(out, name), { limitInputPixels: false }).extractChannel(0).raw().toBuffer({ resolveWithObject: true });
+  const [m, p] = await Promise.all([read('cmu-1-small-region_mask.tif'), read('cmu-1-small-region_prob.tif')]);
+  assert.deepEqual([p.info.width, p.info.height], [2220, 2967]);
+  let differing = 0;
+  let between = 0;
+  for (let i = 0; i < m.data.length; i++) {
+    if (m.data[i] !== (p.data[i] >= 128 ? 255 : 0)) differing++;
+    if (p.data[i] > 0 && p.data[i] < 255) between++;
+  }
+  assert.equal(differing, 0);
+  assert.ok(between > 0, 'probabilities, not a second mask');
 });
 
 test('a PNG smaller than a tile: mask PNG and GeoJSON of its size', async () => {
