@@ -33,6 +33,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
       device,
       amp: o.amp ? 'bfloat16' : null,
       sweep: o.sweep,
+      boundary: true,
     });
     process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
     return 0;
@@ -64,6 +65,11 @@ function formatReport(r: EvaluationReport): string {
     );
   }
   if (r.sweep) lines.push(`best threshold by mean Dice: ${r.sweep.best.threshold} (Dice ${r.sweep.best.dice.toFixed(4)}, IoU ${r.sweep.best.iou.toFixed(4)})`);
+  if (r.boundary) {
+    const b = r.boundary;
+    const bands = b.byDistance.map((v, i) => `${i + 1}${i === b.byDistance.length - 1 ? '+' : ''}: ${(v * 100).toFixed(2)}%`).join('  ');
+    lines.push(`wrong pixels at ${b.threshold}: ${(b.pixelError * 100).toFixed(2)}%; by distance from the true boundary (px) ${bands}`);
+  }
   lines.push('', 'per image (dice at each threshold):');
   for (const p of r.perImage) lines.push(`  ${p.name}: ${Object.entries(p.scores).map(([t, s]) => `${t} ${s.dice.toFixed(4)}`).join('  ')}`);
   return lines.join('\n') + '\n';

@@ -13,6 +13,7 @@ export {
   binaryMetrics,
   countBinary,
 } from './binary.js';
+export { type BoundaryErrors, BOUNDARY_BANDS, BoundaryErrorAccumulator } from './boundary.js';
 export { type SweepOptions, type SweepResult, ThresholdSweep, sweepThresholds } from './sweep.js';
 export {
   type ClassScores,

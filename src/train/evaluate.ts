@@ -6,6 +6,7 @@ import { batchToTensors } from '../data/tensors.js';
 import type { HostBatch } from '../data/types.js';
 import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
 import { ThresholdSweep, type SweepResult } from '../metrics/sweep.js';
+import { BoundaryErrorAccumulator, type BoundaryErrors } from '../metrics/boundary.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType } from '../tensor/tensor.js';
@@ -33,6 +34,8 @@ export interface EvaluationReport {
   background: Record<string, Pick<BinaryScores, 'dice' | 'iou'>>;
   perImage: { name: string; scores: Record<string, { dice: number; iou: number; precision: number; recall: number }> }[];
   sweep?: SweepResult;
+  /** Wrong pixels at the first threshold by their distance from the true boundary (when asked for). */
+  boundary?: BoundaryErrors;
 }
 
 export interface EvaluateOptions {
@@ -41,6 +44,8 @@ export interface EvaluateOptions {
   amp?: DType | null;
   loss?: Loss;
   sweep?: boolean;
+  /** Also break the errors at the first threshold down by distance from the true boundary. */
+  boundary?: boolean;
   /** Sums the metric counts over processes (data-parallel validation); identity by default. */
   reduce?: (counts: Float64Array) => Float64Array;
 }
@@ -55,6 +60,7 @@ export async function evaluateBinary(
   const foreground = new BinaryMetricAccumulator(thresholds);
   const background = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t));
   const sweep = options.sweep ? new ThresholdSweep() : null;
+  let boundary = options.boundary ? new BoundaryErrorAccumulator(thresholds[0]) : null;
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
   const run = inferBatches(net, batches, options, 1, (logits) => net.probabilities(logits).toFloat32Array());
@@ -65,6 +71,7 @@ export async function evaluateBinary(
     const scores = foreground.add(probabilities, binaryMasks, n);
     background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n);
     sweep?.add(probabilities, binaryMasks, n);
+    boundary?.add(probabilities, binaryMasks, n, batch.shape[2], batch.shape[3]);
     scores.forEach((row, i) => {
       const entry: EvaluationReport['perImage'][number] = { name: batch.names[i], scores: {} };
       row.forEach((s, t) => (entry.scores[String(thresholds[t])] = { dice: s.dice, iou: s.iou, precision: s.precision, recall: s.recall }));
@@ -76,6 +83,7 @@ export async function evaluateBinary(
     fg = new BinaryMetricAccumulator(thresholds, options.reduce(foreground.counts()));
     bg = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t), options.reduce(background.counts()));
     losses = options.reduce(new Float64Array([lossSum]))[0];
+    if (boundary) boundary = BoundaryErrorAccumulator.fromCounts(boundary.threshold, options.reduce(boundary.exportCounts()));
   }
   const report: EvaluationReport = { images: fg.images, thresholds: {}, background: {}, perImage };
   if (options.loss) report.loss = losses / Math.max(1, fg.images);
@@ -87,6 +95,7 @@ export async function evaluateBinary(
     report.background[String(thresholds[i])] = { dice: m.mean.dice, iou: m.mean.iou };
   });
   if (sweep) report.sweep = sweep.result();
+  if (boundary) report.boundary = boundary.result();
   return report;
 }
 
