@@ -32,6 +32,7 @@ const { values } = parseArgs({
   },
 });
 const VAL = '25,26,27,28,29';
+if (!values['skip-torch'] && !['rigid', 'none'].includes(values.preset!)) throw new Error(`--preset ${values.preset}: the PyTorch script matches rigid and none only`);
 const common = { base: values.base!, patch: '256', batch: '4', optimizer: values.optimizer!, lr: values.lr! };
 const out = values.out ?? mkdtempSync(join(tmpdir(), 'patho-membrane-'));
 
@@ -72,7 +73,7 @@ if (!values['skip-torch']) {
   const script = join(root, 'bench/membrane_torch.py');
   const args = [script, '--data', join(root, 'data/membrane/train'), '--val-names', VAL, '--minutes', values.minutes!,
     '--base', common.base, '--patch', common.patch, '--batch', common.batch, '--optimizer', common.optimizer, '--lr', common.lr,
-    '--schedule', values.schedule!, '--val-every', values['val-every']!, '--amp', 'bfloat16', '--channels-last', '--threads', '2'];
+    '--schedule', values.schedule!, '--val-every', values['val-every']!, '--augment', values.preset!, '--amp', 'bfloat16', '--channels-last', '--threads', '2'];
   console.log(`PyTorch: ${values.python} ${args.join(' ')}`);
   const text = execFileSync(values.python!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
   const summary = text.trim().split('\n').map((l) => JSON.parse(l)).find((r) => r.summary);

@@ -9,6 +9,7 @@ Validation every --val-every epochs and after the last, on the held-out images; 
 usage: membrane_torch.py --data data/membrane/train --val-names 25,26,27,28,29 --minutes 20
        [--base 32] [--depth 4] [--patch 256] [--batch 4] [--optimizer adam] [--lr 1e-3]
        [--amp bfloat16] [--channels-last] [--threads 2] [--seed 0] [--schedule none|cosine|poly|step] [--val-every 1]
+       [--augment rigid|none]
 """
 import argparse
 import json
@@ -54,6 +55,8 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--schedule", default="none", choices=["none", "cosine", "poly", "step"])
     p.add_argument("--val-every", type=int, default=1)
+    # rigid = patho's preset of that name (flips and 90-degree rotations); none = random patches only
+    p.add_argument("--augment", default="rigid", choices=["rigid", "none"])
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
@@ -83,6 +86,8 @@ def main():
         h, w = x.shape
         top, left = rng.integers(0, h - a.patch + 1), rng.integers(0, w - a.patch + 1)
         x, y = x[top:top + a.patch, left:left + a.patch], y[top:top + a.patch, left:left + a.patch]
+        if a.augment == "none":
+            return (x - mean) / std, (y > 0.5).astype(np.float32)
         if rng.random() < 0.5:
             x, y = x[:, ::-1], y[:, ::-1]
         if rng.random() < 0.5:
