@@ -39,7 +39,8 @@ test("every option of issue 5's train synopsis parses", () => {
       'train --data d --images im --masks ma --val-split 0.25 --epochs 2 --batch-size 8 --patch 128 --lr 1e-3 ' +
       '--optimizer adam --momentum 0.9 --loss dice --depth 3 --base-channels 16 --upsample transpose --padding valid ' +
       '--no-batch-norm --preset he --foreground 255 --seed 7 --devices cuda:0,1 --amp --resume --max-minutes 20 --out runs/x ' +
-      '--verbose --workers 4 --threads 2 --skip-bad --channels-last --early-stop 5 --nproc 2 --schedule cosine'
+      '--verbose --workers 4 --threads 2 --skip-bad --channels-last --early-stop 5 --nproc 2 --schedule cosine ' +
+      '--val-every 3 --checkpoint-every 60'
     ).split(' '),
   );
   assert.equal(line.command, 'train');
@@ -72,6 +73,8 @@ test("every option of issue 5's train synopsis parses", () => {
       schedule: 'cosine',
       earlyStop: 5,
       maxMinutes: 20,
+      valEvery: 3,
+      checkpointEvery: 60,
       resume: true,
       seed: 7,
       out: 'runs/x',
