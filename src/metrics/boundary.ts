@@ -59,11 +59,21 @@ function distanceToOutside(inside: (j: number) => boolean, width: number, height
   return d;
 }
 
-/** Sums misclassified pixels by their distance from the true boundary, over images. */
+/**
+ * Sums misclassified pixels by their distance from the true boundary, over
+ * images; ranks merge by an element-wise sum of `counts()`, as
+ * BinaryMetricAccumulator.
+ */
 export class BoundaryErrorAccumulator {
-  private readonly counts = new Float64Array(BOUNDARY_BANDS + 1); // [all pixels, d = 1, ..., d >= bands]
+  private readonly sums = new Float64Array(BOUNDARY_BANDS + 1); // [all pixels, d = 1, ..., d >= bands]
 
-  constructor(readonly threshold = 0.5) {}
+  /** @param counts a previous `counts()` (or a sum of several) to start from */
+  constructor(
+    readonly threshold = 0.5,
+    counts?: Float64Array,
+  ) {
+    if (counts) this.sums.set(counts);
+  }
 
   /**
    * Adds `n` images of `height` x `width`: foreground probabilities and 0/1 masks, image after image.
@@ -85,26 +95,20 @@ export class BoundaryErrorAccumulator {
         const truth = foreground(j);
         if (probabilities[at + j] >= this.threshold === truth) continue;
         const d = truth ? toBackground[j] : toForeground[j];
-        this.counts[Math.min(cap, Math.max(1, d))]++;
+        this.sums[Math.min(cap, Math.max(1, d))]++;
       }
-      this.counts[0] += plane;
+      this.sums[0] += plane;
     }
   }
 
-  /** Counts to sum across processes, and back. */
-  exportCounts(): Float64Array {
-    return Float64Array.from(this.counts);
-  }
-
-  static fromCounts(threshold: number, counts: Float64Array): BoundaryErrorAccumulator {
-    const a = new BoundaryErrorAccumulator(threshold);
-    a.counts.set(counts);
-    return a;
+  /** The counts, to sum across processes and pass back to the constructor. */
+  counts(): Float64Array {
+    return Float64Array.from(this.sums);
   }
 
   result(): BoundaryErrors {
-    const all = Math.max(1, this.counts[0]);
-    const byDistance = Array.from(this.counts.subarray(1), (c) => c / all);
+    const all = Math.max(1, this.sums[0]);
+    const byDistance = Array.from(this.sums.subarray(1), (c) => c / all);
     return { threshold: this.threshold, pixelError: byDistance.reduce((s, v) => s + v, 0), byDistance };
   }
 }

@@ -83,7 +83,7 @@ export async function evaluateBinary(
     fg = new BinaryMetricAccumulator(thresholds, options.reduce(foreground.counts()));
     bg = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t), options.reduce(background.counts()));
     losses = options.reduce(new Float64Array([lossSum]))[0];
-    if (boundary) boundary = BoundaryErrorAccumulator.fromCounts(boundary.threshold, options.reduce(boundary.exportCounts()));
+    if (boundary) boundary = new BoundaryErrorAccumulator(boundary.threshold, options.reduce(boundary.counts()));
   }
   const report: EvaluationReport = { images: fg.images, thresholds: {}, background: {}, perImage };
   if (options.loss) report.loss = losses / Math.max(1, fg.images);

@@ -246,12 +246,7 @@ export class Model {
     let lastWrite = performance.now();
     try {
       while (this.epoch < epochs) {
-        // decided after the epoch's steps, before its validation: the last epoch is always validated
-        const isLast = () => {
-          const late = options.maxMinutes !== undefined && this.elapsedSeconds() >= options.maxMinutes * 60;
-          // every rank must stop after the same epoch: rank 0's clock decides
-          return this.agreeOnRankZero(late) || this.epoch >= epochs;
-        };
+        const isLast = () => this.reachedEnd(epochs, options.maxMinutes);
         const { record, last } = await this.trainEpoch(loader, validation, thresholds, epochs, progress, lastPath, validateEvery, isLast);
         this.epochsSinceBest = record.best ? 0 : this.epochsSinceBest + 1;
         const stopping = last || Boolean(options.earlyStop && this.epochsSinceBest >= options.earlyStop);
@@ -293,9 +288,8 @@ export class Model {
     let step = 0;
     const iterator = loader.epochBatches(epoch);
     const steps = loader.length;
-    let lr = this.optimizer.lr;
     for (;;) {
-      if (this.budget) this.optimizer.lr = lr = this.options.lr * scheduleFactor(this.options.schedule, this.budgetProgress(step, steps));
+      if (this.budget) this.optimizer.lr = this.options.lr * scheduleFactor(this.options.schedule, this.budgetProgress(step, steps));
       const waitStart = performance.now();
       const next = await iterator.next();
       waiting += performance.now() - waitStart;
@@ -317,8 +311,10 @@ export class Model {
     bar?.done();
     const trainSeconds = (performance.now() - start) / 1000;
     this.epoch = epoch + 1;
-    if (!this.budget) lr = this.optimizer.lr;
+    // the epoch's rate (with a time budget, that of its last step)
+    const lr = this.optimizer.lr;
     this.scheduler?.step();
+    // decided after the epoch's steps, before its validation: the last epoch is always validated
     const last = isLast();
     // every rank keeps rank 0's batch-norm statistics, as DDP's broadcast_buffers
     this.ddp?.syncBuffers();
@@ -359,6 +355,13 @@ export class Model {
     };
     progressStream?.write(formatEpoch(record) + '\n');
     return { record, last };
+  }
+
+  /** Whether the epoch just trained is the run's last: its epochs are done or its time budget is spent. */
+  private reachedEnd(epochs: number, maxMinutes: number | undefined): boolean {
+    const late = maxMinutes !== undefined && this.elapsedSeconds() >= maxMinutes * 60;
+    // every rank must stop after the same epoch: rank 0's clock decides
+    return this.agreeOnRankZero(late) || this.epoch >= epochs;
   }
 
   /** Training seconds of the whole run so far (resumed runs count their earlier time). */

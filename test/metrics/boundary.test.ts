@@ -62,7 +62,7 @@ test('boundary errors: counts sum over images and round-trip for all-reduce; a m
   const r = a.result();
   assert.ok(Math.abs(r.pixelError - 0.5) < 1e-12, 'the second image is all wrong: 100 of 200 pixels');
   assert.equal(r.byDistance[BOUNDARY_BANDS - 1], 0.5);
-  const back = BoundaryErrorAccumulator.fromCounts(0.5, a.exportCounts()).result();
+  const back = new BoundaryErrorAccumulator(0.5, a.counts()).result();
   assert.deepEqual(back, r);
   assert.throws(() => a.add(new Float32Array(10), new Float32Array(100), 1, 10, 10), /1 images of 10x10 need 100 values, got 10 and 100/);
 });
