@@ -266,10 +266,17 @@ function encodeLong(n: bigint): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
+/**
+ * Python's decode_long: two's-complement little-endian bytes to an int. Goes
+ * through one hex string, so a LONG4 of megabytes decodes in linear time (a
+ * shift-and-or per byte would copy the growing bigint each time: quadratic).
+ */
 function decodeLong(bytes: Uint8Array): number | bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
-  if (bytes.length > 0 && bytes[bytes.length - 1] >= 0x80) n -= 1n << BigInt(8 * bytes.length);
+  if (bytes.length === 0) return 0;
+  // a copy (new Uint8Array, not slice: a Buffer's slice is a view) reversed in place
+  const bigEndian = new Uint8Array(bytes).reverse();
+  let n = BigInt(`0x${Buffer.from(bigEndian.buffer, 0, bigEndian.length).toString('hex')}`);
+  if (bytes[bytes.length - 1] >= 0x80) n -= 1n << BigInt(8 * bytes.length);
   return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
 }
 
@@ -365,7 +372,8 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
   const append = (items: unknown[]) => {
     const list = top();
     if (!Array.isArray(list)) throw new Error(`cannot append to ${describe(list)}`);
-    list.push(...items);
+    // A loop, not push(...items): spreading a long MARK group overflows the call stack.
+    for (const item of items) list.push(item);
   };
   const setItems = (items: unknown[]) => {
     const dict = top();

@@ -96,12 +96,19 @@ function u64(view: DataView, offset: number): number {
   return Number(value);
 }
 
-/** Reads stored entries of a ZIP archive through its central directory. */
+/**
+ * Reads stored entries of a ZIP archive through its central directory. Each
+ * entry must own its bytes: a directory that names one stored entry many
+ * times (so that reading "every entry" reads the same data again and again)
+ * or lets entries overlap is refused, as is a name listed twice.
+ */
 export class ZipReader {
   private constructor(
     private readonly source: ByteSource,
     /** Entries by name, in central-directory order. */
     readonly entries: ReadonlyMap<string, ZipEntry>,
+    /** Where the space of each entry ends: the next entry's local header, or the central directory. */
+    private readonly spaceEnds: ReadonlyMap<string, number>,
   ) {}
 
   /** Parses the central directory; throws ZipFormatError when there is none. */
@@ -110,6 +117,7 @@ export class ZipReader {
     const directory = await source.read(end.directoryOffset, end.directorySize);
     const view = new DataView(directory.buffer, directory.byteOffset, directory.byteLength);
     const entries = new Map<string, ZipEntry>();
+    const nameLengths = new Map<string, number>();
     let p = 0;
     for (let i = 0; i < end.entryCount; i++) {
       if (p + 46 > directory.length || view.getUint32(p, true) !== CENTRAL_HEADER) {
@@ -144,10 +152,12 @@ export class ZipReader {
       if (method !== 0 || compressedSize !== size) {
         throw new ZipFormatError(`entry ${name} is compressed (method ${method}); only stored entries are supported`);
       }
+      if (entries.has(name)) throw new ZipFormatError(`entry ${name} is listed twice in the central directory`);
       entries.set(name, { name, size, crc32: view.getUint32(p + 16, true), headerOffset });
+      nameLengths.set(name, nameLength);
       p = extraStart + extraLength + commentLength;
     }
-    return new ZipReader(source, entries);
+    return new ZipReader(source, entries, entrySpaces(entries, nameLengths, end.directoryOffset));
   }
 
   /** The bytes of entry `name`, after checking their CRC-32. */
@@ -163,10 +173,41 @@ export class ZipReader {
     if (dataOffset + entry.size > this.source.size) {
       throw new ZipFormatError(`entry ${name} is truncated`);
     }
+    if (dataOffset + entry.size > this.spaceEnds.get(name)!) {
+      throw new ZipFormatError(`entry ${name} overlaps the entry or directory after it`);
+    }
     const data = await this.source.read(dataOffset, entry.size);
     if (crc32(data) !== entry.crc32) throw new ZipFormatError(`entry ${name}: CRC-32 mismatch (corrupt data)`);
     return data;
   }
+}
+
+/**
+ * Checks that entries, in file order, do not overlap: each needs at least its
+ * 30-byte local header, its name and its data before the next one starts (the
+ * local extra field is only known when the entry is read, which checks it
+ * against the space found here).
+ */
+function entrySpaces(
+  entries: ReadonlyMap<string, ZipEntry>,
+  nameLengths: ReadonlyMap<string, number>,
+  directoryOffset: number,
+): Map<string, number> {
+  const inFileOrder = [...entries.values()].sort((a, b) => a.headerOffset - b.headerOffset);
+  const spaceEnds = new Map<string, number>();
+  inFileOrder.forEach((entry, i) => {
+    const next = inFileOrder[i + 1];
+    const spaceEnd = next === undefined ? directoryOffset : next.headerOffset;
+    if (entry.headerOffset + 30 + nameLengths.get(entry.name)! + entry.size > spaceEnd) {
+      throw new ZipFormatError(
+        next === undefined
+          ? `entry ${entry.name} overlaps the central directory`
+          : `entries ${entry.name} and ${next.name} overlap (a directory naming one entry twice?)`,
+      );
+    }
+    spaceEnds.set(entry.name, spaceEnd);
+  });
+  return spaceEnds;
 }
 
 function findExtra(view: DataView, start: number, end: number, id: number): number | undefined {
