@@ -338,7 +338,14 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
     if (n > BigInt(bytes.length)) throw new Error('pickle data ends early (truncated)');
     return Number(n);
   };
-  const text = (n: number) => decoder.decode(bytes.subarray(need(n), pos));
+  const text = (n: number) => {
+    const utf8 = bytes.subarray(need(n), pos);
+    try {
+      return decoder.decode(utf8);
+    } catch {
+      throw new Error(`corrupt pickle (a string before byte ${pos} is not valid UTF-8)`);
+    }
+  };
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) throw new Error('pickle data ends early (truncated)');

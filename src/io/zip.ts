@@ -128,6 +128,9 @@ export class ZipReader {
       const nameLength = view.getUint16(p + 28, true);
       const extraLength = view.getUint16(p + 30, true);
       const commentLength = view.getUint16(p + 32, true);
+      if (p + 46 + nameLength + extraLength + commentLength > directory.length) {
+        throw new ZipFormatError('corrupt central directory');
+      }
       const name = new TextDecoder().decode(directory.subarray(p + 46, p + 46 + nameLength));
       let size = view.getUint32(p + 24, true);
       let compressedSize = view.getUint32(p + 20, true);
@@ -137,16 +140,15 @@ export class ZipReader {
       const extraStart = p + 46 + nameLength;
       const zip64 = findExtra(view, extraStart, extraStart + extraLength, ZIP64_EXTRA_ID);
       if (zip64 !== undefined) {
-        let q = zip64;
-        if (size === UINT32_MAX) {
-          size = u64(view, q);
+        let q = zip64.start;
+        const next = (): number => {
+          if (q + 8 > zip64.end) throw new ZipFormatError('corrupt zip64 extra field');
           q += 8;
-        }
-        if (compressedSize === UINT32_MAX) {
-          compressedSize = u64(view, q);
-          q += 8;
-        }
-        if (headerOffset === UINT32_MAX) headerOffset = u64(view, q);
+          return u64(view, q - 8);
+        };
+        if (size === UINT32_MAX) size = next();
+        if (compressedSize === UINT32_MAX) compressedSize = next();
+        if (headerOffset === UINT32_MAX) headerOffset = next();
       }
       if (flags & 1) throw new ZipFormatError(`entry ${name} is encrypted`);
       if (method !== 0 || compressedSize !== size) {
@@ -210,9 +212,10 @@ function entrySpaces(
   return spaceEnds;
 }
 
-function findExtra(view: DataView, start: number, end: number, id: number): number | undefined {
+/** Where the data of extra field `id` lies among the extra fields in [start, end), cut off at `end`. */
+function findExtra(view: DataView, start: number, end: number, id: number): { start: number; end: number } | undefined {
   for (let q = start; q + 4 <= end; q += 4 + view.getUint16(q + 2, true)) {
-    if (view.getUint16(q, true) === id) return q + 4;
+    if (view.getUint16(q, true) === id) return { start: q + 4, end: Math.min(q + 4 + view.getUint16(q + 2, true), end) };
   }
   return undefined;
 }
