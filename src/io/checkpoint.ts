@@ -134,8 +134,9 @@ function contiguousStrides(shape: readonly number[]): number[] {
 /** Options of loadObject. */
 export interface LoadOptions {
   /**
-   * Counts, and limits, the bytes the load materialises: the storages it
-   * reads and the dense bytes of every tensor it builds. Default: a fresh
+   * Counts, and limits, the bytes the load materialises: the entries it
+   * reads, the dense bytes of every tensor it builds, and the heap its
+   * unpickled objects take (estimated per opcode). Default: a fresh
    * budget of defaultLoadLimit(size of the file). Read `used` afterwards to
    * see what a load cost.
    */
@@ -299,6 +300,7 @@ async function readCheckpoint(zip: ZipReader, budget: ByteBudget): Promise<Value
   const result = unpickle(pickle, {
     findGlobal: (module, name) => resolveGlobal(module, name, records),
     persistentLoad: (pid) => records.storage(pid),
+    allocate: (bytes) => budget.charge(bytes, `the objects of ${pickleName}`),
   });
   checkValue(result, TREE_SIZE_ALLOWANCE + pickle.length);
   await records.materialise();

@@ -21,6 +21,7 @@ import { CheckpointError } from '../../src/io/errors.js';
 import { DTYPE_SIZE, isTensorData, numel } from '../../src/io/value.js';
 import { bytesSource, ZipReader, ZipWriter } from '../../src/io/zip.js';
 import { fixture, withTempDir } from './helpers.js';
+import { concat } from './hostile.js';
 
 const SEED = 0x5eed15;
 /** Sized so the whole file runs in well under a minute on a shared 2-core machine. */
@@ -59,11 +60,11 @@ function blindMutation(bytes: Uint8Array, r: Random): { bytes: Uint8Array; how: 
       return { bytes: out.subarray(0, at), how: `truncate to ${at}` };
     case 2: {
       const inserted = Uint8Array.from({ length: 1 + r.int(64) }, () => r.int(256));
-      return { bytes: concatBytes(out.subarray(0, at), inserted, out.subarray(at)), how: `insert ${inserted.length} at ${at}` };
+      return { bytes: concat(out.subarray(0, at), inserted, out.subarray(at)), how: `insert ${inserted.length} at ${at}` };
     }
     case 3: {
       const length = 1 + r.int(64);
-      return { bytes: concatBytes(out.subarray(0, at), out.subarray(at + length)), how: `delete ${length} at ${at}` };
+      return { bytes: concat(out.subarray(0, at), out.subarray(at + length)), how: `delete ${length} at ${at}` };
     }
     default:
       writeInteresting(out, at, r);
@@ -79,16 +80,6 @@ function writeInteresting(bytes: Uint8Array, at: number, r: Random): void {
   if (width === 1) view.setUint8(at, value & 0xff);
   else if (width === 2) view.setUint16(at, value & 0xffff, true);
   else view.setUint32(at, value >>> 0, true);
-}
-
-function concatBytes(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** Offsets of the central-directory records and of the end record of an unmutated archive. */
@@ -113,7 +104,7 @@ function zipMutation(bytes: Uint8Array, r: Random): { bytes: Uint8Array; how: st
   if (r.next() < 0.25) {
     const length = (records[records.indexOf(record) + 1] ?? end) - record;
     const copy = out.slice(record, record + length);
-    const grown = concatBytes(out.subarray(0, end), copy, out.subarray(end));
+    const grown = concat(out.subarray(0, end), copy, out.subarray(end));
     const g = new DataView(grown.buffer);
     const e = end + length;
     g.setUint16(e + 8, g.getUint16(e + 8, true) + 1, true);
@@ -154,7 +145,7 @@ async function writeArchive(archive: Archive): Promise<Uint8Array> {
   const writer = new ZipWriter(async (chunk) => void chunks.push(Uint8Array.from(chunk)));
   for (const name of archive.names) await writer.add(name, archive.data.get(name)!);
   await writer.finish();
-  return concatBytes(...chunks);
+  return concat(...chunks);
 }
 
 /** The pickle or a storage mutated inside a valid archive, so the change reaches the unpickler and the tensor checks. */
@@ -172,7 +163,7 @@ async function contentMutation(archive: Archive, r: Random): Promise<{ bytes: Ui
       const from = r.int(pickle.length);
       const slice = pickle.slice(from, from + 1 + r.int(32));
       const to = r.int(pickle.length);
-      mutated = concatBytes(pickle.subarray(0, to), slice, pickle.subarray(to));
+      mutated = concat(pickle.subarray(0, to), slice, pickle.subarray(to));
       how = `pickle: copy ${slice.length} bytes from ${from} to ${to}`;
     } else {
       const blind = blindMutation(pickle, r);
@@ -188,7 +179,7 @@ async function contentMutation(archive: Archive, r: Random): Promise<{ bytes: Ui
       data.set(name, storage.subarray(0, r.int(storage.length)));
       how = `${name}: truncated`;
     } else if (choice === 1) {
-      data.set(name, concatBytes(storage, new Uint8Array(1 + r.int(8))));
+      data.set(name, concat(storage, new Uint8Array(1 + r.int(8))));
       how = `${name}: grown`;
     } else {
       names = names.filter((n) => n !== name);
@@ -282,7 +273,7 @@ function headerMutation(bytes: Uint8Array, r: Random): { bytes: Uint8Array; how:
   const json = Buffer.from(edited.padEnd(Math.ceil(edited.length / 8) * 8, ' '), 'latin1');
   const prefix = new Uint8Array(8);
   new DataView(prefix.buffer).setBigUint64(0, BigInt(json.length), true);
-  return { bytes: concatBytes(prefix, json, bytes.subarray(8 + headerLength)), how: `header number at ${target.index} -> ${value}` };
+  return { bytes: concat(prefix, json, bytes.subarray(8 + headerLength)), how: `header number at ${target.index} -> ${value}` };
 }
 
 test(`${SAFETENSORS_CASES} seeded mutations of a safetensors file each load or are refused, never reading a byte twice`, async () => {

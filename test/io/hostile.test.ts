@@ -89,7 +89,7 @@ test('lists nested 100000 deep are refused by depth, not by a stack overflow', a
 test('a stride-0 tensor of 2^27 elements over a 4-element storage is refused before anything is allocated', async () => {
   const pickle = tensorRecord({ shape: [2 ** 27], strides: [0] }, 4);
   const budget = await expectRefused(checkpointArchive(pickle, { '0': floats([1, 2, 3, 4]) }), /tensor of shape \[134217728\] needs 536870912 bytes, beyond the loader's budget/);
-  assert.ok(budget.used < 1024, `only the pickle was charged before the refusal (used ${budget.used} bytes)`);
+  assert.ok(budget.used < 4096, `only the pickle and its objects were charged before the refusal (used ${budget.used} bytes)`);
 });
 
 test('a small broadcast (stride-0) tensor within the budget loads, each row the storage', async () => {
@@ -99,6 +99,13 @@ test('a small broadcast (stride-0) tensor within the budget loads, each row the 
   assert.deepEqual(tensor.shape, [3, 4]);
   assert.deepEqual([...asFloat32Array(tensor)], [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
   assert.ok(budget.used >= 16 + 48, 'the storage and the dense tensor are charged');
+});
+
+test('a megabyte of one-byte "new list" opcodes is refused by the budget, not by the heap running out', async () => {
+  // [[], [], ...]: a million empty lists, some 60 MB of heap from a 1 MB file
+  const lists = 1_000_000;
+  const budget = await expectRefused(checkpointArchive(concat(0x80, 2, ']', '(', ']'.repeat(lists), 'e', '.')), /the objects of archive\/data\.pkl needs 64 bytes, beyond the loader's budget/);
+  assert.ok(budget.used <= defaultLoadLimit(lists + 200));
 });
 
 test('a central directory naming one stored entry 300 times is refused as overlapping entries', async () => {
