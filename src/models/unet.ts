@@ -152,7 +152,6 @@ export function checkUNetOptions(options: UNetOptions): Required<UNetOptions> {
       `UNet: the widest level (baseChannels * 2^depth = ${o.baseChannels} * 2^${o.depth} = ${widest} channels) must be at most ${UNET_LIMITS.widestChannels}`,
     );
   }
-  if (typeof o.batchNorm !== 'boolean') throw new Error(`UNet: batchNorm must be true or false, got ${o.batchNorm}`);
   if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`UNet: dropout must be in [0, 1), got ${o.dropout}`);
   if (o.upsample !== 'bilinear' && o.upsample !== 'transpose') throw new Error(`UNet: upsample must be bilinear or transpose, got ${o.upsample}`);
   if (o.padding !== 'same' && o.padding !== 'valid') throw new Error(`UNet: padding must be same or valid, got ${o.padding}`);
