@@ -252,10 +252,12 @@ class TensorRecords {
 
   /** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])` */
   rebuild(args: unknown[]): TensorData {
-    const [storage, offset, shape, strides] = args;
-    if (!(storage instanceof Storage) || !Number.isSafeInteger(offset) || !isIndexList(shape) || !isIndexList(strides)) {
+    const [storage, offset, pickledShape, pickledStrides] = args;
+    if (!(storage instanceof Storage) || !Number.isSafeInteger(offset) || !isIndexList(pickledShape) || !isIndexList(pickledStrides)) {
       throw new Error('corrupt tensor record (_rebuild_tensor_v2 arguments)');
     }
+    // Copies: the pickle could append to these lists after the checks below.
+    const [shape, strides] = [[...pickledShape], [...pickledStrides]];
     if (strides.length !== shape.length) throw new Error('corrupt tensor record (size and stride differ in length)');
     const size = DTYPE_SIZE[storage.dtype];
     const start = offset as number;

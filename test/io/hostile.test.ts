@@ -108,6 +108,20 @@ test('a megabyte of one-byte "new list" opcodes is refused by the budget, not by
   assert.ok(budget.used <= defaultLoadLimit(lists + 200));
 });
 
+test('a pickle that appends to a tensor\'s shape after building it does not change the tensor', async () => {
+  const pickle = concat(
+    0x80, 2, 'ctorch._utils\n_rebuild_tensor_v2\n', '(',
+    '(', 'X', u32(7), 'storage', 'ctorch\nFloatStorage\n', 'X', u32(1), '0', 'X', u32(3), 'cpu', 'K', 4, 't', 'Q',
+    'K', 0, ']', 'q', 1, '(', 'K', 4, 'e', ']', '(', 'K', 1, 'e', 0x89, 'ccollections\nOrderedDict\n', ')', 'R', 't', 'R',
+    'h', 1, 'K', 2, 'a', '0', // shape.append(2), on the list the tensor was built from
+    '.',
+  );
+  const { value } = await load(checkpointArchive(pickle, { '0': floats([1, 2, 3, 4]) }));
+  const tensor = value as TensorData;
+  assert.deepEqual(tensor.shape, [4]);
+  assert.deepEqual([...asFloat32Array(tensor)], [1, 2, 3, 4]);
+});
+
 test('a central directory naming one stored entry 300 times is refused as overlapping entries', async () => {
   const storage = new Uint8Array(64 * 1024);
   const aliases = Array.from({ length: 300 }, (_, i) => ({ name: `archive/data/${i + 1}`, of: 'archive/data/0' }));
