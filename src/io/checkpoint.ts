@@ -341,7 +341,8 @@ function gather(bytes: Uint8Array, size: number, offset: number, shape: number[]
   const index = new Array<number>(shape.length).fill(0);
   let element = offset;
   for (let i = 0; i < count; i++) {
-    out.set(bytes.subarray(element * size, (element + 1) * size), i * size);
+    const from = element * size;
+    for (let b = 0; b < size; b++) out[i * size + b] = bytes[from + b];
     for (let d = shape.length - 1; d >= 0; d--) {
       element += strides[d];
       if (++index[d] < shape[d]) break;
