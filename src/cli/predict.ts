@@ -3,7 +3,7 @@
  * images and whole slides, named after the inputs. Several devices (or a
  * torchrun/SLURM job) share the inputs: rank r takes every world-size-th one.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
@@ -21,6 +21,7 @@ import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
 import type { PredictOptions } from './commands.js';
 import { parseDevices } from './devices.js';
+import { ensureWritableFolder } from './output.js';
 import { ProgressBar } from './progress.js';
 
 const INPUT_EXTENSIONS = [...IMAGE_EXTENSIONS, ...SLIDE_EXTENSIONS];
@@ -62,6 +63,7 @@ function openIfSlide(file: string): Slide | null {
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
   let files = expandInputs(inputs);
+  ensureWritableFolder(o.out, '--out', 'patho predict');
   const world = worldFromEnv();
   let device: string;
   if (world) {
@@ -77,7 +79,6 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   }
   if (o.threads > 0) setNumThreads(o.threads);
   const { net, meta } = await loadTrainedNet(o.model, { device });
-  mkdirSync(o.out, { recursive: true });
   const window: SlidingWindowOptions = {
     tile: o.tile,
     overlap: o.overlap,

@@ -10,6 +10,7 @@ import { Model, type EpochRecord } from '../train/model.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
 import { parseDevices } from './devices.js';
+import { ensureWritableFolder } from './output.js';
 import { worldFromEnv } from '../parallel/env.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { launchWorkers } from '../parallel/launch.js';
@@ -25,6 +26,8 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   // process group, and its --devices may still ask for several workers
   const found = worldFromEnv();
   const world = found && found.worldSize > 1 ? found : null;
+  // rank 0 writes the checkpoints; the launcher checks for it before starting any rank
+  if (!world || world.rank === 0) ensureWritableFolder(o.out, '--out', 'patho train');
   let device: string;
   let group: ProcessGroup | undefined;
   if (world) {

@@ -46,6 +46,18 @@ function slideAddon(): SlideAddon {
   return addon as SlideAddon;
 }
 
+/**
+ * A slide that OpenSlide cannot open (unreadable, truncated, not a format it
+ * reads): a problem of the input, which the CLI reports with exit code 2.
+ */
+export class SlideError extends Error {
+  override name = 'SlideError';
+
+  constructor(readonly path: string, message: string) {
+    super(message);
+  }
+}
+
 /** An open whole-slide image. `close()` releases it; closing twice is harmless. */
 export class Slide {
   readonly levels: readonly SlideLevel[];
@@ -65,10 +77,17 @@ export class Slide {
 
   /**
    * Opens a slide.
-   * @throws naming the file: unreadable, truncated or not a format OpenSlide reads
+   * @throws SlideError naming the file: unreadable, truncated or not a format OpenSlide reads
    */
   static open(path: string): Slide {
-    const handle = slideAddon().slideOpen(path);
+    const addon = slideAddon();
+    let handle: SlideHandle;
+    try {
+      handle = addon.slideOpen(path);
+    } catch (error) {
+      // the addon's message names the file: "slideOpen: PATH: not a format OpenSlide reads"
+      throw new SlideError(path, (error as Error).message.replace(/^slideOpen: /, ''));
+    }
     return new Slide(path, handle);
   }
 
