@@ -45,8 +45,6 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       return launchWorkers({
         devices,
         command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
-        // the survivors of a failed rank report it themselves within the timeout
-        graceMs: o.distTimeout * 1000,
       });
     }
     device = devices[0];

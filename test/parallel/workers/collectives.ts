@@ -12,6 +12,8 @@ interface Config {
   rank: number;
   worldSize: number;
   masterPort: number;
+  /** Meet through this file instead of a TCPStore (as under patho's launcher). */
+  storeFile?: string;
   timeoutMs?: number;
   /** This rank joins, then stops taking part (a hung or unreachable peer); the others report the error. */
   stalledRank?: number;
