@@ -137,7 +137,7 @@ async function predictImage(
   net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
-    throw new Error(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`);
+    throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
   }
   const { raw, image } = await readImageForInference(file, normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });

@@ -4,11 +4,9 @@
  * file or option, without a stack trace; 1 is left for failures of patho itself.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
 import { UNet } from '../../src/models/unet.js';
@@ -16,24 +14,13 @@ import { tensor } from '../../src/tensor/create.js';
 import { save } from '../../src/tensor/serialize.js';
 import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/train/checkpoint.js';
 import { pixels, writeImage } from '../data/helpers.js';
+import { REPO, expectInputError, runPatho } from './run.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const bin = join(repo, 'bin', 'patho.js');
-const CMU = join(repo, 'test', 'fixtures', 'wsi', 'cmu-1-small-region.svs');
+const CMU = join(REPO, 'test', 'fixtures', 'wsi', 'cmu-1-small-region.svs');
 const dir = mkdtempSync(join(tmpdir(), 'patho-exit-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-function patho(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Exit code 2, `message` on stderr, no stack trace. */
-function expectInputError(result: ReturnType<typeof patho>, message: RegExp): void {
-  assert.equal(result.code, 2, `exit code ${result.code}; stderr: ${result.stderr}`);
-  assert.match(result.stderr, message);
-  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace without --verbose');
-}
+const patho = (...args: string[]) => runPatho(dir, ...args);
 
 const tiny = ['--base-channels', '2', '--depth', '1', '--patch', '0', '--threads', '1', '--batch-size', '1', '--epochs', '1', '--val-split', '0'];
 const model = join(dir, 'model.pt');
