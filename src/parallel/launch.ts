@@ -1,7 +1,8 @@
 /**
  * Starting one worker process per device on this host, as torchrun does: each
  * gets RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR and MASTER_PORT. If a worker
- * fails, the others are stopped and the launcher exits non-zero, naming the rank.
+ * fails, the others are stopped and the launcher exits with that worker's exit
+ * code (1 if a signal ended it), naming the rank: bad input stays exit code 2.
  *
  * The workers meet through a file in a private temporary folder
  * (PATHO_STORE_FILE), not a TCPStore: a TCPStore server listens on every
@@ -49,7 +50,7 @@ export function freePort(): Promise<number> {
 
 type Exit = { rank: number; code: number | null; signal: NodeJS.Signals | null };
 
-/** Runs the workers to completion; resolves to the exit code the launcher should use. */
+/** Runs the workers to completion; resolves to the exit code the launcher should use: 0, or the first failed worker's. */
 export async function launchWorkers(options: LaunchOptions): Promise<number> {
   const log = options.log ?? ((line: string) => process.stderr.write(line + '\n'));
   const schedule = options.schedule ?? ((action: () => void, ms: number) => {
@@ -122,7 +123,8 @@ export async function launchWorkers(options: LaunchOptions): Promise<number> {
     process.off('SIGTERM', forward);
     rmSync(storeDir, { recursive: true, force: true });
   }
-  return failed ? 1 : 0;
+  if (!failed) return 0;
+  return failed.signal || !failed.code ? 1 : failed.code;
 }
 
 const SURVIVOR_GRACE_MS = 5_000;

@@ -91,8 +91,8 @@ function workersOf(launcherPid: number): Map<number, number> {
 }
 
 /** Starts a two-rank `patho train` under our launcher and waits for its first last.pt. */
-async function startPairUntilCheckpoint(args: string[], out: string, timeoutMs: number): Promise<{ launcher: Running; workers: Map<number, number> }> {
-  const launcher = start(args, {}, timeoutMs);
+async function startPairUntilCheckpoint(args: string[], out: string): Promise<{ launcher: Running; workers: Map<number, number> }> {
+  const launcher = start(args);
   let finishedEarly: Finished | null = null;
   void launcher.done.then((f) => (finishedEarly = f));
   while (!existsSync(join(out, 'last.pt'))) {
@@ -106,15 +106,14 @@ async function startPairUntilCheckpoint(args: string[], out: string, timeoutMs: 
 
 test('a rank killed mid-training: the other exits with an error naming its rank, the launcher names the dead one, last.pt loads', async () => {
   const out = join(temp.dir, 'killed');
-  const { launcher, workers } = await startPairUntilCheckpoint(trainArgs(out, 100_000, '--val-split', '0', '--devices', 'cpu:2'), out, 40_000);
-  const killedAt = performance.now();
+  const { launcher, workers } = await startPairUntilCheckpoint(trainArgs(out, 100_000, '--val-split', '0', '--devices', 'cpu:2'), out);
   process.kill(workers.get(1)!, 'SIGKILL');
   const f = await launcher.done;
-  const seconds = (performance.now() - killedAt) / 1000;
   assert.notEqual(f.code, 0, describe(f));
   assert.match(f.stderr, /rank 1 \(cpu\) was killed by SIGKILL/, describe(f));
   assert.match(f.stderr, /rank 0 of 2/, `the survivor names its rank: ${describe(f)}`);
-  assert.ok(seconds < 8, `the job ended ${seconds.toFixed(1)} s after the kill (timeout 8 s)`);
+  // what ended the survivor: the closed connection of its dead peer, not the --dist-timeout, nor the launcher
+  assert.doesNotMatch(f.stderr, /timed out|sending SIGTERM/i, describe(f));
   assert.throws(() => process.kill(workers.get(0)!, 0), { code: 'ESRCH' }, 'no worker outlives the launcher');
   assert.ok((await checkpointEpoch(join(out, 'last.pt'))) >= 1);
   assert.ok(existsSync(join(out, 'model.pt')));
@@ -122,10 +121,10 @@ test('a rank killed mid-training: the other exits with an error naming its rank,
 
 test('a hung rank: once another rank has failed, the launcher stops it within seconds, not after --dist-timeout', async () => {
   const out = join(temp.dir, 'hung');
-  // a timeout the test would never outlast: before the launcher had its own
-  // grace, it waited this long before stopping the hung rank
+  // a timeout beyond the hang guard: before the launcher had its own grace,
+  // it waited this long before stopping the hung rank
   const args = trainArgs(out, 100_000, '--val-split', '0', '--devices', 'cpu:2', '--dist-timeout', '600');
-  const { launcher, workers } = await startPairUntilCheckpoint(args, out, 60_000);
+  const { launcher, workers } = await startPairUntilCheckpoint(args, out);
   try {
     // stopped, not dead: it holds its connections and answers nothing, not even SIGTERM
     process.kill(workers.get(1)!, 'SIGSTOP');

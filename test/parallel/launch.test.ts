@@ -62,7 +62,7 @@ function immediateSchedule(delays: number[]) {
   };
 }
 
-test('a failed worker: the launcher names it, and a worker that ignores SIGTERM (hung) gets SIGKILL graceMs + 3 s later', async () => {
+test('a failed worker: the launcher names it, exits with its code, and a worker that ignores SIGTERM (hung) gets SIGKILL graceMs + 3 s later', async () => {
   const ready = join(mkdtempSync(join(tmpdir(), 'patho-launch-')), 'ready');
   const lines: string[] = [];
   const delays: number[] = [];
@@ -84,7 +84,7 @@ test('a failed worker: the launcher names it, and a worker that ignores SIGTERM 
     `),
   });
   rmSync(join(ready, '..'), { recursive: true, force: true });
-  assert.equal(code, 1);
+  assert.equal(code, 3, "the failed worker's exit code");
   assert.deepEqual(delays, [200, 3_200]);
   assert.deepEqual(lines, [
     'patho: rank 1 (cpu) exited with code 3; stopping the other ranks',
@@ -93,7 +93,7 @@ test('a failed worker: the launcher names it, and a worker that ignores SIGTERM 
   ]);
 });
 
-test('a worker killed by a signal is reported as such', async () => {
+test('a worker killed by a signal is reported as such, and the launcher exits 1', async () => {
   const lines: string[] = [];
   const code = await launchWorkers({
     devices: ['cpu', 'cpu'],
