@@ -159,14 +159,14 @@ async function sendDeepZoom(response: ServerResponse, root: string, encoded: str
   const resolved = await resolveInside(root, (tile ?? descriptor)![1]);
   if (!resolved.ok) return send(response, resolved.status, 'text/plain; charset=utf-8', `${resolved.reason}\n`);
   if (!(await stat(resolved.path)).isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
+  // a viewer that moves on drops its pending requests: those are not drawn
+  const gone = new AbortController();
+  response.once('close', () => gone.abort());
   if (descriptor) {
-    const pyramid = await pyramidOfFile(resolved.path);
+    const pyramid = await pyramidOfFile(resolved.path, gone.signal);
     return send(response, 200, 'application/xml', dziDescriptor(pyramid, style === 'image' ? 'jpg' : 'png'));
   }
   const [level, column, row] = [tile![2], tile![3], tile![4]].map(Number);
-  // a viewer that moves on drops its pending tiles: those are not drawn
-  const gone = new AbortController();
-  response.once('close', () => gone.abort());
   const bytes = await renderTile(resolved.path, level, column, row, style, colour, gone.signal);
   if (!bytes) return send(response, 404, 'text/plain; charset=utf-8', 'no such tile\n');
   return send(response, 200, style === 'image' ? 'image/jpeg' : 'image/png', bytes);

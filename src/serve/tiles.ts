@@ -48,7 +48,10 @@ export const PYRAMID_EXTENSIONS: readonly string[] = [...new Set([...SLIDE_EXTEN
  * whole picture for each request.
  */
 export const MAX_TILE_DECODE_PIXELS = 2 ** 25;
-/** Tiles drawn at once (libvips and OpenSlide work on every core); more requests wait for a turn. */
+/**
+ * Tiles drawn (or images opened: a small image is decoded whole) at once;
+ * libvips and OpenSlide work on every core. More requests wait for a turn.
+ */
 const RENDERS_AT_ONCE = Math.max(1, availableParallelism());
 /** Requests that may wait for a turn; beyond them a tile is refused at once (503). */
 const RENDERS_WAITING = 256;
@@ -173,9 +176,18 @@ function pyramidOf(width: number, height: number): Pyramid {
   return { width, height, maxLevel: Math.ceil(Math.log2(Math.max(width, height, 1))) };
 }
 
-/** The pyramid of an image file or slide. */
-export async function pyramidOfFile(path: string): Promise<Pyramid> {
-  return (await source(path)).pyramid;
+/**
+ * The pyramid of an image file or slide, opened in turn with the tiles.
+ * @throws TileRefused (503) when too many tiles already wait
+ */
+export async function pyramidOfFile(path: string, signal?: AbortSignal): Promise<Pyramid> {
+  return (await inTurn(() => source(path), signal)).pyramid;
+}
+
+function inTurn<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const turn = renders.run(job, signal);
+  if (!turn) throw new TileRefused(503, `${RENDERS_WAITING} tiles are waiting to be drawn already; try again`);
+  return turn;
 }
 
 /**
@@ -195,9 +207,7 @@ export async function renderTile(
   colour: OverlayColour = 'prediction',
   signal?: AbortSignal,
 ): Promise<Buffer | null> {
-  const drawing = renders.run(() => drawTile(path, level, column, row, style, colour), signal);
-  if (!drawing) throw new TileRefused(503, `${RENDERS_WAITING} tiles are waiting to be drawn already; try again`);
-  return drawing;
+  return inTurn(() => drawTile(path, level, column, row, style, colour), signal);
 }
 
 async function drawTile(path: string, level: number, column: number, row: number, style: TileStyle, colour: OverlayColour): Promise<Buffer | null> {
