@@ -121,15 +121,6 @@ std::string deviceName(const at::Device& device) {
   return device.str();
 }
 
-Napi::ArrayBuffer newArrayBuffer(Napi::Env env, size_t bytes) {
-  auto constructor = env.Global().Get("ArrayBuffer").As<Napi::Function>();
-  try {
-    return constructor.New({Napi::Number::New(env, static_cast<double>(bytes))}).As<Napi::ArrayBuffer>();
-  } catch (const Napi::Error& e) {
-    fail("cannot allocate a buffer of " + std::to_string(bytes) + " bytes (" + e.Message() + ")");
-  }
-}
-
 void fail(const std::string& message) { throw std::runtime_error(message); }
 
 }  // namespace patho

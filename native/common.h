@@ -2,7 +2,7 @@
 // arguments are read, and how every C++ exception becomes a JavaScript Error.
 #pragma once
 
-#include "handle.h"
+#include "to_js.h"
 
 #include <napi.h>
 #include <ATen/ATen.h>
@@ -39,11 +39,6 @@ at::ScalarType parseDtype(const std::string& name);
 std::string dtypeName(at::ScalarType type);
 at::Device parseDevice(const std::string& name);
 std::string deviceName(const at::Device& device);
-
-// A zero-filled ArrayBuffer made by JavaScript's own constructor: when memory
-// runs out it throws a RangeError, where napi_create_arraybuffer would abort
-// the process (V8's ArrayBuffer::New treats a failed allocation as fatal).
-Napi::ArrayBuffer newArrayBuffer(Napi::Env env, size_t bytes);
 
 // Runs body and converts C++ exceptions into a JavaScript Error prefixed by
 // the op name (a TypeError for a wrong handle); c10 errors, out-of-memory

@@ -1,7 +1,7 @@
 // Whole-slide images through OpenSlide: open, properties, readRegion, close.
 // Compiled only when CMake finds OpenSlide (PATHO_WITH_OPENSLIDE). It needs no
-// libtorch, so it includes napi.h (through handle.h) alone and compiles in a second.
-#include "handle.h"
+// libtorch, so it includes napi.h (through to_js.h) alone and compiles in a second.
+#include "to_js.h"
 
 #include <openslide.h>
 
@@ -128,7 +128,7 @@ Napi::Value slideReadRegion(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> argb(static_cast<size_t>(w * h));
   openslide_read_region(box.slide, argb.data(), x, y, static_cast<int32_t>(level), w, h);
   checkError(env, box, op);
-  auto rgba = Napi::Buffer<uint8_t>::New(env, argb.size() * 4);
+  auto rgba = Napi::Uint8Array::New(env, argb.size() * 4, newArrayBuffer(env, argb.size() * 4), 0);
   uint8_t* out = rgba.Data();
   for (size_t i = 0; i < argb.size(); i++) {
     uint32_t p = argb[i];

@@ -41,16 +41,11 @@ PATHO_EXPORT(fromBuffer) {
 }
 
 // toBuffer(t) -> ArrayBuffer with the contiguous CPU bytes of t.
-// The JavaScript buffer is allocated first and filled by libtorch's copy, so
-// no contiguous CPU copy is made on the way.
 PATHO_EXPORT(toBuffer) {
-  auto& tensor = TENSOR(0, "tensor");
+  auto tensor = TENSOR(0, "tensor").detach().to(at::kCPU).contiguous();
   size_t bytes = tensor.numel() * tensor.element_size();
   auto buffer = newArrayBuffer(env, bytes);
-  if (bytes > 0) {
-    auto view = at::from_blob(buffer.Data(), tensor.sizes(), at::TensorOptions().dtype(tensor.scalar_type()));
-    view.copy_(tensor.detach());
-  }
+  if (bytes > 0) std::memcpy(buffer.Data(), tensor.data_ptr(), bytes);
   return buffer;
 }
 

@@ -1,7 +1,9 @@
-// Handles: every External the addon hands to JavaScript carries the type tag
-// of its kind, and every call checks that tag before it touches the data, so a
-// tensor passed where a slide is expected is a TypeError, not a reinterpreted
-// pointer. Needs only napi.h, so openslide.cpp can use it without libtorch.
+// What the addon hands to JavaScript. Handles: every External carries the type
+// tag of its kind, and every call checks that tag before it touches the data,
+// so a tensor passed where a slide is expected is a TypeError, not a
+// reinterpreted pointer. Buffers: allocated so that running out of memory is a
+// JavaScript exception. Needs only napi.h, so openslide.cpp can use it without
+// libtorch.
 #pragma once
 
 #include <napi.h>
@@ -77,6 +79,19 @@ Box* handleData(const Napi::Value& value, HandleKind kind, const char* what) {
     throw HandleTypeError(std::string(what) + " must be a " + handleName(kind) + " handle, got " + describeArgument(value));
   }
   return value.As<Napi::External<Box>>().Data();
+}
+
+// A zero-filled ArrayBuffer made by JavaScript's own constructor: when memory
+// runs out it throws a RangeError, where napi_create_arraybuffer and
+// napi_create_buffer would abort the process (V8 treats their failed
+// allocation as fatal). Throws std::runtime_error, for the call guards to name the op.
+inline Napi::ArrayBuffer newArrayBuffer(Napi::Env env, size_t bytes) {
+  auto constructor = env.Global().Get("ArrayBuffer").As<Napi::Function>();
+  try {
+    return constructor.New({Napi::Number::New(env, static_cast<double>(bytes))}).As<Napi::ArrayBuffer>();
+  } catch (const Napi::Error& e) {
+    throw std::runtime_error("cannot allocate a buffer of " + std::to_string(bytes) + " bytes (" + e.Message() + ")");
+  }
 }
 
 }  // namespace patho
