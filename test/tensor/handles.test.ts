@@ -57,18 +57,20 @@ test('an absurdly large tensor ([2^40, 2^40] float32) is an Error naming the op,
   assert.deepEqual(Array.from(ones([2]).add(1).toFloat32Array()), [2, 2]);
 });
 
-test('toBuffer of 600 MiB with 256 MiB of address space left is an Error naming toBuffer; the process goes on', { skip: !existsSync('/usr/bin/prlimit') && 'needs prlimit' }, () => {
-  // libtorch already holds the tensor; what fails is the JavaScript buffer, which
-  // V8 would treat as a fatal out-of-memory had the addon asked for it directly
+/**
+ * Runs `setup`, caps the child's address space `slackMiB` above what it then
+ * uses, runs `body`, and returns what it printed; `native` is the addon.
+ */
+function withLittleMemory(setup: string, slackMiB: number, body: string): string {
   const script = `
     import { execFileSync } from 'node:child_process';
     import { readFileSync } from 'node:fs';
     const { native } = await import(${JSON.stringify(new URL('../../src/tensor/native.js', import.meta.url).href)});
-    const tensor = native.empty([600 * 2 ** 20], 'uint8', 'cpu');
+    ${setup}
     const used = Number(/VmSize:\\s+(\\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))[1]) * 1024;
-    execFileSync('prlimit', ['--pid', String(process.pid), '--as=' + (used + 256 * 2 ** 20)]);
+    execFileSync('prlimit', ['--pid', String(process.pid), '--as=' + (used + ${slackMiB} * 2 ** 20)]);
     try {
-      native.toBuffer(tensor);
+      ${body}
       console.log('no error');
     } catch (error) {
       console.log(error.message);
@@ -77,6 +79,24 @@ test('toBuffer of 600 MiB with 256 MiB of address space left is an Error naming 
   `;
   const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', env: { ...process.env, PATHO_NUM_THREADS: '1' } });
   assert.equal(child.status, 0, `the child died (${child.signal ?? child.status}): ${child.stderr.slice(-2000)}`);
-  assert.match(child.stdout, /^toBuffer: cannot allocate a buffer of 629145600 bytes/m);
   assert.match(child.stdout, /still computes: 3/);
+  return child.stdout;
+}
+
+const noPrlimit = !existsSync('/usr/bin/prlimit') && 'needs prlimit';
+
+// libtorch (or OpenSlide) already holds the pixels; what fails is the JavaScript
+// buffer, which V8 treats as a fatal out-of-memory when an addon asks for it through Node-API
+test('toBuffer of 600 MiB with 256 MiB of address space left is an Error naming toBuffer; the process goes on', { skip: noPrlimit }, () => {
+  const printed = withLittleMemory(`const tensor = native.empty([600 * 2 ** 20], 'uint8', 'cpu');`, 256, 'native.toBuffer(tensor);');
+  assert.match(printed, /^toBuffer: cannot allocate a buffer of 629145600 bytes/m);
+});
+
+test('slideReadRegion of 8192x8192 (256 MiB) with 384 MiB left is an Error naming slideReadRegion; the process goes on', { skip: noPrlimit || (!slides.slideOpen && 'built without OpenSlide') }, () => {
+  const printed = withLittleMemory(
+    `const slide = native.slideOpen(${JSON.stringify(CMU)}); native.slideReadRegion(slide, 0, 0, 0, 64, 64);`,
+    384,
+    'native.slideReadRegion(slide, 0, 0, 0, 8192, 8192);',
+  );
+  assert.match(printed, /^slideReadRegion: cannot allocate a buffer of 268435456 bytes/m);
 });
