@@ -24,7 +24,7 @@ struct HandleTypeError : std::invalid_argument {
 inline constexpr HandleKind kHandleKinds[] = {HandleKind::Tensor, HandleKind::Slide, HandleKind::ProcessGroup};
 
 inline const napi_type_tag* handleTag(HandleKind kind) {
-  // random 128-bit values: unique to this addon, so a foreign addon's External never matches
+  // arbitrary 128-bit constants of this addon (the first word spells "patoh" + kind), so no other addon's External matches
   static const napi_type_tag tags[] = {
       {0x7061746f68746e73ULL, 0x9c1d3e5a7b2f4c61ULL},
       {0x7061746f68736c64ULL, 0x4b8e21d7c39fa605ULL},
