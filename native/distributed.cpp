@@ -32,13 +32,12 @@ struct GroupBox {
   std::chrono::milliseconds timeout{0};
 };
 
-static const napi_type_tag kGroupTag = {0x7061746f6867726fULL, 0x1f3a5c7e9b2d4f60ULL};
+static GroupBox* groupBox(const Napi::Value& value) {
+  return handleData<GroupBox>(value, HandleKind::ProcessGroup, "the argument");
+}
 
 static GroupBox& unwrapGroup(const Napi::Value& value) {
-  if (value.Type() != napi_external || !value.As<Napi::External<GroupBox>>().CheckTypeTag(&kGroupTag)) {
-    fail("argument is not a process group");
-  }
-  auto* box = value.As<Napi::External<GroupBox>>().Data();
+  auto* box = groupBox(value);
   if (!box->group) fail("the process group was destroyed");
   return *box;
 }
@@ -116,9 +115,7 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
     auto hint = storeFile.empty() ? " (is every rank started, with the same MASTER_ADDR and MASTER_PORT?)" : " (did every rank start?)";
     fail("rendezvous " + place + " failed" + where(*box) + ": " + (c10 ? c10->what_without_backtrace() : e.what()) + hint);
   }
-  auto external = Napi::External<GroupBox>::New(env, box.release(), [](Napi::Env, GroupBox* b) { delete b; });
-  external.TypeTag(&kGroupTag);
-  return external;
+  return newHandle<GroupBox>(env, HandleKind::ProcessGroup, box.release(), [](GroupBox* b) { delete b; });
 }
 
 template <typename Launch>
@@ -173,8 +170,7 @@ static Napi::Value distBarrierImpl(Napi::Env env, const Napi::CallbackInfo& info
 }
 
 static Napi::Value distDestroyImpl(Napi::Env env, const Napi::CallbackInfo& info) {
-  if (info[0].Type() != napi_external) fail("argument is not a process group");
-  auto* box = info[0].As<Napi::External<GroupBox>>().Data();
+  auto* box = groupBox(info[0]);
   box->group.reset();
   box->store.reset();
   return env.Undefined();
