@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import type { DataLoader } from '../data/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
+import { CheckpointError } from '../io/errors.js';
 import type { UNet } from '../models/unet.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedulers.js';
@@ -66,13 +67,13 @@ export async function resumeRun(path: string, run: RunState): Promise<{ threshol
   const checkpoint = await loadCheckpoint(path, { device: run.device });
   try {
     if (checkpoint.meta.format !== CHECKPOINT_FORMAT) {
-      throw new Error(`--resume: ${path} is not a patho training checkpoint (no epoch, optimizer or architecture in it)`);
+      throw new CheckpointError(path, 'is not a patho training checkpoint (no epoch, optimizer or architecture in it) to --resume from');
     }
     const saved = checkpoint.meta.unet;
     const mine = run.net.options as unknown as Record<string, unknown>;
     const differs = Object.entries(saved ?? {}).filter(([k, v]) => mine[k] !== v);
     if (differs.length) {
-      throw new Error(`--resume: ${path} was trained with ${differs.map(([k, v]) => `${k}=${v}`).join(', ')}; this run has ${differs.map(([k]) => `${k}=${mine[k]}`).join(', ')}`);
+      throw new CheckpointError(path, `--resume: was trained with ${differs.map(([k, v]) => `${k}=${v}`).join(', ')}; this run has ${differs.map(([k]) => `${k}=${mine[k]}`).join(', ')}`);
     }
     run.net.loadStateDict(checkpoint.model);
     if (checkpoint.optimizer) run.optimizer.loadStateDict(checkpoint.optimizer as never);
