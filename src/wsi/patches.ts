@@ -22,8 +22,8 @@ export function nearestFinerLevel(levels: readonly SlideLevel[], downsample: num
 
 /**
  * RGB of `window` (level-0 origin, output size, level-0 pixels per output
- * pixel) as planar float32 in [0, 1]. Transparent pixels (outside the
- * scanned area) come out white, as glass.
+ * pixel) as planar float32 in [0, 1]. Outside the scanned area the addon
+ * gives white, as glass.
  */
 export function readWindow(slide: Slide, window: RasterWindow): PlanarImage {
   const level = nearestFinerLevel(slide.levels, window.scale);
@@ -50,10 +50,9 @@ export function readWindow(slide: Slide, window: RasterWindow): PlanarImage {
         let r = 0, g = 0, b = 0;
         for (let m = 0; m < wx.length; m++) {
           const i = (line + sx + m) * 4;
-          const white = 255 - rgba[i + 3]; // OpenSlide's pixels are premultiplied: composite onto white
-          r += wx[m] * (rgba[i] + white);
-          g += wx[m] * (rgba[i + 1] + white);
-          b += wx[m] * (rgba[i + 2] + white);
+          r += wx[m] * rgba[i];
+          g += wx[m] * rgba[i + 1];
+          b += wx[m] * rgba[i + 2];
         }
         rowBuffer[ox * 3] += wy[k] * r;
         rowBuffer[ox * 3 + 1] += wy[k] * g;
