@@ -35,13 +35,13 @@ export function classSet(annotations: Iterable<Annotation>, requested: readonly 
     if (!colors.get(a.className)) colors.set(a.className, a.color);
   }
   const names = requested ? [...requested] : [...colors.keys()].sort();
+  const reserved = names.filter((n) => isBackgroundName(n) || isIgnoreName(n));
+  if (reserved.length) throw new Error(`--classes: ${reserved.join(', ')} cannot be trained as a class: Background is class 0 and Ignore* regions are left out`);
   const unknown = names.filter((n) => !colors.has(n));
   if (unknown.length) {
     const found = [...colors.keys()].sort();
     throw new Error(`--classes: no annotation has the class ${unknown.map((n) => `'${n}'`).join(', ')} (classes found: ${found.length ? found.join(', ') : 'none'})`);
   }
-  const reserved = names.filter((n) => isBackgroundName(n) || isIgnoreName(n));
-  if (reserved.length) throw new Error(`--classes: ${reserved.join(', ')} cannot be trained as a class: Background is class 0 and Ignore* regions are left out`);
   if (names.length === 0) throw new Error('no classified annotations: give regions a class in QuPath (Set class) before exporting');
   return { names, colors: names.map((n, i) => colors.get(n) ?? DEFAULT_COLORS[i % DEFAULT_COLORS.length]), unlabelled };
 }
