@@ -27,6 +27,10 @@ export interface CheckpointMeta {
   epochsSinceBest?: number;
   /** Training seconds of the run up to this checkpoint (counts against --max-minutes after a resume). */
   elapsedSeconds?: number;
+  /** Names and colours of classes 1, 2, ... of a model trained on annotated slides, for its outputs. */
+  classes?: { names: string[]; colors: [number, number, number][] } | null;
+  /** Microns per pixel of the patches it was trained on (slides trained with --mpp). */
+  mpp?: number | null;
   torchVersion: string;
   device: string;
   savedAt: string;
