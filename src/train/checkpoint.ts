@@ -52,6 +52,8 @@ export interface DataSource {
   foreground: ForegroundSpec | null;
   /** the loader's own validation pairs, absolute paths; empty without a validation split */
   validation: { name: string; image: string; mask: string }[];
+  /** set when the run trained on annotated slides (root is then the slide folder) */
+  slides?: { annotations: string; unlabelled: 'ignore' | 'background'; validationSlides: string[] };
 }
 
 export interface Checkpoint extends CheckpointMeta {

@@ -15,10 +15,12 @@
  * takes the draws r, r + worldSize, ...
  */
 import { availableParallelism } from 'node:os';
+import { relative, resolve } from 'node:path';
 import { resolveAugment, type AugmentOption } from '../data/augment/config.js';
 import { combineSums, type ChannelStats, type ChannelSums } from '../data/normalize.js';
 import { WorkerPool } from '../data/pool.js';
 import type { HostBatch } from '../data/types.js';
+import type { DataSource } from '../train/checkpoint.js';
 import { SlideDataset, type SlideDatasetOptions } from './dataset.js';
 import { SlidePipeline, type SlideBatchJob, type SlidePipelineConfig } from './pipeline.js';
 import type { SlideWorkerInit, SlideWorkerTask } from './worker.js';
@@ -86,6 +88,27 @@ export class SlideLoader implements AsyncIterable<HostBatch> {
   /** The training slides (after open). */
   get dataset(): SlideDataset {
     return this.state().dataset;
+  }
+
+  /** Microns per pixel of the patches, or null when they are cut at level 0. */
+  get mpp(): number | null {
+    return this.options.mpp ?? null;
+  }
+
+  /** The slides as a checkpoint records them (root is the slide folder). */
+  describe(): DataSource {
+    return {
+      root: resolve(this.slidesDir),
+      images: '.',
+      masks: relative(this.slidesDir, this.annotationsDir),
+      foreground: null,
+      validation: [],
+      slides: {
+        annotations: resolve(this.annotationsDir),
+        unlabelled: this.state().dataset.classes.unlabelled,
+        validationSlides: [...(this.options.validationSlides ?? [])],
+      },
+    };
   }
 
   /** Batches per epoch on this rank (after open). */

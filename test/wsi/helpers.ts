@@ -51,3 +51,33 @@ export async function annotatedSlides(names: string[] = ['cmu'], features: objec
   }
   return { dir, slides, annotations, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
+
+/**
+ * A 512 x 512 crop of the CMU-1 region (level-0 origin 1000, 2000: epithelium
+ * at the left, stroma at the right) as a tiled pyramidal TIFF, and a GeoJSON
+ * for it in its own coordinates: small enough to predict in seconds. OpenSlide
+ * reads it as a generic TIFF, without mpp.
+ */
+export async function croppedSlide(slides: string, annotations: string, name: string): Promise<void> {
+  const { Slide } = await import('../../src/wsi/slide.js');
+  const sharp = (await import('sharp')).default;
+  const slide = Slide.open(CMU_SLIDE);
+  const rgba = slide.readRegion(0, 1000, 2000, 512, 512);
+  slide.close();
+  await sharp(Buffer.from(rgba.buffer, rgba.byteOffset, rgba.byteLength), { raw: { width: 512, height: 512, channels: 4 } })
+    .removeAlpha()
+    .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg' })
+    .toFile(join(slides, `${name}.tif`));
+  const feature = (coordinates: number[][][], name: string, color: number[]) => ({
+    type: 'Feature',
+    geometry: { type: 'Polygon', coordinates },
+    properties: { objectType: 'annotation', classification: { name, color } },
+  });
+  await writeFile(
+    join(annotations, `${name}.geojson`),
+    JSON.stringify([
+      feature([rect(0, 0, 50, 400)], 'Tumor', [200, 0, 0]),
+      feature([rect(350, 0, 512, 512), rect(450, 300, 500, 400)], 'Stroma', [150, 200, 150]),
+    ]),
+  );
+}
