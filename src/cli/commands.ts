@@ -249,8 +249,8 @@ export const TRAIN = defineCommand({
     },
     { command: 'patho train --out runs/glas --resume', help: 'continue an interrupted run' },
     {
-      command: 'patho train --slides slides --annotations annotations --classes Tumor,Stroma --mpp 0.5 --val-slides case7 --out runs/tumor',
-      help: 'train on regions drawn in QuPath; unannotated pixels are left out',
+      command: 'patho train --slides slides --classes Tumor,Stroma --mpp 0.5 --val-slides s7',
+      help: 'train on regions drawn in QuPath (GeoJSON in annotations/ beside slides/); unannotated pixels are left out',
     },
     { command: 'patho train --devices cuda:0,1 --amp --channels-last', help: 'two GPUs with mixed precision and channels-last' },
   ],

@@ -7,6 +7,7 @@
  * persistent workers do. close() terminates them.
  */
 import { Worker } from 'node:worker_threads';
+import { combineSums, type ChannelStats, type ChannelSums } from './normalize.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -90,4 +91,16 @@ export class WorkerPool<Task extends { kind: string } = WorkerTask> {
       slot.worker.unref();
     }
   }
+}
+
+/**
+ * Channel statistics of the samples `indices`, their sums computed across
+ * the workers (which also fills their caches) and combined in index order, so
+ * the result is the same for any worker count.
+ */
+export async function statsAcrossWorkers(pool: WorkerPool<{ kind: 'sums'; indices: number[] }>, indices: number[]): Promise<ChannelStats> {
+  const parts = await Promise.all(
+    Array.from({ length: pool.size }, (_, w) => pool.run<ChannelSums[]>({ kind: 'sums', indices: indices.filter((i) => i % pool.size === w) })),
+  );
+  return combineSums(indices.map((i) => parts[i % pool.size][Math.floor(i / pool.size)]));
 }

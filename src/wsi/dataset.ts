@@ -5,9 +5,7 @@
  * file and the feature), the classes decided, and the resolution patches are
  * cut at. The slides themselves are opened again by whoever reads patches.
  */
-import { readdir } from 'node:fs/promises';
-import { extname, join } from 'node:path';
-import { DatasetError, naturalCompare, type DatasetProblem } from '../data/dataset.js';
+import { DatasetError, listByBaseName, naturalCompare, type DatasetProblem } from '../data/dataset.js';
 import { outsideSlide, readAnnotations, type Annotation } from './annotations.js';
 import { classSet, type ClassSet } from './classes.js';
 import { Slide, SLIDE_EXTENSIONS, type SlideLevel } from './slide.js';
@@ -74,8 +72,8 @@ export class SlideDataset {
   static async open(slidesDir: string, annotationsDir: string, options: SlideDatasetOptions = {}): Promise<SlideDataset> {
     const warn = options.onWarning ?? ((message: string) => console.warn(message));
     const problems: DatasetProblem[] = [];
-    const slides = await listFiles(slidesDir, SLIDE_FILES, problems);
-    const annotations = await listFiles(annotationsDir, ANNOTATION_FILES, problems);
+    const slides = await listByBaseName(slidesDir, SLIDE_FILES, problems);
+    const annotations = await listByBaseName(annotationsDir, ANNOTATION_FILES, problems);
     for (const [name, path] of slides) {
       if (!annotations.has(name)) problems.push({ file: path, message: `slide has no annotation file (no ${name}.geojson in ${annotationsDir})` });
     }
@@ -158,25 +156,4 @@ async function checkSlide(name: string, slidePath: string, annotationPath: strin
   } finally {
     slide.close();
   }
-}
-
-/** Base name -> path of the files with these extensions; duplicate base names are problems. */
-async function listFiles(dir: string, extensions: string[], problems: DatasetProblem[]): Promise<Map<string, string>> {
-  let files: string[];
-  try {
-    files = await readdir(dir);
-  } catch (error) {
-    throw new DatasetError([{ file: dir, message: `cannot read folder: ${(error as Error).message}` }]);
-  }
-  const byName = new Map<string, string>();
-  for (const file of files.sort()) {
-    const ext = extname(file).toLowerCase();
-    if (file.startsWith('.') || !extensions.includes(ext)) continue;
-    const name = file.slice(0, file.length - ext.length);
-    const path = join(dir, file);
-    const other = byName.get(name);
-    if (other !== undefined) problems.push({ file: path, message: `same base name as ${other}: pairing is ambiguous` });
-    else byName.set(name, path);
-  }
-  return byName;
 }

@@ -17,8 +17,8 @@
 import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { resolveAugment, type AugmentOption } from '../data/augment/config.js';
-import { combineSums, type ChannelStats, type ChannelSums } from '../data/normalize.js';
-import { WorkerPool } from '../data/pool.js';
+import { combineSums, type ChannelStats } from '../data/normalize.js';
+import { statsAcrossWorkers, WorkerPool } from '../data/pool.js';
 import type { HostBatch } from '../data/types.js';
 import type { DataSource } from '../train/checkpoint.js';
 import { SlideDataset, type SlideDatasetOptions } from './dataset.js';
@@ -232,11 +232,7 @@ export class SlideLoader implements AsyncIterable<HostBatch> {
     const { pipeline, pool } = this.state();
     const indices = Array.from({ length: STATS_SAMPLES }, (_, i) => i);
     if (!pool) return combineSums(pipeline!.sums(indices));
-    const parts = await Promise.all(
-      Array.from({ length: pool.size }, (_, w) => pool.run<ChannelSums[]>({ kind: 'sums', indices: indices.filter((i) => i % pool.size === w) })),
-    );
-    // combined in index order, so the statistics do not depend on the worker count
-    return combineSums(indices.map((i) => parts[i % pool.size][Math.floor(i / pool.size)]));
+    return statsAcrossWorkers(pool, indices);
   }
 }
 
