@@ -35,9 +35,10 @@ export function readWindow(slide: Slide, window: RasterWindow): PlanarImage {
   const w = Math.ceil(lx + window.width * factor) - x0;
   const h = Math.ceil(ly + window.height * factor) - y0;
   const rgba = slide.readRegion(level, x0, y0, w, h);
+  const plane = window.width * window.height;
+  if (factor === 1 && lx === x0 && ly === y0) return { width: window.width, height: window.height, channels: 3, data: planarRgb(rgba, plane) };
   const columns = areaWeights(lx - x0, factor, window.width);
   const rows = areaWeights(ly - y0, factor, window.height);
-  const plane = window.width * window.height;
   const out = new Float32Array(3 * plane);
   const rowBuffer = new Float64Array(3 * window.width);
   for (let oy = 0; oy < window.height; oy++) {
@@ -64,6 +65,13 @@ export function readWindow(slide: Slide, window: RasterWindow): PlanarImage {
     }
   }
   return { width: window.width, height: window.height, channels: 3, data: out };
+}
+
+/** Whole pixels at the level's own resolution: RGBA bytes to planar RGB in [0, 1]. */
+function planarRgb(rgba: Uint8Array, plane: number): Float32Array {
+  const out = new Float32Array(3 * plane);
+  for (let c = 0; c < 3; c++) for (let i = 0; i < plane; i++) out[c * plane + i] = rgba[i * 4 + c] / 255;
+  return out;
 }
 
 /**

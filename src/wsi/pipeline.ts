@@ -56,7 +56,10 @@ export class SlidePipeline {
     const centre = this.sampler.draw(this.config.seed, epoch, index);
     const entry = this.dataset.entries[centre.slide];
     const [height, width] = this.config.patch;
+    // whole level-0 pixels: at level-0 resolution a patch is then a copy, not a blend of four pixels
     const window = centredWindow(centre.x, centre.y, width, height, entry.downsample);
+    window.x = Math.round(window.x);
+    window.y = Math.round(window.y);
     let slide = this.open.get(centre.slide);
     if (!slide) {
       slide = Slide.open(entry.slidePath);
