@@ -159,3 +159,22 @@ test('held-out slides: validation draws the same patches every pass, from those 
     await loader.close();
   }
 });
+
+test('data-parallel ranks draw disjoint shares that together are the single process\'s draws', async () => {
+  const options = { batchSize: 2, patchSize: 16, samplesPerEpoch: 8, seed: 9, workers: 0, normalize: 'none' as const };
+  const names = async (extra: object) => {
+    const loader = new SlideLoader(data.slides, data.annotations, { ...options, ...extra });
+    try {
+      return (await epochs(loader, 1)).flatMap((b) => b.names);
+    } finally {
+      await loader.close();
+    }
+  };
+  const whole = await names({});
+  const rank0 = await names({ rank: 0, worldSize: 2 });
+  const rank1 = await names({ rank: 1, worldSize: 2 });
+  assert.equal(rank0.length, 4);
+  assert.equal(rank1.length, 4);
+  assert.deepEqual([...rank0, ...rank1].sort(), [...whole].sort());
+  assert.deepEqual(rank0, whole.filter((_, i) => i % 2 === 0));
+});
