@@ -13,6 +13,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 
+import sharp from 'sharp';
+
+import { parseAnnotations } from '../../src/wsi/annotations.js';
+import { paintOrder } from '../../src/wsi/classes.js';
+import { rasterizeWindow } from '../../src/wsi/patches.js';
 import { annotatedSlides, croppedSlide } from './helpers.js';
 
 const bin = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'patho.js');
@@ -45,12 +50,12 @@ test('train on annotated slides with named classes at an mpp, validating on a he
   }
 });
 
-test('a model trained on a slide predicts GeoJSON with the class names and colours, as QuPath detections', () => {
+test('a model trained on a slide predicts GeoJSON with the class names and colours, as QuPath detections, that rasterises back to the mask', async () => {
   const crop = join(data.dir, 'crop');
   const train = patho('train', '--slides', join(crop, 'slides'), '--samples-per-epoch', '8', '--epochs', '2', '--lr', '0.05', '--out', 'crop-run', ...tiny);
   assert.equal(train.code, 0, train.stderr);
   assert.match(train.stderr, /classes 1 Stroma, 2 Tumor \(0 background\).* at level 0/);
-  const predict = patho('predict', '--model', join('crop-run', 'model.pt'), '--out', 'predictions', '--format', 'geojson', '--no-overlay', '--objects', 'detection',
+  const predict = patho('predict', '--model', join('crop-run', 'model.pt'), '--out', 'predictions', '--format', 'geojson,png', '--no-overlay', '--objects', 'detection',
     '--threads', '1', '--devices', 'cpu', join(crop, 'slides', 'crop.tif'));
   assert.equal(predict.code, 0, predict.stderr);
   const path = join(data.dir, 'predictions', 'crop.geojson');
@@ -67,6 +72,20 @@ test('a model trained on a slide predicts GeoJSON with the class names and colou
     assert.ok(f.properties.measurements['Area px^2'] > 0);
   }
   assert.ok(!text.includes(data.dir), 'no local paths in the output');
+
+  // round trip: the GeoJSON read back and rasterised is the predicted mask, pixel for pixel
+  const { data: stored, info } = await sharp(join(data.dir, 'predictions', 'crop_mask.png')).raw().toBuffer({ resolveWithObject: true });
+  assert.deepEqual([info.width, info.height], [512, 512]);
+  // class values, stored gray or as three equal channels
+  const mask = Uint8Array.from({ length: 512 * 512 }, (_, i) => stored[i * info.channels]);
+  const parsed = parseAnnotations(text, 'crop.geojson');
+  assert.deepEqual(parsed.problems, []);
+  // the checkpoint's order: class 1 Stroma, class 2 Tumor
+  const classes = { names: ['Stroma', 'Tumor'], colors: [colours.Stroma, colours.Tumor] as [number, number, number][], unlabelled: 'background' as const };
+  const back = rasterizeWindow({ x: 0, y: 0, width: 512, height: 512, scale: 1 }, paintOrder(classes, parsed.annotations), 0);
+  let differing = 0;
+  for (let i = 0; i < mask.length; i++) if (back.data[i] !== mask[i]) differing++;
+  assert.equal(differing, 0, `${differing} pixels differ between the mask and its GeoJSON`);
 });
 
 test('bad slide sets: exit code 2, the file named, no stack trace', () => {
