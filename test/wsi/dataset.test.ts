@@ -11,6 +11,8 @@ import sharp from 'sharp';
 
 import { DatasetError } from '../../src/data/dataset.js';
 import { SlideDataset } from '../../src/wsi/dataset.js';
+import { Slide } from '../../src/wsi/slide.js';
+import { TiledTiffWriter } from '../../src/wsi/tiff.js';
 import { annotatedSlides, CMU_SLIDE, cmuFeatures } from './helpers.js';
 
 const problemsOf = async (open: Promise<unknown>): Promise<string[]> => {
@@ -72,7 +74,8 @@ test('an unknown class in --classes names the classes found; Background cannot b
 test('--mpp on a slide that does not record its resolution names the slide', async () => {
   const data = await annotatedSlides(['plain']);
   try {
-    // a generic tiled TIFF: OpenSlide 3.4.1 reports no mpp for those
+    // a generic tiled TIFF: OpenSlide 3.4.1 reports no mpp for those, and sharp's default
+    // resolution tags (25.4 pixels per inch, 1000 um/px) are a placeholder, not a resolution
     const tiff = join(data.slides, 'plain.tif');
     await sharp({ create: { width: 2220, height: 2967, channels: 3, background: { r: 230, g: 180, b: 200 } } })
       .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg' })
@@ -82,6 +85,31 @@ test('--mpp on a slide that does not record its resolution names the slide', asy
     assert.match(problem, new RegExp(`^${tiff}: --mpp 0.5: the slide does not record its microns per pixel`));
     const atLevel0 = await SlideDataset.open(data.slides, data.annotations);
     assert.equal(atLevel0.entries[0].downsample, 1);
+    // the same TIFF with its resolution in the TIFF tags (sharp takes pixels per mm): the mpp comes from them
+    await sharp({ create: { width: 2220, height: 2967, channels: 3, background: { r: 230, g: 180, b: 200 } } })
+      .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg', xres: 1000 / 0.465, yres: 1000 / 0.465, resolutionUnit: 'cm' })
+      .toFile(tiff);
+    const [entry] = (await SlideDataset.open(data.slides, data.annotations, { mpp: 0.93 })).entries;
+    // the tag is a float32: 0.465 to within its rounding
+    assert.ok(Math.abs(entry.mpp! - 0.465) < 0.465 * 2 ** -23, `mpp ${entry.mpp}`);
+    assert.ok(Math.abs(entry.downsample - 2) < 2 * 2 ** -22);
+  } finally {
+    await data.cleanup();
+  }
+});
+
+test("patho's own mask TIFF carries its resolution, and a slide opened on it reads it back", async () => {
+  const data = await annotatedSlides([]);
+  try {
+    const path = join(data.dir, 'mask.tif');
+    const writer = new TiledTiffWriter(path, { width: 300, height: 200, mpp: { x: 0.499, y: 0.499 } });
+    writer.writeRows(new Uint8Array(300 * 200).fill(255), 200);
+    writer.close();
+    const slide = Slide.open(path);
+    const mpp = slide.mpp;
+    slide.close();
+    // written as a rational of pixels per cm with three decimals: 1e4 / 0.499 rounded to 1/1000
+    assert.ok(mpp !== null && Math.abs(mpp.x - 0.499) < 1e-6 && Math.abs(mpp.y - 0.499) < 1e-6, `mpp ${JSON.stringify(mpp)}`);
   } finally {
     await data.cleanup();
   }
