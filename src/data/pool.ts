@@ -7,6 +7,7 @@
  * persistent workers do. close() terminates them.
  */
 import { Worker } from 'node:worker_threads';
+import { ImageDecodeError } from './decode.js';
 import { combineSums, type ChannelStats, type ChannelSums } from './normalize.js';
 import type { WorkerReply, WorkerTask } from './worker.js';
 
@@ -70,7 +71,7 @@ export class WorkerPool<Task extends { kind: string } = WorkerTask> {
       slot.pending.delete(reply.id);
       if (slot.pending.size === 0) worker.unref();
       if (reply.ok) pending.resolve(reply.result);
-      else pending.reject(new Error(reply.error));
+      else pending.reject(reply.decode ? new ImageDecodeError(reply.decode.file, reply.decode.reason) : new Error(reply.error));
     });
     worker.on('error', (error) => this.fail(new Error(`data loader worker failed: ${error.message}`)));
     worker.on('exit', (code) => {
