@@ -5,13 +5,14 @@
  */
 import { resolve } from 'node:path';
 import type { DataLoader } from '../data/loader.js';
+import { SlideLoader } from '../wsi/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
 import { CheckpointError } from '../io/errors.js';
 import type { UNet } from '../models/unet.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedulers.js';
 import { buildInfo, getRngState, setRngState } from '../tensor/runtime.js';
-import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type DataSource } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointMeta, type DataSource } from './checkpoint.js';
 import type { RunProgress } from './loop.js';
 
 /** Everything of a run that a checkpoint saves or a resume restores. */
@@ -28,6 +29,10 @@ export interface RunState {
   /** the training options, recorded as they were (meta.training) */
   training: Record<string, string | number | boolean | null>;
   device: string;
+  /** names and colours of the classes, when the data named them (annotated slides) */
+  classes?: CheckpointMeta['classes'];
+  /** microns per pixel of the training patches, when chosen */
+  mpp?: number | null;
 }
 
 /** Writes a checkpoint of `run` atomically; `full` adds optimizer, scheduler and RNG state for resuming. */
@@ -48,6 +53,8 @@ export async function saveRun(path: string, run: RunState, full: boolean): Promi
       device: run.device,
       savedAt: new Date().toISOString(),
       data: run.data,
+      classes: run.classes ?? null,
+      mpp: run.mpp ?? null,
       model: run.net.stateDict(),
       optimizer: full ? (run.optimizer.stateDict() as never) : undefined,
       scheduler: full && run.scheduler ? (run.scheduler.stateDict() as never) : undefined,
@@ -112,7 +119,8 @@ export async function loadWeights(
 }
 
 /** The data a run trains on, as its checkpoints record it. */
-export async function describeData(loader: DataLoader, validation: DataLoader | null): Promise<DataSource> {
+export async function describeData(loader: DataLoader | SlideLoader, validation: DataLoader | null): Promise<DataSource> {
+  if (loader instanceof SlideLoader) return loader.describe();
   const entries = validation ? (await validation.open()).dataset.entries : [];
   return {
     root: resolve(loader.root),
