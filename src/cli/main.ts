@@ -20,6 +20,8 @@ export async function main(argv: string[]): Promise<number> {
       // commands load the addon, so they are imported only when run
       case 'train':
         return await (await import('./train.js')).trainCommand(line.options);
+      case 'plan':
+        return await (await import('./plan.js')).planCommand(line.options);
       case 'eval':
         return await (await import('./evaluate.js')).evalCommand(line.options);
       case 'predict':

@@ -61,6 +61,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   const loader = new DataLoader(o.data, o.images, o.masks, {
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
+    foregroundOversample: o.foregroundOversample,
     augment: (o.preset as 'em' | 'he' | 'rigid' | 'none' | undefined) ?? 'auto',
     seed: o.seed,
     workers: o.workers,
