@@ -193,7 +193,13 @@ export const TRAIN = defineCommand({
       min: 0,
       help: 'seconds between writes of last.pt (always written after the last epoch); 0 writes it every epoch',
     },
-    { name: 'resume', type: 'boolean', help: 'continue from the latest checkpoint in --out' },
+    {
+      name: 'plan',
+      type: 'boolean',
+      default: true,
+      help: 'fill every option not given from a plan for the data, this machine and the budget (see patho plan); --no-plan uses the fixed defaults shown here',
+    },
+    { name: 'resume', type: 'boolean', help: 'continue from the latest checkpoint in --out (and its plan.json)' },
     { name: 'seed', type: 'int', metavar: 'S', default: 0, help: 'seed of the split, the sampling, the augmentation and the weights' },
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/', help: 'where checkpoints (model.pt) and logs go' },
     devices,
@@ -420,7 +426,7 @@ export type ServeOptions = OptionsOf<typeof SERVE>;
 
 /** A command to run, or help or the version to print. */
 export type CommandLine =
-  | { command: 'train'; options: TrainOptions; positionals: string[] }
+  | { command: 'train'; options: TrainOptions; positionals: string[]; given: string[] }
   | { command: 'plan'; options: PlanOptions; positionals: string[] }
   | { command: 'eval'; options: EvalOptions; positionals: string[] }
   | { command: 'predict'; options: PredictOptions; positionals: string[] }
@@ -448,7 +454,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   const parse = <C extends CommandSpec>(spec: C) => {
     const parsed = parseArgs(spec, rest);
     if (parsed.help) return { command: 'help' as const, text: helpText(spec) };
-    return { command: parsed.command, options: parsed.options, positionals: parsed.positionals };
+    return { command: parsed.command, options: parsed.options, positionals: parsed.positionals, given: parsed.given };
   };
   switch (commandNamed(first).name) {
     case 'train':

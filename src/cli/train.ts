@@ -1,9 +1,8 @@
 /** `patho train`: a U-Net from a folder of images and masks to data/model.pt. */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
-import type { ValidationSpec } from '../data/split.js';
 import { UNet } from '../models/unet.js';
 import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
 import { Model, type EpochRecord } from '../train/model.js';
@@ -14,8 +13,14 @@ import { worldFromEnv } from '../parallel/env.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { launchWorkers } from '../parallel/launch.js';
 import { reportAfterTraining } from '../report/index.js';
+import { formatPlan, planFolder, type Plan } from '../plan/index.js';
+import { applyPlan, givenOptions, readPlan } from '../plan/apply.js';
+import { validationOf } from './plan.js';
 
-export async function trainCommand(o: TrainOptions): Promise<number> {
+/** @param given the options given on the command line (camelCase); a plan fills in the others */
+export async function trainCommand(options: TrainOptions, given: readonly string[] = []): Promise<number> {
+  let o = options;
+  let plan: Plan | null = null;
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
   if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
   if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
@@ -30,14 +35,24 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   if (world) {
     // a worker of a multi-process job (started by our launcher, torchrun or SLURM)
     device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
+    // a job started by our launcher trains with its plan; one started elsewhere (torchrun, SLURM)
+    // plans on every rank without measuring, so that all ranks plan alike
+    if (o.plan) plan = (await planFor(o, given, device, { measure: false, file: process.env.PATHO_PLAN }))?.plan ?? null;
     group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 });
     // torchrun gives its workers OMP_NUM_THREADS (1 by default) so that N of
     // them do not each take every core; our own launcher sets PATHO_NUM_THREADS
     const ompThreads = Number(process.env.OMP_NUM_THREADS);
     if (!process.env.PATHO_NUM_THREADS && Number.isInteger(ompThreads) && ompThreads > 0) setNumThreads(ompThreads);
   } else {
-    const plan = parseDevices(o.devices, cuda.deviceCount());
-    const devices = o.nproc !== undefined && plan.devices.length === 1 ? Array(o.nproc).fill(plan.devices[0]) : plan.devices;
+    const parsed = parseDevices(o.devices, cuda.deviceCount());
+    const devices = o.nproc !== undefined && parsed.devices.length === 1 ? Array(o.nproc).fill(parsed.devices[0]) : parsed.devices;
+    if (o.plan) {
+      if (o.threads > 0) setNumThreads(o.threads);
+      const planned = await planFor(o, given, devices[0], { measure: true });
+      plan = planned?.plan ?? null;
+      // the workers read this plan instead of measuring again
+      if (planned) process.env.PATHO_PLAN = planned.path;
+    }
     if (devices.length > 1) {
       return launchWorkers({
         devices,
@@ -48,16 +63,11 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     }
     device = devices[0];
   }
+  if (plan) o = applyPlan(o, plan, given);
   if (o.threads > 0) setNumThreads(o.threads);
   manualSeed(o.seed);
 
-  const validation: ValidationSpec | undefined = o.val
-    ? { root: o.val }
-    : o.valNames
-      ? { names: o.valNames }
-      : o.valSplit > 0
-        ? { fraction: o.valSplit, seed: o.seed }
-        : undefined;
+  const validation = validationOf(o);
   const loader = new DataLoader(o.data, o.images, o.masks, {
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
@@ -90,6 +100,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       momentum: o.momentum,
       loss: o.loss as 'bce' | 'bce-jaccard' | 'dice' | 'bce-dice',
       modelPath: join(o.out, 'model.pt'),
+      plan,
       device,
       amp: o.amp ? 'bfloat16' : null,
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
@@ -118,6 +129,35 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     group?.destroy();
     await loader.close();
   }
+}
+
+/**
+ * The run's plan: the launcher's (`file`), the one in --out on --resume (the
+ * run must stay what it was; none if it was trained without one), or a new
+ * one, written to OUT/plan.json and printed with its time estimate.
+ */
+async function planFor(o: TrainOptions, given: readonly string[], device: string, how: { measure: boolean; file?: string }): Promise<{ plan: Plan; path: string } | null> {
+  const path = join(o.out, 'plan.json');
+  if (how.file) return { plan: readPlan(how.file), path: how.file };
+  if (o.resume) return existsSync(path) ? { plan: readPlan(path), path } : null;
+  const plan = await planFolder({
+    root: o.data,
+    images: o.images,
+    masks: o.masks,
+    foreground: o.foreground,
+    skipBad: o.skipBad,
+    validation: validationOf(o),
+    device,
+    given: givenOptions(o, given),
+    measure: how.measure,
+  });
+  const world = worldFromEnv();
+  if (!world || world.rank === 0) {
+    mkdirSync(o.out, { recursive: true });
+    writeFileSync(path, JSON.stringify(plan, null, 2) + '\n');
+    process.stderr.write(formatPlan(plan, o.data) + `plan written to ${path}\n`);
+  }
+  return { plan, path };
 }
 
 function printSummary(records: EpochRecord[], modelPath: string): void {

@@ -42,7 +42,7 @@ export function formatPlan(plan: Plan, source: string): string {
   ];
   const rows = (Object.keys(plan.choices) as PlannedKey[]).map((k) => {
     const c = plan.choices[k];
-    const shown = c.value === null ? '(none)' : argsOf(k, c.value).join(' ');
+    const shown = c.value === null ? `${flagOf(k)} (none)` : argsOf(k, c.value).join(' ');
     return [shown, c.source === 'given' ? 'given' : c.why] as const;
   });
   const width = Math.max(...rows.map(([s]) => s.length)) + 2;

@@ -33,6 +33,12 @@ export interface PlannedOptions {
 
 export type PlannedKey = keyof PlannedOptions;
 
+/** Every option a plan sets, in the order a plan lists them. */
+export const PLANNED_KEYS: readonly PlannedKey[] = [
+  'maxMinutes', 'epochs', 'batchSize', 'patch', 'depth', 'baseChannels', 'optimizer', 'lr', 'schedule',
+  'preset', 'foregroundOversample', 'valEvery', 'checkpointEvery', 'amp', 'channelsLast', 'workers',
+];
+
 /** One decision: the value, why, and whether the planner or the user made it. */
 export interface Choice<T> {
   value: T;
@@ -163,8 +169,10 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   const skipped: string[] = [];
   // a CPU's time per pixel hardly depends on the patch or the batch, so it is
   // measured on one small patch and scaled; a GPU is measured as it will run
-  const measuredPatch = gpu ? patch.value : Math.min(patch.value, Math.max(CPU_PROBE_PATCH, 4 * 2 ** depth.value));
-  const scale = (patch.value / measuredPatch) ** 2;
+  // (patch 0 trains on whole images: timed at their larger median side)
+  const side = patch.value > 0 ? patch.value : roundUp(Math.max(fp.width.median, fp.height.median), 2 ** depth.value);
+  const measuredPatch = gpu ? side : Math.min(side, Math.max(CPU_PROBE_PATCH, 4 * 2 ** depth.value));
+  const scale = (side / measuredPatch) ** 2;
   const timeOf = async (width: number, fast: boolean): Promise<StepMeasurement | null> => {
     const candidate: StepCandidate = {
       baseChannels: width,
@@ -191,7 +199,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   const budget = planBudget(given);
   const trainImages = request.trainImages ?? Math.max(1, fp.images - request.validationImages);
   const stepsFor = (time: StepMeasurement) =>
-    budget.minutes === null ? null : stepsIn(budget.minutes * 60, time.secondsPerImage, batch.value, trainImages, request.validationImages, fp, patch.value);
+    budget.minutes === null ? null : stepsIn(budget.minutes * 60, time.secondsPerImage, batch.value, trainImages, request.validationImages, fp, side);
 
   // precision: bfloat16 autocast and channels-last are measured together, against fp32
   const reference = given.baseChannels ?? 32;
@@ -269,7 +277,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   if (stepTime) {
     const spi = stepTime.secondsPerImage;
     const epochSeconds = trainImages * spi;
-    const validationSeconds = validationTime(request.validationImages, fp, patch.value, spi);
+    const validationSeconds = validationTime(request.validationImages, fp, side, spi);
     if (request.validationImages > 0) {
       valEveryPlanned = Math.max(1, Math.ceil(validationSeconds / (VALIDATION_SHARE * epochSeconds)));
       valWhy = valEveryPlanned === 1
@@ -299,7 +307,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
       epochSeconds,
       validationSeconds,
       epochsInBudget,
-      steps: Math.floor((minutes !== null ? stepsIn(minutes * 60, spi, batch.value, trainImages, request.validationImages, fp, patch.value) : runEpochs * Math.ceil(trainImages / batch.value))),
+      steps: Math.floor((minutes !== null ? stepsIn(minutes * 60, spi, batch.value, trainImages, request.validationImages, fp, side) : runEpochs * Math.ceil(trainImages / batch.value))),
       minutes: minutes ?? (runEpochs * cycle) / 60,
     };
   }

@@ -30,6 +30,8 @@ export interface CheckpointMeta {
   torchVersion: string;
   device: string;
   savedAt: string;
+  /** The plan the run was made from (`patho plan`), if any. */
+  plan?: object | null;
 }
 
 export interface Checkpoint extends CheckpointMeta {

@@ -65,6 +65,8 @@ export interface ModelOptions {
    * averaged every step, validation sharded, only rank 0 writes.
    */
   group?: ProcessGroup;
+  /** The plan the run was made from (`patho plan`), stored in its checkpoints. */
+  plan?: object | null;
 }
 
 export interface TrainOptions {
@@ -132,7 +134,8 @@ const DEFAULTS = {
 
 export class Model {
   readonly net: UNet;
-  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'group'>> & Pick<ModelOptions, 'loss' | 'posWeight'>;
+  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'group' | 'plan'>> & Pick<ModelOptions, 'loss' | 'posWeight'>;
+  readonly plan: object | null;
   /** Set when training data-parallel across processes. */
   readonly ddp: DistributedDataParallel | null;
   readonly optimizer: Optimizer<{ lr: number }>;
@@ -159,7 +162,8 @@ export class Model {
 
   constructor(net: UNet, options: ModelOptions = {}) {
     this.net = net;
-    const { group: _group, ...rest } = options;
+    const { group: _group, plan, ...rest } = options;
+    this.plan = plan ?? null;
     this.options = { ...DEFAULTS, ...rest } as Model['options'];
     const o = this.options;
     if (!(o.lr > 0)) throw new Error(`Model: lr must be > 0, got ${o.lr}`);
@@ -478,6 +482,7 @@ export class Model {
       device,
       savedAt: new Date().toISOString(),
       data: this.data,
+      plan: this.plan,
     };
   }
 
