@@ -59,6 +59,7 @@ test("every option of issue 5's train synopsis parses", () => {
       batchSize: 8,
       patch: 128,
       foregroundOversample: 0.5,
+      plan: true,
       lr: 1e-3,
       optimizer: 'adam',
       momentum: 0.9,
@@ -111,7 +112,7 @@ test('eval, predict and info parse their options and positionals', () => {
     assert.equal(prediction.options.overlay, false);
   }
   const info = parseCommandLine(['info', '-m', 'x.pt']);
-  assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, verbose: false }, positionals: [] });
+  assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, verbose: false }, positionals: [], given: ['model'] });
 });
 
 test('help: patho, patho --help, patho help train, patho train -h', () => {
