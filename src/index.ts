@@ -14,7 +14,9 @@ export {
   DataLoader, SegmentationDataset, DistributedSampler, type DataLoaderOptions, type HostBatch,
 } from './data/index.js';
 export { batchToTensors } from './data/tensors.js';
-export { Model, NonFiniteLossError, type ModelOptions, type TrainOptions, type EpochRecord } from './train/model.js';
+export { Model, NonFiniteLossError, TrainingInterrupted, type ModelOptions, type TrainOptions, type EpochRecord, type TrainingListener } from './train/model.js';
+export { trainStep, type StepParts, type StepResult } from './train/step.js';
+export { TRAINING_DEFAULTS } from './train/defaults.js';
 export { evaluateBinary, type EvaluationReport } from './train/evaluate.js';
 export { saveCheckpoint, loadCheckpoint, type Checkpoint } from './train/checkpoint.js';
 export * from './parallel/index.js';

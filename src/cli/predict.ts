@@ -11,17 +11,14 @@ import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
 import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
 import { loadTrainedNet } from '../infer/trained.js';
-import { launchWorkers } from '../parallel/launch.js';
-import { worldFromEnv } from '../parallel/env.js';
-import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
 import { predictSlide, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
 import type { PredictOptions } from './commands.js';
-import { parseDevices } from './devices.js';
-import { ProgressBar } from './progress.js';
+import { startUp } from './startup.js';
+import { ProgressBar } from '../report/progress.js';
 
 const INPUT_EXTENSIONS = [...IMAGE_EXTENSIONS, ...SLIDE_EXTENSIONS];
 
@@ -62,20 +59,11 @@ function openIfSlide(file: string): Slide | null {
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
   let files = expandInputs(inputs);
-  const world = worldFromEnv();
-  let device: string;
-  if (world) {
-    // a worker of a multi-process job (our launcher, torchrun or SLURM): its share of the inputs
-    device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
-    files = files.filter((_, i) => i % world.worldSize === world.rank);
-  } else {
-    const plan = parseDevices(o.devices, cuda.deviceCount());
-    if (plan.devices.length > 1) {
-      return launchWorkers({ devices: plan.devices, command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)] });
-    }
-    device = plan.devices[0];
-  }
-  if (o.threads > 0) setNumThreads(o.threads);
+  const started = await startUp(o, 'patho predict');
+  if ('exitCode' in started) return started.exitCode;
+  const { device, world } = started;
+  // a worker of a multi-process job: its share of the inputs
+  if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
   const { net, meta } = await loadTrainedNet(o.model, { device });
   mkdirSync(o.out, { recursive: true });
   const window: SlidingWindowOptions = {
@@ -87,7 +75,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     device,
     amp: o.amp ? 'bfloat16' : null,
   };
-  const rank = world && world.worldSize > 1 ? `rank ${world.rank}: ` : '';
+  const rank = world ? `rank ${world.rank}: ` : '';
   try {
     for (const file of files) {
       const name = basename(file, extname(file));

@@ -4,68 +4,41 @@ import { join } from 'node:path';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
 import { UNet } from '../models/unet.js';
-import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
-import { Model, type EpochRecord } from '../train/model.js';
-import { UsageError } from './args.js';
-import type { TrainOptions } from './commands.js';
-import { parseDevices } from './devices.js';
-import { worldFromEnv } from '../parallel/env.js';
+import { removeOrphanedTemporaries, removeTemporariesInFlight } from '../io/atomic.js';
 import { ProcessGroup } from '../parallel/group.js';
-import { launchWorkers } from '../parallel/launch.js';
 import { reportAfterTraining } from '../report/index.js';
+import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
+import { worldFromEnv } from '../parallel/env.js';
 import { formatPlan, planFolder, type Plan } from '../plan/index.js';
 import { applyPlan, givenOptions, readPlan } from '../plan/apply.js';
+import { parseDevices } from './devices.js';
 import { validationOf } from './plan.js';
+import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
+import { UsageError } from './args.js';
+import type { TrainOptions } from './commands.js';
+import { startUp } from './startup.js';
 
 /** @param given the options given on the command line (camelCase); a plan fills in the others */
 export async function trainCommand(options: TrainOptions, given: readonly string[] = []): Promise<number> {
-  let o = options;
-  let plan: Plan | null = null;
-  if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
-  if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
-  if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
-    throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
+  if (!existsSync(options.data)) throw new UsageError(`--data ${options.data}: no such folder`, 'patho train');
+  if (options.val && !existsSync(options.val)) throw new UsageError(`--val ${options.val}: no such folder`, 'patho train');
+  if (options.resume && !existsSync(join(options.out, 'last.pt'))) {
+    throw new UsageError(`--resume: no checkpoint at ${join(options.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
-  // a job of one process (an interactive `srun`, torchrun --nproc 1) needs no
-  // process group, and its --devices may still ask for several workers
-  const found = worldFromEnv();
-  const world = found && found.worldSize > 1 ? found : null;
-  let device: string;
-  let group: ProcessGroup | undefined;
-  if (world) {
-    // a worker of a multi-process job (started by our launcher, torchrun or SLURM)
-    device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
-    // a job started by our launcher trains with its plan; one started elsewhere (torchrun, SLURM)
-    // plans on every rank without measuring, so that all ranks plan alike
-    if (o.plan) plan = (await planFor(o, given, device, { measure: false, file: process.env.PATHO_PLAN }))?.plan ?? null;
-    group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 });
-    // torchrun gives its workers OMP_NUM_THREADS (1 by default) so that N of
-    // them do not each take every core; our own launcher sets PATHO_NUM_THREADS
-    const ompThreads = Number(process.env.OMP_NUM_THREADS);
-    if (!process.env.PATHO_NUM_THREADS && Number.isInteger(ompThreads) && ompThreads > 0) setNumThreads(ompThreads);
-  } else {
-    const parsed = parseDevices(o.devices, cuda.deviceCount());
-    const devices = o.nproc !== undefined && parsed.devices.length === 1 ? Array(o.nproc).fill(parsed.devices[0]) : parsed.devices;
-    if (o.plan) {
-      if (o.threads > 0) setNumThreads(o.threads);
-      const planned = await planFor(o, given, devices[0], { measure: true });
-      plan = planned?.plan ?? null;
-      // the workers read this plan instead of measuring again
-      if (planned) process.env.PATHO_PLAN = planned.path;
-    }
-    if (devices.length > 1) {
-      return launchWorkers({
-        devices,
-        command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
-        // the survivors of a failed rank report it themselves within the timeout
-        graceMs: o.distTimeout * 1000,
-      });
-    }
-    device = devices[0];
-  }
-  if (plan) o = applyPlan(o, plan, given);
-  if (o.threads > 0) setNumThreads(o.threads);
+  // planned before start-up, which may launch the workers: they read this plan instead of measuring again
+  const plan = options.plan ? await planRun(options, given) : null;
+  const o = plan ? applyPlan(options, plan, given) : options;
+  const started = await startUp(o, 'patho train');
+  if ('exitCode' in started) return started.exitCode;
+  const { device, world } = started;
+  const main = !world || world.rank === 0;
+  const group = world ? ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 }) : undefined;
   manualSeed(o.seed);
+  if (main) {
+    const orphans = removeOrphanedTemporaries(o.out);
+    if (orphans.length) process.stderr.write(`patho train: removed ${orphans.length} temporary file(s) a killed run left in ${o.out}: ${orphans.join(', ')}\n`);
+  }
+  const stop = stopOnSignals(main, world !== null);
 
   const validation = validationOf(o);
   const loader = new DataLoader(o.data, o.images, o.masks, {
@@ -96,50 +69,67 @@ export async function trainCommand(options: TrainOptions, given: readonly string
     });
     const model = new Model(net, {
       lr: o.lr,
-      optimizer: o.optimizer as 'sgd' | 'adam',
+      optimizer: o.optimizer,
       momentum: o.momentum,
-      loss: o.loss as 'bce' | 'bce-jaccard' | 'dice' | 'bce-dice',
+      loss: o.loss,
       modelPath: join(o.out, 'model.pt'),
-      plan,
       device,
       amp: o.amp ? 'bfloat16' : null,
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
-      schedule: o.schedule as 'none' | 'cosine' | 'poly' | 'step',
+      schedule: o.schedule,
       group,
+      plan,
     });
-    if (!world || world.rank === 0) process.stderr.write(
+    if (main) process.stderr.write(
       `patho train: ${loader.dataset.entries.length} training images from ${o.data}, ` +
         `U-Net depth ${o.depth} base ${o.baseChannels} (${(net.parameterCount() / 1e6).toFixed(2)} M parameters) on ${device}\n`,
     );
-    const records = await model.train(loader, {
-      epochs: o.epochs,
-      thresholds: o.thresholds,
-      earlyStop: o.earlyStop,
-      maxMinutes: o.maxMinutes,
-      validateEvery: o.valEvery,
-      checkpointEvery: o.checkpointEvery,
-      resume: o.resume,
-      outDir: o.out,
-    });
-    if (!world || world.rank === 0) printSummary(records, join(o.out, 'model.pt'));
-    model.dispose();
-    if (!world || world.rank === 0) await reportAfterTraining(o.out, { device });
+    let records: EpochRecord[];
+    try {
+      records = await model.train(loader, {
+        epochs: o.epochs,
+        thresholds: o.thresholds,
+        earlyStop: o.earlyStop,
+        maxMinutes: o.maxMinutes,
+        validateEvery: o.valEvery,
+        checkpointEvery: o.checkpointEvery,
+        resume: o.resume,
+        outDir: o.out,
+        signal: stop.signal,
+      });
+    } catch (error) {
+      if (!(error instanceof TrainingInterrupted)) throw error;
+      if (main) process.stderr.write(`patho train: ${error.message}\nto continue: ${resumeCommand()}\n`);
+      return error.reason === 'SIGTERM' ? 143 : 130;
+    } finally {
+      model.dispose();
+    }
+    if (main) printSummary(records, join(o.out, 'model.pt'));
+    if (main) await reportAfterTraining(o.out, { device });
     return 0;
   } finally {
+    stop.release();
     group?.destroy();
     await loader.close();
   }
 }
 
 /**
- * The run's plan: the launcher's (`file`), the one in --out on --resume (the
- * run must stay what it was; none if it was trained without one), or a new
- * one, written to OUT/plan.json and printed with its time estimate.
+ * The run's plan: the launcher's (PATHO_PLAN, in its workers), the one in
+ * --out on --resume (the run must stay what it was; none if it was trained
+ * without one), or a new one, written to OUT/plan.json and printed with its
+ * time estimate. Workers of a job started elsewhere (torchrun, SLURM) plan
+ * without measuring, so that every rank plans alike.
  */
-async function planFor(o: TrainOptions, given: readonly string[], device: string, how: { measure: boolean; file?: string }): Promise<{ plan: Plan; path: string } | null> {
+async function planRun(o: TrainOptions, given: readonly string[]): Promise<Plan | null> {
+  const found = worldFromEnv();
+  const worker = found !== null && found.worldSize > 1;
+  if (worker && process.env.PATHO_PLAN) return readPlan(process.env.PATHO_PLAN);
   const path = join(o.out, 'plan.json');
-  if (how.file) return { plan: readPlan(how.file), path: how.file };
-  if (o.resume) return existsSync(path) ? { plan: readPlan(path), path } : null;
+  if (o.resume) return existsSync(path) ? readPlan(path) : null;
+  // the first device of --devices, as start-up will choose it (a worker's kind is all the plan needs)
+  const device = worker ? (process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? 'cuda:0' : 'cpu')) : parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  if (o.threads > 0) setNumThreads(o.threads);
   const plan = await planFolder({
     root: o.data,
     images: o.images,
@@ -149,15 +139,52 @@ async function planFor(o: TrainOptions, given: readonly string[], device: string
     validation: validationOf(o),
     device,
     given: givenOptions(o, given),
-    measure: how.measure,
+    measure: !worker,
   });
-  const world = worldFromEnv();
-  if (!world || world.rank === 0) {
+  if (!worker || found.rank === 0) {
     mkdirSync(o.out, { recursive: true });
     writeFileSync(path, JSON.stringify(plan, null, 2) + '\n');
     process.stderr.write(formatPlan(plan, o.data) + `plan written to ${path}\n`);
   }
-  return { plan, path };
+  if (!worker) process.env.PATHO_PLAN = path;
+  return plan;
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the current step
+ * (train() then writes last.pt and rejects with TrainingInterrupted); a
+ * second one exits at once, removing the temporary file of a checkpoint
+ * being written. A worker of a multi-process job gets every signal twice
+ * (from the terminal and from the launcher), so there only the first counts.
+ */
+function stopOnSignals(main: boolean, worker: boolean): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) {
+      if (main) process.stderr.write(`\npatho train: ${signal}: stopping after the current step and writing last.pt${worker ? '' : ' (again to quit at once)'}\n`);
+      controller.abort(signal);
+    } else if (!worker) {
+      removeTemporariesInFlight();
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    release() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** This command line with --resume, to continue a stopped run. */
+function resumeCommand(): string {
+  const args = process.argv.slice(2);
+  if (!args.includes('--resume')) args.push('--resume');
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['patho', ...args].map(quote).join(' ');
 }
 
 function printSummary(records: EpochRecord[], modelPath: string): void {

@@ -8,6 +8,7 @@
  * `patho plan`, fixed numbers in tests), and the planner never reads a clock;
  * the probe's own wall time, which it reports, is what limits the probing.
  */
+import { TRAINING_DEFAULTS, type OptimizerName, type ScheduleName } from '../train/defaults.js';
 import type { DataFingerprint } from './fingerprint.js';
 import type { MachineInfo } from './machine.js';
 
@@ -19,9 +20,9 @@ export interface PlannedOptions {
   patch: number;
   depth: number;
   baseChannels: number;
-  optimizer: 'sgd' | 'adam';
+  optimizer: OptimizerName;
   lr: number;
-  schedule: 'none' | 'cosine' | 'poly' | 'step';
+  schedule: ScheduleName;
   preset: 'em' | 'he' | 'rigid' | 'none';
   foregroundOversample: number;
   valEvery: number;
@@ -248,7 +249,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     width = keep('baseChannels', chosen?.width ?? 32, widthWhy(chosen, widths[0]));
   }
   const optimizer = keep('optimizer', 'adam', "Adam at 1e-3 is the README's recipe (matched PyTorch on membrane); the seed's SGD 0.99 at 5e-3 learns slower");
-  const lr = keep('lr', optimizer.value === 'adam' ? 1e-3 : 5e-3, optimizer.value === 'adam' ? 'the usual Adam rate for a U-Net' : "the seed's SGD rate");
+  const lr = keep('lr', optimizer.value === 'adam' ? 1e-3 : TRAINING_DEFAULTS.lr, optimizer.value === 'adam' ? 'the usual Adam rate for a U-Net' : "the seed's SGD rate");
   const schedule = keep('schedule', 'cosine', budget.minutes !== null ? 'cosine decay over the budget, step by step, so the run ends at a low rate' : 'cosine decay over the epochs');
   const preset = keep(
     'preset',
@@ -272,8 +273,8 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   let valWhy = 'every epoch: no step time measured to weigh it by';
   let checkpointPlanned = 120;
   let checkpointWhy = 'last.pt every 2 minutes: no step time measured';
-  let epochsPlanned = 50;
-  let epochsWhy = budget.minutes !== null ? 'the budget ends the run; no step time measured to count its epochs' : 'no budget and no step time: 50 epochs';
+  let epochsPlanned: number = TRAINING_DEFAULTS.epochs;
+  let epochsWhy = 'no step time measured to count the epochs that fit the budget';
   if (stepTime) {
     const spi = stepTime.secondsPerImage;
     const epochSeconds = trainImages * spi;
@@ -297,9 +298,6 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
       // a cap well above the estimate: the budget, not the count, ends the run, even on a quieter machine
       epochsPlanned = Math.max(3, 3 * epochsInBudget);
       epochsWhy = `the budget ends the run (about ${epochsInBudget} epochs of ~${secs(cycle)} fit); this cap is 3x that in case the machine is faster than measured`;
-    } else {
-      epochsPlanned = 50;
-      epochsWhy = 'no budget: 50 epochs';
     }
     const runEpochs = epochsInBudget ?? epochs ?? epochsPlanned;
     estimate = {
