@@ -151,7 +151,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     `receptive field ${receptiveField(depthFit)} px: a pixel at the centre of a ${object} px structure (90th percentile) sees all of it` +
       (depthFit === 4 ? " with the U-Net paper's 4 levels" : "; 4 levels see only 200 px"),
   );
-  const patch = keep('patch', ...planPatch(fp, object, depth.value));
+  let patch = keep('patch', ...planPatch(fp, object, depth.value));
   const batch = keep(
     'batchSize',
     gpu ? 8 : 4,
@@ -163,43 +163,44 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     gpu ? 'the GPU waits for decoding and augmentation unless several cores prepare batches' : machine.cores <= 4 ? `one loader thread: on ${machine.cores} cores a second one takes a core from the step` : 'two loader threads keep ahead of a CPU step',
   );
 
-  // measured: precision, then width
+  // measured: precision, then width (and patch)
   const measurements: (StepCandidate & StepMeasurement)[] = [];
   let probeSpent = 0;
   const probeLimit = request.probeSeconds ?? 20;
   const skipped: string[] = [];
-  // a CPU's time per pixel hardly depends on the patch or the batch, so it is
-  // measured on one small patch and scaled; a GPU is measured as it will run
-  // (patch 0 trains on whole images: timed at their larger median side)
-  const side = patch.value > 0 ? patch.value : roundUp(Math.max(fp.width.median, fp.height.median), 2 ** depth.value);
-  const measuredPatch = gpu ? side : Math.min(side, Math.max(CPU_PROBE_PATCH, 4 * 2 ** depth.value));
-  const scale = (side / measuredPatch) ** 2;
-  const timeOf = async (width: number, fast: boolean): Promise<StepMeasurement | null> => {
-    const candidate: StepCandidate = {
-      baseChannels: width,
-      depth: depth.value,
-      patch: measuredPatch,
-      batchSize: gpu ? batch.value : 1,
-      amp: fast,
-      channelsLast: fast,
-    };
-    let measured: StepMeasurement | undefined = measurements.find((m) => sameCandidate(m, candidate));
-    if (!measured) {
-      if (!request.measure) return null;
-      if (probeSpent >= probeLimit) {
-        skipped.push(`base ${width}${fast ? ' bf16' : ''}`);
-        return null;
-      }
-      measured = await request.measure(candidate);
+  // patch 0 trains on whole images: timed at their larger median side
+  const sideOf = (p: number) => (p > 0 ? p : roundUp(Math.max(fp.width.median, fp.height.median), 2 ** depth.value));
+  /**
+   * Step time at `width` and patch side `side`. A CPU's time per pixel hardly
+   * depends on the patch or the batch, so it is measured on one small patch and
+   * scaled; a GPU is measured as it will run. Once the probe's time is spent, a
+   * width not measured is estimated from one that was, by the convolutions'
+   * cost (the square of the width).
+   */
+  const timeOf = async (width: number, fast: boolean, side: number): Promise<(StepMeasurement & { estimated: boolean }) | null> => {
+    const measuredSide = gpu ? side : Math.min(side, Math.max(CPU_PROBE_PATCH, 4 * 2 ** depth.value));
+    const candidate: StepCandidate = { baseChannels: width, depth: depth.value, patch: measuredSide, batchSize: gpu ? batch.value : 1, amp: fast, channelsLast: fast };
+    const scaled = (m: StepMeasurement, factor: number, estimated: boolean) => ({
+      secondsPerImage: m.secondsPerImage * factor * (side / measuredSide) ** 2,
+      seconds: m.seconds,
+      estimated,
+    });
+    const done = measurements.find((m) => sameCandidate(m, candidate));
+    if (done) return scaled(done, 1, false);
+    if (request.measure && probeSpent < probeLimit) {
+      const measured = await request.measure(candidate);
       probeSpent += measured.seconds;
       measurements.push({ ...candidate, ...measured });
+      return scaled(measured, 1, false);
     }
-    return { secondsPerImage: measured.secondsPerImage * scale, seconds: measured.seconds };
+    if (request.measure) skipped.push(`base ${width}${fast ? ' bf16' : ''}`);
+    const other = measurements.find((m) => sameCandidate({ ...m, baseChannels: width }, candidate));
+    return other ? scaled(other, (width / other.baseChannels) ** 2, true) : null;
   };
 
   const budget = planBudget(given);
   const trainImages = request.trainImages ?? Math.max(1, fp.images - request.validationImages);
-  const stepsFor = (time: StepMeasurement) =>
+  const stepsFor = (time: StepMeasurement, side: number) =>
     budget.minutes === null ? null : stepsIn(budget.minutes * 60, time.secondsPerImage, batch.value, trainImages, request.validationImages, fp, side);
 
   // precision: bfloat16 autocast and channels-last are measured together, against fp32
@@ -213,9 +214,9 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   } else if (!gpu && !machine.bf16.amx && !machine.bf16.avx512bf16) {
     precisionWhy = 'fp32: this CPU has neither AMX nor AVX512-BF16, so bfloat16 would be emulated, and slower';
   } else {
-    const fp32 = await timeOf(reference, false);
-    const bf16 = await timeOf(reference, true);
-    if (fp32 && bf16) {
+    const fp32 = await timeOf(reference, false, sideOf(patch.value));
+    const bf16 = await timeOf(reference, true, sideOf(patch.value));
+    if (fp32 && bf16 && !fp32.estimated && !bf16.estimated) {
       const speedup = fp32.secondsPerImage / bf16.secondsPerImage;
       fast = speedup >= 1.1;
       const rates = `${ms(bf16.secondsPerImage)} vs ${ms(fp32.secondsPerImage)} per image, measured here`;
@@ -230,24 +231,25 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   const channelsLast = keep('channelsLast', fast, precisionWhy);
   const measuredFast = amp.value && channelsLast.value;
 
-  // width: the widest candidate that still gets MIN_STEPS steps in the budget
-  let width: Choice<number>;
-  let stepTime: StepMeasurement | null;
-  if (given.baseChannels !== undefined) {
-    width = keep('baseChannels', given.baseChannels, 'given');
-    stepTime = await timeOf(given.baseChannels, measuredFast);
-  } else {
-    const widths = gpu ? [64, 32] : [32, 16];
-    let chosen: { width: number; time: StepMeasurement; steps: number | null } | null = null;
+  // width, then patch: the widest base, at the planned patch if it can, that still gets MIN_STEPS steps in the budget
+  const widths = given.baseChannels !== undefined ? [given.baseChannels] : gpu ? [64, 32] : [32, 16];
+  const patches = given.patch === undefined && patch.value > 256 ? [patch.value, 256] : [patch.value];
+  let chosen: Fit | null = null;
+  search: for (const p of patches) {
     for (const w of widths) {
-      const time = await timeOf(w, measuredFast);
-      if (!time) break;
-      chosen = { width: w, time, steps: stepsFor(time) };
-      if (chosen.steps === null || chosen.steps >= MIN_STEPS) break;
+      const time = await timeOf(w, measuredFast, sideOf(p));
+      if (!time) break search;
+      chosen = { width: w, patch: p, time, steps: stepsFor(time, sideOf(p)) };
+      if (chosen.steps === null || chosen.steps >= MIN_STEPS) break search;
     }
-    stepTime = chosen?.time ?? null;
-    width = keep('baseChannels', chosen?.width ?? 32, widthWhy(chosen, widths[0]));
   }
+  const stepTime = chosen?.time ?? null;
+  const width = keep('baseChannels', chosen?.width ?? 32, widthWhy(chosen, widths[0]));
+  if (chosen && chosen.patch !== patch.value) {
+    patch = keep('patch', chosen.patch, `${chosen.patch} px, less than the ${patch.value} px the structures want: at ${patch.value} px too few steps fit the budget`);
+  }
+  const side = sideOf(patch.value);
+
   const optimizer = keep('optimizer', 'adam', "Adam at 1e-3 is the README's recipe (matched PyTorch on membrane); the seed's SGD 0.99 at 5e-3 learns slower");
   const lr = keep('lr', optimizer.value === 'adam' ? 1e-3 : TRAINING_DEFAULTS.lr, optimizer.value === 'adam' ? 'the usual Adam rate for a U-Net' : "the seed's SGD rate");
   const schedule = keep('schedule', 'cosine', budget.minutes !== null ? 'cosine decay over the budget, step by step, so the run ends at a low rate' : 'cosine decay over the epochs');
@@ -337,10 +339,18 @@ export function planOptions(plan: Plan): PlannedOptions {
   return Object.fromEntries(Object.entries(plan.choices).map(([k, c]) => [k, c.value])) as unknown as PlannedOptions;
 }
 
-function widthWhy(chosen: { width: number; time: StepMeasurement; steps: number | null } | null, widest: number): string {
+/** A width and patch with their step time and the optimizer steps that fit the budget (null: no budget). */
+interface Fit {
+  width: number;
+  patch: number;
+  time: StepMeasurement & { estimated: boolean };
+  steps: number | null;
+}
+
+function widthWhy(chosen: Fit | null, widest: number): string {
   if (!chosen) return "32: no step time measured; the README's membrane runs found no gain from wider";
   const { width, time, steps } = chosen;
-  const rate = `${ms(time.secondsPerImage)} per image`;
+  const rate = `${ms(time.secondsPerImage)} per image${time.estimated ? ' (estimated from a measured width)' : ''}`;
   if (steps === null) return `${width}: no budget to fit (${rate})`;
   if (steps >= MIN_STEPS) {
     return `${width}: about ${Math.round(steps)} steps fit the budget at ${rate} (${MIN_STEPS} wanted)` + (width === widest ? '' : `; base ${widest} would get too few`);

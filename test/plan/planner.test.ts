@@ -216,6 +216,35 @@ test('a budget sets a generous epoch cap, and validation and checkpoint cadences
   assert.equal(o.checkpointEvery, 120);
 });
 
+test('a width the probe had no time for is estimated from a measured one by the square of the width', async () => {
+  const asked: StepCandidate[] = [];
+  // one measurement eats the probe's time: 0.4 s per 128 px image at base 32, 1.6 s per 256 px patch
+  const measure = async (c: StepCandidate) => {
+    asked.push(c);
+    return { secondsPerImage: 0.4, seconds: 25 };
+  };
+  const plan = await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 5, measure });
+  assert.equal(asked.length, 1);
+  // base 32: 1.6 s per image, ~85 steps in 10 minutes; base 16 estimated at 0.4 s, ~340 steps: still too few, the narrowest
+  assert.equal(plan.choices.baseChannels.value, 16);
+  assert.match(plan.choices.baseChannels.why, /400 ms per image \(estimated from a measured width\)/);
+});
+
+test('large structures on a slow machine: the patch shrinks to 256 before the run gets too few steps', async () => {
+  const fp = fingerprint({ channels: 3, objects: { count: 700, medianSize: 150, p90Size: 390, maxSize: 775 } });
+  // 0.2 s per 256 px image at base 32: 512 px patches (4x the pixels) get too few steps even at base 16
+  const slow = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.2).measure });
+  assert.equal(slow.choices.patch.value, 256);
+  assert.match(slow.choices.patch.why, /less than the 512 px the structures want/);
+  // a fast machine keeps the 512 px patch and base 32
+  const fast = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.01).measure });
+  assert.equal(fast.choices.patch.value, 512);
+  assert.equal(fast.choices.baseChannels.value, 32);
+  // a given patch is never shrunk
+  const given = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.2).measure, given: { patch: 512 } });
+  assert.equal(given.choices.patch.value, 512);
+});
+
 test('the probe stops asking once its time is spent', async () => {
   const asked: StepCandidate[] = [];
   const measure = async (c: StepCandidate) => {
