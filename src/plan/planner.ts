@@ -167,7 +167,6 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   const measurements: (StepCandidate & StepMeasurement)[] = [];
   let probeSpent = 0;
   const probeLimit = request.probeSeconds ?? 20;
-  const skipped: string[] = [];
   // patch 0 trains on whole images: timed at their larger median side
   const sideOf = (p: number) => (p > 0 ? p : roundUp(Math.max(fp.width.median, fp.height.median), 2 ** depth.value));
   /**
@@ -193,7 +192,6 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
       measurements.push({ ...candidate, ...measured });
       return scaled(measured, 1, false);
     }
-    if (request.measure) skipped.push(`base ${width}${fast ? ' bf16' : ''}`);
     const other = measurements.find((m) => sameCandidate({ ...m, baseChannels: width }, candidate));
     return other ? scaled(other, (width / other.baseChannels) ** 2, true) : null;
   };
@@ -224,7 +222,9 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
         ? `bfloat16 autocast + channels-last: ${speedup.toFixed(2)}x the fp32 rate (${rates}); on membrane it matched PyTorch's fp32-trained Dice (README)`
         : `fp32: bfloat16 + channels-last ran at ${speedup.toFixed(2)}x the fp32 rate (${rates}), not worth its rounding`;
     } else {
-      precisionWhy = 'fp32: not measured, and fp32 is never the wrong answer';
+      precisionWhy = request.measure
+        ? `fp32: the probe's ${probeLimit} s were spent before bfloat16 could be measured, and fp32 is never the wrong answer`
+        : 'fp32: not measured, and fp32 is never the wrong answer';
     }
   }
   const amp = keep('amp', fast, precisionWhy);
@@ -311,7 +311,6 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
       minutes: minutes ?? (runEpochs * cycle) / 60,
     };
   }
-  if (skipped.length) epochsWhy += ` (probe time spent before measuring ${skipped.join(', ')})`;
 
   const choices: Choices = {
     maxMinutes: keep('maxMinutes', budget.minutes, budget.why),

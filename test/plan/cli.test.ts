@@ -72,6 +72,16 @@ test('patho train plans what was not given, writes OUT/plan.json and stores the 
   assert.equal(meta.training.optimizer, plan.choices.optimizer.value);
 });
 
+test('patho train --devices cpu:2: the launcher plans once and both workers train with that plan', () => {
+  const result = patho('train', '--data', 'data', '--out', 'two', '--epochs', '1', '--devices', 'cpu:2', '--dist-timeout', '30', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  // printed once, by the launcher: the workers read its plan.json instead of planning
+  assert.equal(result.stderr.match(/plan written to/g)?.length, 1, result.stderr);
+  const plan = JSON.parse(readFileSync(join(dir, 'two', 'plan.json'), 'utf8'));
+  const meta = JSON.parse(patho('info', '--model', join('two', 'model.pt'), '--json').stdout);
+  assert.deepEqual(meta.plan, plan);
+});
+
 test('patho train --no-plan keeps the fixed defaults and writes no plan', () => {
   const result = patho('train', '--data', 'data', '--out', 'fixed', '--epochs', '1', '--no-plan', ...tiny);
   assert.equal(result.code, 0, result.stderr);
