@@ -56,5 +56,6 @@ export function formatPlan(plan: Plan, source: string): string {
           ' (on a machine shared with other work, expect fewer)'
       : 'estimate none: no step time was measured',
   );
+  lines.push(`replay   patho train --data ${source} ${planArgs(plan).join(' ')}`);
   return lines.join('\n') + '\n';
 }

@@ -122,6 +122,9 @@ export const MIN_STEPS = 1000;
 /** Patch side a CPU's step time is measured at (then scaled by pixels): a few seconds per measurement on 2 cores. */
 export const CPU_PROBE_PATCH = 128;
 
+/** Validations a budgeted run gets at least (when that many epochs fit): the best epoch is chosen among them. */
+const MIN_VALIDATIONS = 5;
+
 /** Share of a run spent validating that the validation cadence aims at (at most). */
 const VALIDATION_SHARE = 0.1;
 
@@ -281,11 +284,17 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     const spi = stepTime.secondsPerImage;
     const epochSeconds = trainImages * spi;
     const validationSeconds = validationTime(request.validationImages, fp, side, spi);
+    const epochsAtOnce = budget.minutes !== null ? Math.floor((budget.minutes * 60) / epochSeconds) : null;
     if (request.validationImages > 0) {
-      valEveryPlanned = Math.max(1, Math.ceil(validationSeconds / (VALIDATION_SHARE * epochSeconds)));
-      valWhy = valEveryPlanned === 1
-        ? `every epoch: a validation (~${secs(validationSeconds)}) is under ${pct(VALIDATION_SHARE)} of an epoch (~${secs(epochSeconds)})`
-        : `every ${valEveryPlanned} epochs: a validation takes ~${secs(validationSeconds)}, an epoch ~${secs(epochSeconds)}; this keeps validation under ${pct(VALIDATION_SHARE)} of the run`;
+      const byShare = Math.max(1, Math.ceil(validationSeconds / (VALIDATION_SHARE * epochSeconds)));
+      // the best epoch is picked among the validated ones: at least MIN_VALIDATIONS of them
+      const byCount = epochsAtOnce !== null ? Math.max(1, Math.floor(epochsAtOnce / MIN_VALIDATIONS)) : byShare;
+      valEveryPlanned = Math.min(byShare, byCount);
+      valWhy = valEveryPlanned < byShare
+        ? `every ${valEveryPlanned === 1 ? '' : `${valEveryPlanned} `}epoch${valEveryPlanned === 1 ? '' : 's'}: only ~${epochsAtOnce} epochs fit, and the best is picked among at least ${MIN_VALIDATIONS} validations (each ~${secs(validationSeconds)})`
+        : valEveryPlanned === 1
+          ? `every epoch: a validation (~${secs(validationSeconds)}) is under ${pct(VALIDATION_SHARE)} of an epoch (~${secs(epochSeconds)})`
+          : `every ${valEveryPlanned} epochs: a validation takes ~${secs(validationSeconds)}, an epoch ~${secs(epochSeconds)}; this keeps validation under ${pct(VALIDATION_SHARE)} of the run`;
     } else {
       valWhy = 'no validation images';
     }

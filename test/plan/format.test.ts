@@ -49,5 +49,6 @@ test('formatPlan: the data, the machine, each measurement, every choice with its
   assert.match(text, /--max-minutes 20\s+given\n/);
   assert.match(text, /--amp\s+bfloat16 autocast \+ channels-last: 2\.00x the fp32 rate/);
   assert.match(text, /estimate 12\.50 images\/s/);
+  assert.ok(text.endsWith(`\nreplay   patho train --data data/membrane/train ${planArgs(plan).join(' ')}\n`));
   for (const key of Object.keys(plan.choices)) assert.match(text, new RegExp(flagOf(key as never).replace(/^--/, '--(no-)?')));
 });

@@ -245,6 +245,16 @@ test('large structures on a slow machine: the patch shrinks to 256 before the ru
   assert.equal(given.choices.patch.value, 512);
 });
 
+test('few epochs in the budget: validation often enough to pick a best epoch among several', async () => {
+  // 10 training and 20 validation images, 5 s per image at base 16: 50 s epochs, 12 fit in 10 minutes;
+  // a validation (~133 s) would want every 27th epoch to stay under 10% of the run, but then none would happen
+  const plan = await makePlan({ fingerprint: fingerprint(), machine: cpu(), trainImages: 10, validationImages: 20, measure: fakeMeasure(20).measure });
+  assert.equal(plan.choices.baseChannels.value, 16);
+  assert.ok(Math.abs(plan.estimate!.epochSeconds - 50) < 1e-9);
+  assert.equal(plan.choices.valEvery.value, 2);
+  assert.match(plan.choices.valEvery.why, /only ~12 epochs fit, and the best is picked among at least 5 validations/);
+});
+
 test('the probe stops asking once its time is spent', async () => {
   const asked: StepCandidate[] = [];
   const measure = async (c: StepCandidate) => {
