@@ -59,7 +59,7 @@ test('patho plan: a missing folder is an input error naming it', () => {
 test('patho train plans what was not given, writes OUT/plan.json and stores the plan in the checkpoint', () => {
   const result = patho('train', '--data', 'data', '--out', 'run', '--epochs', '1', ...tiny);
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stderr, /\nestimate .*\nplan written to run[/\\]plan\.json\n/);
+  assert.match(result.stderr, /\nestimate .*\nreplay +patho train --data data --epochs 1 --batch-size 2 .*\nplan written to run[/\\]plan\.json\n/);
   const plan = JSON.parse(readFileSync(join(dir, 'run', 'plan.json'), 'utf8'));
   assert.equal(plan.choices.baseChannels.source, 'given');
   assert.equal(plan.choices.epochs.value, 1);
