@@ -1,10 +1,10 @@
 /** `patho train`: a U-Net from a folder of images and masks to data/model.pt. */
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
 import { UNet } from '../models/unet.js';
-import { removeOrphanedTemporaries, removeTemporariesInFlight } from '../io/atomic.js';
+import { removeOrphanedTemporaries, removeTemporariesInFlight, writeFileAtomic } from '../io/atomic.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
 import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
@@ -143,7 +143,8 @@ async function planRun(o: TrainOptions, given: readonly string[]): Promise<Plan 
   });
   if (!worker || found.rank === 0) {
     mkdirSync(o.out, { recursive: true });
-    writeFileSync(path, JSON.stringify(plan, null, 2) + '\n');
+    // atomic, as the checkpoints: a killed start never leaves half a plan for --resume to read
+    await writeFileAtomic(path, (write) => write(new TextEncoder().encode(JSON.stringify(plan, null, 2) + '\n')));
     process.stderr.write(formatPlan(plan, o.data) + `plan written to ${path}\n`);
   }
   if (!worker) process.env.PATHO_PLAN = path;
