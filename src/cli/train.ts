@@ -16,6 +16,7 @@ import { validationOf } from './plan.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
+import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
 
 /** @param given the options given on the command line (camelCase); a plan fills in the others */
@@ -25,6 +26,9 @@ export async function trainCommand(options: TrainOptions, given: readonly string
   if (options.resume && !existsSync(join(options.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(options.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
+  // rank 0 writes the checkpoints; a launcher checks for it before it starts any rank
+  const job = worldFromEnv();
+  if (!job || job.worldSize === 1 || job.rank === 0) ensureWritableFolder(options.out, '--out', 'patho train');
   // planned before start-up, which may launch the workers: they read this plan instead of measuring again
   const plan = options.plan ? await planRun(options, given) : null;
   const o = plan ? applyPlan(options, plan, given) : options;

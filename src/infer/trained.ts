@@ -8,9 +8,10 @@ export async function loadTrainedNet(path: string, options: { device?: string } 
   const checkpoint = await loadCheckpoint(path, options);
   try {
     if (!checkpoint.meta.unet) {
-      throw new Error(
-        `${path} holds weights but no architecture (a plain state_dict?); load it with ` +
-          `new UNet({...}).loadStateDict(await loadStateDictFile(path)) instead`,
+      throw new CheckpointError(
+        path,
+        'holds weights but no architecture, so it is not a patho model (a plain state_dict?); load it with ' +
+          'new UNet({...}).loadStateDict(await loadStateDictFile(path)) instead',
       );
     }
     let architecture: Required<UNetOptions>;
@@ -25,7 +26,7 @@ export async function loadTrainedNet(path: string, options: { device?: string } 
       net.loadStateDict(checkpoint.model);
     } catch (e) {
       net.dispose();
-      throw new Error(`${path}: ${e instanceof Error ? e.message : e}`);
+      throw new CheckpointError(path, `its weights do not fit the U-Net it describes: ${e instanceof Error ? e.message : e}`);
     }
     net.eval();
     return { net, meta: checkpoint.meta };
