@@ -44,6 +44,8 @@ const pathoArgs = [
   // last.pt every 2 minutes instead of after every 5-second epoch (PyTorch's script writes none)
   '--checkpoint-every', '120',
   '--amp', '--channels-last', '--workers', '1', '--threads', '2', '--out', out,
+  // the settings matched with the PyTorch script, not a plan (which would also fill --depth)
+  '--no-plan',
 ];
 console.log(`patho: node ${pathoArgs.slice(1).join(' ')}`);
 const started = performance.now();

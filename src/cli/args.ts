@@ -87,6 +87,8 @@ export interface ParsedArgs<C extends CommandSpec> {
   positionals: string[];
   /** true when -h or --help was given; options then hold only defaults */
   help: boolean;
+  /** the options given on the command line (camelCase keys), as opposed to defaults */
+  given: string[];
 }
 
 /** A mistake on the command line; the CLI prints the message without a stack trace and exits with 2. */
@@ -126,7 +128,7 @@ export function parseArgs<const C extends CommandSpec>(spec: C, argv: readonly s
   const positionals: string[] = [];
   const end = argv.indexOf('--');
   const help = argv.slice(0, end < 0 ? argv.length : end).some((a) => a === '-h' || a === '--help');
-  if (help) return { command: spec.name, options: toOptions(spec, values), positionals, help };
+  if (help) return { command: spec.name, options: toOptions(spec, values), positionals, help, given: [] };
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -175,7 +177,7 @@ export function parseArgs<const C extends CommandSpec>(spec: C, argv: readonly s
     if (given.has(a) && given.has(b)) throw new UsageError(`--${a} and --${b} cannot be used together`, program);
   }
   checkPositionals(spec, positionals, program);
-  return { command: spec.name, options: toOptions(spec, values), positionals, help };
+  return { command: spec.name, options: toOptions(spec, values), positionals, help, given: [...given].map(camelCase) };
 }
 
 function defaultOf(option: OptionSpec): unknown {

@@ -147,6 +147,15 @@ export const TRAIN = defineCommand({
       min: 0,
       help: 'side of the random square patches trained on; 0 trains on whole images',
     },
+    {
+      name: 'foreground-oversample',
+      type: 'number',
+      metavar: 'P',
+      default: 0,
+      min: 0,
+      max: 1,
+      help: 'probability that a patch is placed on foreground (for rare structures)',
+    },
     { name: 'lr', type: 'number', metavar: 'X', default: TRAINING.lr, min: 0, help: 'learning rate' },
     { name: 'optimizer', type: 'string', choices: OPTIMIZERS, default: TRAINING.optimizer, help: 'optimizer' },
     { name: 'momentum', type: 'number', metavar: 'M', default: TRAINING.momentum, min: 0, max: 1, help: 'SGD momentum (Adam keeps its betas 0.9, 0.999)' },
@@ -208,7 +217,13 @@ export const TRAIN = defineCommand({
       min: 0,
       help: 'seconds between writes of last.pt (always written after the last epoch); 0 writes it every epoch',
     },
-    { name: 'resume', type: 'boolean', help: 'continue from the latest checkpoint in --out' },
+    {
+      name: 'plan',
+      type: 'boolean',
+      default: true,
+      help: 'fill every option not given from a plan for the data, this machine and the budget (see patho plan); --no-plan uses the fixed defaults shown here',
+    },
+    { name: 'resume', type: 'boolean', help: 'continue from the latest checkpoint in --out (and its plan.json)' },
     { name: 'seed', type: 'int', metavar: 'S', default: 0, help: 'seed of the split, the sampling, the augmentation and the weights' },
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/', help: 'where checkpoints (model.pt) and logs go' },
     devices,
@@ -253,6 +268,40 @@ export const TRAIN = defineCommand({
       help: 'train on regions drawn in QuPath (GeoJSON in annotations/ beside slides/); unannotated pixels are left out',
     },
     { command: 'patho train --devices cuda:0,1 --amp --channels-last', help: 'two GPUs with mixed precision and channels-last' },
+  ],
+});
+
+/** `patho plan` */
+export const PLAN = defineCommand({
+  name: 'plan',
+  summary: 'plan a training run for the data, this machine and a time budget',
+  description:
+    'Fingerprint a folder of images and masks (sizes, channels, foreground share, structure sizes), look at the machine (cores, bfloat16 instructions, GPUs), time a few training steps, and print the options patho train would use, each with the reason. patho train makes the same plan for every option not given.',
+  options: [
+    data,
+    images,
+    masks,
+    foreground,
+    { name: 'val-split', type: 'number', metavar: 'FRACTION', default: 0.2, min: 0, max: 0.9, help: 'fraction of the images held out for validation' },
+    { name: 'val', type: 'string', metavar: 'DIR', help: 'a separate validation folder instead of --val-split' },
+    { name: 'val-names', type: 'list', metavar: 'LIST', help: 'base names of the validation images instead of --val-split' },
+    { name: 'max-minutes', type: 'number', metavar: 'M', min: 0, help: 'the time budget to plan for (default: 10 minutes)' },
+    { name: 'seed', type: 'int', metavar: 'S', default: 0, help: 'seed of the validation split' },
+    devices,
+    threads,
+    { name: 'json', type: 'boolean', help: 'print the plan as one JSON object (the file patho train writes to OUT/plan.json)' },
+    skipBad,
+    verbose,
+  ],
+  exclusive: [
+    ['val-split', 'val'],
+    ['val-split', 'val-names'],
+    ['val', 'val-names'],
+  ],
+  examples: [
+    { command: 'patho plan', help: 'the plan for the bundled membrane set, with a 10-minute budget' },
+    { command: 'patho plan --data glas --max-minutes 25', help: 'an H&E folder and a 25-minute budget' },
+    { command: 'patho plan --data glas --json > plan.json', help: 'the plan as JSON' },
   ],
 });
 
@@ -394,13 +443,14 @@ export const SERVE = defineCommand({
 });
 
 /** Every command, by name. */
-export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE } as const;
+export const COMMANDS = { train: TRAIN, plan: PLAN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE } as const;
 
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
 
 /** Parsed options of each command. */
 export type TrainOptions = OptionsOf<typeof TRAIN>;
+export type PlanOptions = OptionsOf<typeof PLAN>;
 export type EvalOptions = OptionsOf<typeof EVAL>;
 export type PredictOptions = OptionsOf<typeof PREDICT>;
 export type InfoOptions = OptionsOf<typeof INFO>;
@@ -409,7 +459,8 @@ export type ServeOptions = OptionsOf<typeof SERVE>;
 
 /** A command to run, or help or the version to print. */
 export type CommandLine =
-  | { command: 'train'; options: TrainOptions; positionals: string[] }
+  | { command: 'train'; options: TrainOptions; positionals: string[]; given: string[] }
+  | { command: 'plan'; options: PlanOptions; positionals: string[] }
   | { command: 'eval'; options: EvalOptions; positionals: string[] }
   | { command: 'predict'; options: PredictOptions; positionals: string[] }
   | { command: 'info'; options: InfoOptions; positionals: string[] }
@@ -436,11 +487,13 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   const parse = <C extends CommandSpec>(spec: C) => {
     const parsed = parseArgs(spec, rest);
     if (parsed.help) return { command: 'help' as const, text: helpText(spec) };
-    return { command: parsed.command, options: parsed.options, positionals: parsed.positionals };
+    return { command: parsed.command, options: parsed.options, positionals: parsed.positionals, given: parsed.given };
   };
   switch (commandNamed(first).name) {
     case 'train':
       return parse(TRAIN);
+    case 'plan':
+      return parse(PLAN);
     case 'eval':
       return parse(EVAL);
     case 'predict':

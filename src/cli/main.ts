@@ -19,7 +19,9 @@ export async function main(argv: string[]): Promise<number> {
         return 0;
       // commands load the addon, so they are imported only when run
       case 'train':
-        return await (await import('./train.js')).trainCommand(line.options);
+        return await (await import('./train.js')).trainCommand(line.options, line.given);
+      case 'plan':
+        return await (await import('./plan.js')).planCommand(line.options);
       case 'eval':
         return await (await import('./evaluate.js')).evalCommand(line.options);
       case 'predict':

@@ -1,16 +1,19 @@
 /** `patho train`: a U-Net from a folder of images and masks to data/model.pt. */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { IGNORE_LABEL } from '../data/ignore.js';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
-import type { ValidationSpec } from '../data/split.js';
 import { UNet } from '../models/unet.js';
-import { removeOrphanedTemporaries, removeTemporariesInFlight } from '../io/atomic.js';
-import { worldFromEnv } from '../parallel/env.js';
+import { removeOrphanedTemporaries, removeTemporariesInFlight, writeFileAtomic } from '../io/atomic.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
-import { manualSeed } from '../tensor/runtime.js';
+import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
+import { worldFromEnv } from '../parallel/env.js';
+import { formatPlan, planFolder, type Plan } from '../plan/index.js';
+import { applyPlan, givenOptions, readPlan } from '../plan/apply.js';
+import { parseDevices } from './devices.js';
+import { validationOf } from './plan.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
 import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
@@ -18,17 +21,22 @@ import type { TrainOptions } from './commands.js';
 import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
 
-export async function trainCommand(o: TrainOptions): Promise<number> {
-  if (!o.slides && !existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
-  const annotations = o.slides ? o.annotations ?? join(dirname(resolve(o.slides)), 'annotations') : null;
-  if (o.slides) checkSlideOptions(o, annotations!);
-  if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
-  if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
-    throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
+/** @param given the options given on the command line (camelCase); a plan fills in the others */
+export async function trainCommand(options: TrainOptions, given: readonly string[] = []): Promise<number> {
+  if (!options.slides && !existsSync(options.data)) throw new UsageError(`--data ${options.data}: no such folder`, 'patho train');
+  const annotations = options.slides ? options.annotations ?? join(dirname(resolve(options.slides)), 'annotations') : null;
+  if (options.slides) checkSlideOptions(options, annotations!);
+  if (options.val && !existsSync(options.val)) throw new UsageError(`--val ${options.val}: no such folder`, 'patho train');
+  if (options.resume && !existsSync(join(options.out, 'last.pt'))) {
+    throw new UsageError(`--resume: no checkpoint at ${join(options.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
   // rank 0 writes the checkpoints; a launcher checks for it before it starts any rank
   const job = worldFromEnv();
-  if (!job || job.worldSize === 1 || job.rank === 0) ensureWritableFolder(o.out, '--out', 'patho train');
+  if (!job || job.worldSize === 1 || job.rank === 0) ensureWritableFolder(options.out, '--out', 'patho train');
+  // planned before start-up, which may launch the workers: they read this plan instead of measuring again
+  // the planner fingerprints a folder of images and masks; slides are not planned (yet)
+  const plan = options.plan && !options.slides ? await planRun(options, given) : null;
+  const o = plan ? applyPlan(options, plan, given) : options;
   const started = await startUp(o, 'patho train');
   if ('exitCode' in started) return started.exitCode;
   const { device, world } = started;
@@ -41,16 +49,11 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   }
   const stop = stopOnSignals(main, world !== null);
 
-  const validation: ValidationSpec | undefined = o.val
-    ? { root: o.val }
-    : o.valNames
-      ? { names: o.valNames }
-      : o.valSplit > 0
-        ? { fraction: o.valSplit, seed: o.seed }
-        : undefined;
+  const validation = validationOf(o);
   const loader = o.slides ? slideLoader(o, annotations!, world) : new DataLoader(o.data, o.images, o.masks, {
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
+    foregroundOversample: o.foregroundOversample,
     augment: (o.preset as 'em' | 'he' | 'rigid' | 'none' | undefined) ?? 'auto',
     seed: o.seed,
     workers: o.workers,
@@ -87,6 +90,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
       schedule: o.schedule,
       group,
+      plan,
     });
     if (main) process.stderr.write(
       `patho train: ${describeTrainingData(loader, o)}, ` +
@@ -158,6 +162,43 @@ function describeTrainingData(loader: DataLoader | SlideLoader, o: TrainOptions)
     `unannotated pixels ${classes.unlabelled === 'ignore' ? 'ignored' : 'background'}, ${loader.length} batches of ${o.patch} px patches per epoch ` +
     (loader.mpp ? `at ${loader.mpp} um/px` : 'at level 0')
   );
+}
+
+/**
+ * The run's plan: the launcher's (PATHO_PLAN, in its workers), the one in
+ * --out on --resume (the run must stay what it was; none if it was trained
+ * without one), or a new one, written to OUT/plan.json and printed with its
+ * time estimate. Workers of a job started elsewhere (torchrun, SLURM) plan
+ * without measuring, so that every rank plans alike.
+ */
+async function planRun(o: TrainOptions, given: readonly string[]): Promise<Plan | null> {
+  const found = worldFromEnv();
+  const worker = found !== null && found.worldSize > 1;
+  if (worker && process.env.PATHO_PLAN) return readPlan(process.env.PATHO_PLAN);
+  const path = join(o.out, 'plan.json');
+  if (o.resume) return existsSync(path) ? readPlan(path) : null;
+  // the first device of --devices, as start-up will choose it (a worker's kind is all the plan needs)
+  const device = worker ? (process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? 'cuda:0' : 'cpu')) : parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  if (o.threads > 0) setNumThreads(o.threads);
+  const plan = await planFolder({
+    root: o.data,
+    images: o.images,
+    masks: o.masks,
+    foreground: o.foreground,
+    skipBad: o.skipBad,
+    validation: validationOf(o),
+    device,
+    given: givenOptions(o, given),
+    measure: !worker,
+  });
+  if (!worker || found.rank === 0) {
+    mkdirSync(o.out, { recursive: true });
+    // atomic, as the checkpoints: a killed start never leaves half a plan for --resume to read
+    await writeFileAtomic(path, (write) => write(new TextEncoder().encode(JSON.stringify(plan, null, 2) + '\n')));
+    process.stderr.write(formatPlan(plan, o.data) + `plan written to ${path}\n`);
+  }
+  if (!worker) process.env.PATHO_PLAN = path;
+  return plan;
 }
 
 /**

@@ -37,6 +37,8 @@ export interface CheckpointMeta {
   savedAt: string;
   /** The data the run trained and validated on (absent in checkpoints older than this field). */
   data?: DataSource | null;
+  /** The plan the run was made from (`patho plan`), if any. */
+  plan?: object | null;
 }
 
 /**

@@ -78,6 +78,8 @@ export interface ModelOptions {
    * averaged every step, validation sharded, only rank 0 writes.
    */
   group?: ProcessGroup;
+  /** The plan the run was made from (`patho plan`), stored in its checkpoints. */
+  plan?: object | null;
 }
 
 export interface TrainOptions {
@@ -120,7 +122,8 @@ export interface TrainOptions {
 
 export class Model {
   readonly net: UNet;
-  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex' | 'group'>> & Pick<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex'>;
+  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex' | 'group' | 'plan'>> & Pick<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex'>;
+  readonly plan: object | null;
   /** Set when training data-parallel across processes. */
   readonly ddp: DistributedDataParallel | null;
   readonly optimizer: Optimizer<{ lr: number }>;
@@ -140,7 +143,8 @@ export class Model {
 
   constructor(net: UNet, options: ModelOptions = {}) {
     this.net = net;
-    const { group: _group, ...rest } = options;
+    const { group: _group, plan, ...rest } = options;
+    this.plan = plan ?? null;
     const d = TRAINING_DEFAULTS;
     const o: Model['options'] = {
       lr: d.lr, withJaccard: true, loadModel: false, modelPath: d.modelPath, optimizer: d.optimizer, momentum: d.momentum,
@@ -352,6 +356,7 @@ export class Model {
       normalization: this.normalization,
       threshold: this.threshold,
       data: this.data,
+      plan: this.plan,
       training: {
         ...training, loss: this.options.loss ?? null, posWeight: this.options.posWeight ?? null, ignoreIndex: this.options.ignoreIndex ?? null,
         amp: amp ?? null, memoryFormat,

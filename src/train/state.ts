@@ -26,6 +26,8 @@ export interface RunState {
   normalization: ChannelStats | null;
   threshold: number;
   data: DataSource | null;
+  /** the plan the run was made from (`patho plan`), or null */
+  plan: object | null;
   /** the training options, recorded as they were (meta.training) */
   training: Record<string, string | number | boolean | null>;
   device: string;
@@ -55,6 +57,7 @@ export async function saveRun(path: string, run: RunState, full: boolean): Promi
       data: run.data,
       classes: run.classes ?? null,
       mpp: run.mpp ?? null,
+      plan: run.plan,
       model: run.net.stateDict(),
       optimizer: full ? (run.optimizer.stateDict() as never) : undefined,
       scheduler: full && run.scheduler ? (run.scheduler.stateDict() as never) : undefined,

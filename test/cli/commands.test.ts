@@ -40,7 +40,7 @@ test("every option of issue 5's train synopsis parses", () => {
       '--optimizer adam --momentum 0.9 --loss dice --depth 3 --base-channels 16 --upsample transpose --padding valid ' +
       '--no-batch-norm --preset he --foreground 255 --seed 7 --devices cuda:0,1 --amp --resume --max-minutes 20 --out runs/x ' +
       '--verbose --workers 4 --threads 2 --skip-bad --channels-last --early-stop 5 --nproc 2 --schedule cosine ' +
-      '--val-every 3 --checkpoint-every 60'
+      '--val-every 3 --checkpoint-every 60 --foreground-oversample 0.5'
     ).split(' '),
   );
   assert.equal(line.command, 'train');
@@ -65,6 +65,8 @@ test("every option of issue 5's train synopsis parses", () => {
       epochs: 2,
       batchSize: 8,
       patch: 128,
+      foregroundOversample: 0.5,
+      plan: true,
       lr: 1e-3,
       optimizer: 'adam',
       momentum: 0.9,
@@ -117,7 +119,7 @@ test('eval, predict and info parse their options and positionals', () => {
     assert.equal(prediction.options.overlay, false);
   }
   const info = parseCommandLine(['info', '-m', 'x.pt']);
-  assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, verbose: false }, positionals: [] });
+  assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, verbose: false }, positionals: [], given: ['model'] });
 });
 
 test('help: patho, patho --help, patho help train, patho train -h', () => {
@@ -142,9 +144,9 @@ test('help: patho, patho --help, patho help train, patho train -h', () => {
 
 test('mistakes on the command line give their messages and exit code 2', () => {
   usageError(['trian'], "unknown command 'trian' (did you mean train?)");
-  usageError(['fit'], "unknown command 'fit' (commands: train, eval, predict, info, report, serve)");
-  usageError(['--epochs', '3'], 'expected a command before --epochs (one of train, eval, predict, info, report, serve)');
-  usageError(['help', 'nope'], "unknown command 'nope' (commands: train, eval, predict, info, report, serve)");
+  usageError(['fit'], "unknown command 'fit' (commands: train, plan, eval, predict, info, report, serve)");
+  usageError(['--epochs', '3'], 'expected a command before --epochs (one of train, plan, eval, predict, info, report, serve)');
+  usageError(['help', 'nope'], "unknown command 'nope' (commands: train, plan, eval, predict, info, report, serve)");
   usageError(['train', '--foo'], "unknown option --foo for 'patho train'", 'patho train');
   usageError(['train', '--lt', '0.1'], "unknown option --lt for 'patho train' (did you mean --lr?)", 'patho train');
   usageError(['train', '--epochs', 'x'], "--epochs expects an integer, got 'x'", 'patho train');

@@ -50,7 +50,8 @@ before(async () => {
   assert.deepEqual([...mask.values].sort((a, b) => a - b), [0, 255]);
 });
 
-const tiny = ['--base-channels', '2', '--depth', '2', '--patch', '0', '--workers', '0', '--threads', '1', '--batch-size', '2', '--seed', '1'];
+// --no-plan: these runs test the fixed behaviour of the options (test/plan/cli.test.ts tests the planned run)
+const tiny = ['--base-channels', '2', '--depth', '2', '--patch', '0', '--workers', '0', '--threads', '1', '--batch-size', '2', '--seed', '1', '--no-plan'];
 
 test('train: 2 epochs of a tiny U-Net write model.pt, last.pt and a 2-line log, and print the best epoch', () => {
   const result = patho('train', '--data', 'data', '--out', 'run', '--epochs', '2', '--val-split', '0.25', ...tiny);

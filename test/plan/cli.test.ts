@@ -1,0 +1,92 @@
+/**
+ * `patho plan` and the plan of `patho train`, as a user runs them: child
+ * processes on a 4-image, 64x64 subset of the membrane data.
+ */
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, test } from 'node:test';
+import sharp from 'sharp';
+
+const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+const bin = join(repo, 'bin', 'patho.js');
+const dir = mkdtempSync(join(tmpdir(), 'patho-plan-cli-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function patho(...args: string[]): { code: number | null; stdout: string; stderr: string } {
+  const result = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 120_000 });
+  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+before(async () => {
+  const membrane = join(repo, 'data', 'membrane', 'train');
+  mkdirSync(join(dir, 'data', 'images'), { recursive: true });
+  mkdirSync(join(dir, 'data', 'masks'), { recursive: true });
+  for (const name of ['0', '1', '2', '3']) {
+    await sharp(join(membrane, 'images', `${name}.png`)).resize(64, 64).toColourspace('b-w').png().toFile(join(dir, 'data', 'images', `${name}.png`));
+    await sharp(join(membrane, 'masks', `${name}.png`)).resize(64, 64, { kernel: 'nearest' }).threshold(128).toColourspace('b-w').png().toFile(join(dir, 'data', 'masks', `${name}.png`));
+  }
+});
+
+const tiny = ['--base-channels', '2', '--depth', '2', '--patch', '0', '--workers', '0', '--threads', '1', '--batch-size', '2', '--seed', '1', '--val-split', '0.25'];
+
+test('patho plan prints every choice with its reason; --json gives the plan object', () => {
+  const text = patho('plan', '--data', 'data', '--threads', '1', '--max-minutes', '3');
+  assert.equal(text.code, 0, text.stderr);
+  assert.match(text.stdout, /^data +data: 4 images 64x64, 1 channel, 2 classes/);
+  assert.match(text.stdout, /\n +--max-minutes 3 +given\n/);
+  assert.match(text.stdout, /\n +--patch 64 +64 px: the smallest image side/);
+  assert.match(text.stdout, /\nestimate [\d.]+ images\/s/);
+  const json = patho('plan', '--data', 'data', '--threads', '1', '--json');
+  assert.equal(json.code, 0, json.stderr);
+  const plan = JSON.parse(json.stdout);
+  assert.equal(plan.format, 'patho-plan-1');
+  assert.equal(plan.fingerprint.images, 4);
+  assert.equal(plan.validationImages, 1);
+  assert.equal(plan.choices.maxMinutes.value, 10);
+  assert.ok(plan.measurements.length >= 1);
+});
+
+test('patho plan: a missing folder is an input error naming it', () => {
+  const result = patho('plan', '--data', 'nowhere');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--data nowhere: no such folder/);
+});
+
+test('patho train plans what was not given, writes OUT/plan.json and stores the plan in the checkpoint', () => {
+  const result = patho('train', '--data', 'data', '--out', 'run', '--epochs', '1', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stderr, /\nestimate .*\nreplay +patho train --data data --epochs 1 --batch-size 2 .*\nplan written to run[/\\]plan\.json\n/);
+  const plan = JSON.parse(readFileSync(join(dir, 'run', 'plan.json'), 'utf8'));
+  assert.equal(plan.choices.baseChannels.source, 'given');
+  assert.equal(plan.choices.epochs.value, 1);
+  assert.equal(plan.choices.optimizer.source, 'plan');
+  const info = patho('info', '--model', join('run', 'model.pt'), '--json');
+  assert.equal(info.code, 0, info.stderr);
+  const meta = JSON.parse(info.stdout);
+  assert.deepEqual(meta.plan, plan);
+  // the planned optimizer, not the table's SGD, trained this run
+  assert.equal(meta.training.optimizer, plan.choices.optimizer.value);
+});
+
+test('patho train --devices cpu:2: the launcher plans once and both workers train with that plan', () => {
+  const result = patho('train', '--data', 'data', '--out', 'two', '--epochs', '1', '--devices', 'cpu:2', '--dist-timeout', '30', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  // printed once, by the launcher: the workers read its plan.json instead of planning
+  assert.equal(result.stderr.match(/plan written to/g)?.length, 1, result.stderr);
+  const plan = JSON.parse(readFileSync(join(dir, 'two', 'plan.json'), 'utf8'));
+  const meta = JSON.parse(patho('info', '--model', join('two', 'model.pt'), '--json').stdout);
+  assert.deepEqual(meta.plan, plan);
+});
+
+test('patho train --no-plan keeps the fixed defaults and writes no plan', () => {
+  const result = patho('train', '--data', 'data', '--out', 'fixed', '--epochs', '1', '--no-plan', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  assert.ok(!existsSync(join(dir, 'fixed', 'plan.json')));
+  const meta = JSON.parse(patho('info', '--model', join('fixed', 'model.pt'), '--json').stdout);
+  assert.equal(meta.plan, null);
+  assert.equal(meta.training.optimizer, 'sgd');
+});
