@@ -1,5 +1,4 @@
 import { Tensor } from '../tensor/tensor.js';
-import { zeros } from '../tensor/create.js';
 import { native } from '../tensor/native.js';
 import { Optimizer, type ParamUpdate } from './optimizer.js';
 
@@ -31,8 +30,8 @@ export class Adam extends Optimizer<Required<AdamOptions>> {
       const { param, state } = u;
       if (state.exp_avg === undefined) {
         state.step = 0;
-        this.setState(state, 'exp_avg', zeros([...param.shape], { device: param.device, dtype: param.dtype }));
-        this.setState(state, 'exp_avg_sq', zeros([...param.shape], { device: param.device, dtype: param.dtype }));
+        this.setState(state, 'exp_avg', zerosLike(param));
+        this.setState(state, 'exp_avg_sq', zerosLike(param));
       }
       if (state.step instanceof Tensor) {
         // PyTorch keeps the step count as a tensor; here it is a number
@@ -53,6 +52,15 @@ export class Adam extends Optimizer<Required<AdamOptions>> {
       );
     }
   }
+}
+
+/**
+ * Zeros in the parameter's memory layout (as torch.zeros_like): moments of a
+ * channels-last weight kept in NCHW would make every elementwise update
+ * stride across the layouts instead of running over contiguous memory.
+ */
+function zerosLike(param: Tensor): Tensor {
+  return param.clone().fill_(0);
 }
 
 /** AdamW: Adam with decoupled weight decay (default 0.01, as torch.optim.AdamW). */

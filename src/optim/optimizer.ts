@@ -106,7 +106,13 @@ export abstract class Optimizer<Options extends { lr: number }> {
           if (value.numel !== 1 && value.shape.join() !== p.shape.join() && name !== 'step') {
             throw new Error(`optimizer state ${key}.${name} has shape [${value.shape}] but the parameter is [${p.shape}]`);
           }
-          s[name] = keep(noGrad(() => tidy(() => value.to({ device: p.device }).clone())));
+          // in the parameter's layout: a channels-last model's moments stay channels-last after a resume
+          const channelsLast = value.rank === 4 && p.rank === 4 && !p.isContiguous() && p.isContiguous('channelsLast');
+          s[name] = keep(noGrad(() => tidy(() => {
+            const moved = value.to({ device: p.device });
+            // contiguous() copies only when the layout changes; clone() always does
+            return channelsLast && !moved.isContiguous('channelsLast') ? moved.contiguous('channelsLast') : moved.clone();
+          })));
         } else {
           s[name] = value;
         }

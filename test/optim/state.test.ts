@@ -95,3 +95,25 @@ test('Adam updates parameters at different step counts (one gained a gradient la
   adam.dispose();
   dispose([w1, w2]);
 });
+
+test('Adam keeps the moments of a channels-last weight channels-last, also when restored from a saved (NCHW) state', () => {
+  manualSeed(6);
+  const conv = new Conv2d(3, 4, 3, { padding: 1 });
+  conv.toMemoryFormat('channelsLast');
+  const x = randn([2, 3, 6, 6]).contiguous('channelsLast');
+  const first = new Adam(conv.parameters(), { lr: 0.01 });
+  tidy(() => conv.forward(x).sum().backward());
+  first.step();
+  const layouts = (o: Adam) => Object.values(o.stateDict().state).map((s) => (s.exp_avg as Tensor).rank === 4 && (s.exp_avg as Tensor).isContiguous('channelsLast'));
+  assert.deepEqual(layouts(first), [true, false], 'the weight\'s moments are channels-last; the bias has no layout');
+  // as a checkpoint gives them back: plain NCHW copies
+  const saved = first.stateDict();
+  const nchw = { ...saved, state: Object.fromEntries(Object.entries(saved.state).map(([k, s]) => [k, { ...s, exp_avg: (s.exp_avg as Tensor).contiguous(), exp_avg_sq: (s.exp_avg_sq as Tensor).contiguous() }])) };
+  const second = new Adam(conv.parameters(), { lr: 0.01 });
+  second.loadStateDict(nchw);
+  assert.deepEqual(layouts(second), [true, false]);
+  for (const s of Object.values(nchw.state)) dispose([s.exp_avg as Tensor, s.exp_avg_sq as Tensor]);
+  for (const o of [first, second]) o.dispose();
+  dispose(x);
+  conv.dispose();
+});
