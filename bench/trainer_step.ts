@@ -4,6 +4,9 @@
  * BCE - log(soft Jaccard), bfloat16 autocast + channels-last, 2 threads):
  * forward (with the loss), backward, optimizer, per step, medians over
  * rounds that alternate which side runs first, each side in a fresh process.
+ * Times are CPU time of the whole process (every thread: V8's and Python's
+ * own included), which a machine shared with other work disturbs far less
+ * than wall time; `--wall` reports wall time instead.
  *
  *   node dist/bench/trainer_step.js [--rounds 3] [--steps 8] [--warmup 2] [--threads 2]
  *     [--base 32] [--fp32] [--loader] [--profile DIR] [--python /usr/bin/python3]
@@ -29,6 +32,7 @@ interface Config {
   warmup: number;
   amp: boolean;
   loader: boolean;
+  wall: boolean;
   profile?: string;
 }
 
@@ -50,13 +54,14 @@ function driver(): void {
       base: { type: 'string', default: '32' },
       fp32: { type: 'boolean', default: false },
       loader: { type: 'boolean', default: false },
+      wall: { type: 'boolean', default: false },
       profile: { type: 'string' },
       python: { type: 'string', default: process.env.PYTHON ?? '/usr/bin/python3' },
     },
   });
   const config: Config = {
     threads: Number(values.threads), base: Number(values.base), steps: Number(values.steps), warmup: Number(values.warmup),
-    amp: !values.fp32, loader: values.loader!, profile: values.profile,
+    amp: !values.fp32, loader: values.loader!, wall: values.wall!, profile: values.profile,
   };
   const sides = {
     patho: () => JSON.parse(execFileSync(process.execPath, [fileURLToPath(import.meta.url)], {
@@ -64,7 +69,7 @@ function driver(): void {
     }).trim().split('\n').pop()!) as Phases,
     torch: () => JSON.parse(execFileSync(values.python!, [
       join(root, 'bench/trainer_step_torch.py'), '--threads', String(config.threads), '--base', String(config.base),
-      '--steps', String(config.steps), '--warmup', String(config.warmup), ...(config.amp ? ['--amp'] : []),
+      '--steps', String(config.steps), '--warmup', String(config.warmup), ...(config.amp ? ['--amp'] : []), ...(config.wall ? ['--wall'] : []),
       ...(config.profile ? ['--profile', join(config.profile, 'torch-ops.txt')] : []),
     ], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').pop()!) as Phases,
   };
@@ -78,7 +83,8 @@ function driver(): void {
   }
   console.log(
     `\nU-Net base ${config.base} depth 4, 4 x 256x256, Adam, BCE-Jaccard, ${config.amp ? 'bf16 autocast + channels-last' : 'fp32'}, ` +
-      `${config.threads} threads${config.loader ? ', patho fed by a 1-worker DataLoader' : ''}; medians of ${values.rounds} rounds (ms per step)`,
+      `${config.threads} threads${config.loader ? ', patho fed by a 1-worker DataLoader' : ''}; medians of ${values.rounds} rounds ` +
+      `(${config.wall ? 'wall' : 'CPU'} ms per step)`,
   );
   console.log(`${'phase'.padEnd(12)}${'patho'.padStart(10)}${'PyTorch'.padStart(10)}${'patho/PyTorch'.padStart(15)}`);
   for (const phase of ['forward', 'backward', 'optimizer', 'step'] as const) {
@@ -108,6 +114,11 @@ async function child(c: Config): Promise<void> {
     net, loss: lossByName('bce-jaccard'), optimizer: new Adam(net.parameters(), { lr: 1e-3 }), device: 'cpu',
     amp: c.amp ? ('bfloat16' as const) : null, times: emptyStepTimes(),
   };
+  const cpuMs = () => {
+    const { user, system } = process.cpuUsage();
+    return (user + system) / 1000;
+  };
+  const clock = c.wall ? () => performance.now() : cpuMs;
   const size = 256;
   const random: HostBatch = {
     names: ['a', 'b', 'c', 'd'],
@@ -130,11 +141,11 @@ async function child(c: Config): Promise<void> {
   for (let i = 0; i < c.warmup; i++) await step();
   const phases: Phases[] = [];
   for (let i = 0; i < c.steps; i++) {
-    parts.times = emptyStepTimes();
-    const start = performance.now();
+    parts.times = emptyStepTimes(clock);
+    const start = clock();
     await step();
     const t = parts.times;
-    phases.push({ forward: t.forward, backward: t.backward, optimizer: t.optimizer, step: performance.now() - start });
+    phases.push({ forward: t.forward, backward: t.backward, optimizer: t.optimizer, step: clock() - start });
   }
   if (c.profile) {
     const trace = join(c.profile, 'patho-trace.json');
