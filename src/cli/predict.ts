@@ -3,7 +3,7 @@
  * images and whole slides, named after the inputs. Several devices (or a
  * torchrun/SLURM job) share the inputs: rank r takes every world-size-th one.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
@@ -17,6 +17,7 @@ import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
 import type { PredictOptions } from './commands.js';
+import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
 import { ProgressBar } from '../report/progress.js';
 
@@ -59,13 +60,13 @@ function openIfSlide(file: string): Slide | null {
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
   let files = expandInputs(inputs);
+  ensureWritableFolder(o.out, '--out', 'patho predict');
   const started = await startUp(o, 'patho predict');
   if ('exitCode' in started) return started.exitCode;
   const { device, world } = started;
   // a worker of a multi-process job: its share of the inputs
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
   const { net, meta } = await loadTrainedNet(o.model, { device });
-  mkdirSync(o.out, { recursive: true });
   const window: SlidingWindowOptions = {
     tile: o.tile,
     overlap: o.overlap,
@@ -124,7 +125,7 @@ async function predictImage(
   net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
-    throw new Error(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`);
+    throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
   }
   const { raw, image } = await readImageForInference(file, normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });

@@ -16,8 +16,6 @@ export interface StartupOptions {
   threads: number;
   /** processes on this host when --devices names one device (train's --nproc) */
   nproc?: number;
-  /** how long survivors of a failed rank get to exit by themselves, in seconds */
-  distTimeout?: number;
 }
 
 /** This process computes on `device`; `world` is set in a job of two or more processes. */
@@ -51,8 +49,6 @@ export async function startUp(o: StartupOptions, program: string, several = true
       const exitCode = await launchWorkers({
         devices,
         command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
-        // the survivors of a failed rank report it themselves within the timeout
-        graceMs: o.distTimeout !== undefined ? o.distTimeout * 1000 : undefined,
       });
       return { exitCode };
     }

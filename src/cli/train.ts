@@ -6,12 +6,14 @@ import { classCount } from '../data/masks.js';
 import type { ValidationSpec } from '../data/split.js';
 import { UNet } from '../models/unet.js';
 import { removeOrphanedTemporaries } from '../io/atomic.js';
+import { worldFromEnv } from '../parallel/env.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
 import { manualSeed } from '../tensor/runtime.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
+import { ensureWritableFolder } from './output.js';
 import { stopOnSignals } from './signals.js';
 import { startUp } from './startup.js';
 
@@ -21,6 +23,9 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
+  // rank 0 writes the checkpoints; a launcher checks for it before it starts any rank
+  const job = worldFromEnv();
+  if (!job || job.worldSize === 1 || job.rank === 0) ensureWritableFolder(o.out, '--out', 'patho train');
   const started = await startUp(o, 'patho train');
   if ('exitCode' in started) return started.exitCode;
   const { device, world } = started;

@@ -3,7 +3,10 @@
  * band) at a time; predictions are blended into a buffer only one tile high,
  * and every row that no later tile touches is handed to `onRows` and dropped.
  * Memory is therefore the tile batch plus `classes x tile x width` floats,
- * whatever the image height: a whole slide streams through it.
+ * whatever the image height (and 8 bytes a row for the blending weights): a
+ * whole slide streams through it. `predictTiled` returns the high-water mark
+ * of the buffers it holds, so tests check that bound instead of the process's
+ * resident memory, which allocator and GC timing make noisy.
  */
 import { reflect } from '../data/patch.js';
 import { tensor } from '../tensor/create.js';
@@ -113,12 +116,18 @@ function coverage(size: number, starts: number[], weights: Float32Array): Float6
   return sum;
 }
 
+/** What a tiled pass held. */
+export interface TiledStats {
+  /** The most bytes of pixel and probability buffers held at once (the band, the batch in and out, the weights). */
+  peakBufferBytes: number;
+}
+
 /**
  * Predicts `source` tile by tile and streams the blended probabilities to
  * `options.onRows`. Away from the blending near tile edges the result equals
  * a whole-image pass.
  */
-export function predictTiled(net: InferenceNet, source: TileSource, options: TiledOptions): void {
+export function predictTiled(net: InferenceNet, source: TileSource, options: TiledOptions): TiledStats {
   const { tile, step } = geometry(options);
   const { width, height, channels } = source;
   if (channels !== net.options.inChannels) {
@@ -138,6 +147,8 @@ export function predictTiled(net: InferenceNet, source: TileSource, options: Til
   const batchSize = Math.max(1, options.batchSize ?? 4);
   const total = xs.length * ys.length;
   let done = 0;
+  const heldAlways = band.byteLength + out.byteLength + weights.byteLength + rowSum.byteLength + colSum.byteLength;
+  let peakBufferBytes = heldAlways;
 
   for (let r = 0; r < ys.length; r++) {
     const top = ys[r];
@@ -155,12 +166,15 @@ export function predictTiled(net: InferenceNet, source: TileSource, options: Til
     for (let b = 0; b < run.length; b += batchSize) {
       const batch = run.slice(b, b + batchSize);
       const input = new Float32Array(batch.length * channels * tile * tile);
+      let largestRead = 0;
       batch.forEach((x0, i) => {
         const tw = Math.min(tile, width - x0);
         const pixels = source.read(x0, top, tw, th);
+        largestRead = Math.max(largestRead, pixels.byteLength);
         mirrorInto(input, i * channels * tile * tile, pixels, channels, tw, th, tile);
       });
       const probs = runTiles(net, input, [batch.length, channels, tile, tile], options);
+      peakBufferBytes = Math.max(peakBufferBytes, heldAlways + input.byteLength + largestRead + probs.byteLength);
       batch.forEach((x0, i) => {
         const tw = Math.min(tile, width - x0);
         for (let k = 0; k < classes; k++) {
@@ -191,6 +205,7 @@ export function predictTiled(net: InferenceNet, source: TileSource, options: Til
     }
     options.onRows(top, finished, out.subarray(0, classes * outPlane));
   }
+  return { peakBufferBytes };
 }
 
 /** A skipped tile's vote for class 0 (the first plane of the band), with the weight a predicted tile would have had. */
