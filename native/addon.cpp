@@ -4,6 +4,7 @@
 namespace patho {
 void registerTensorCore(Napi::Env env, Napi::Object exports);
 void registerOps(Napi::Env env, Napi::Object exports);
+void registerOptim(Napi::Env env, Napi::Object exports);
 #ifdef PATHO_WITH_DISTRIBUTED
 void registerDistributed(Napi::Env env, Napi::Object exports);
 #endif
@@ -15,6 +16,7 @@ void registerOpenSlide(Napi::Env env, Napi::Object exports);
 static Napi::Object init(Napi::Env env, Napi::Object exports) {
   patho::registerTensorCore(env, exports);
   patho::registerOps(env, exports);
+  patho::registerOptim(env, exports);
 #ifdef PATHO_WITH_DISTRIBUTED
   patho::registerDistributed(env, exports);
 #endif

@@ -5,7 +5,7 @@ import { IGNORE_LABEL } from '../data/ignore.js';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
 import { UNet } from '../models/unet.js';
-import { removeOrphanedTemporaries, removeTemporariesInFlight, writeFileAtomic } from '../io/atomic.js';
+import { removeOrphanedTemporaries, writeFileAtomic } from '../io/atomic.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
 import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
@@ -19,6 +19,7 @@ import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
 import { ensureWritableFolder } from './output.js';
+import { stopOnSignals } from './signals.js';
 import { startUp } from './startup.js';
 
 /** @param given the options given on the command line (camelCase); a plan fills in the others */
@@ -47,7 +48,7 @@ export async function trainCommand(options: TrainOptions, given: readonly string
     const orphans = removeOrphanedTemporaries(o.out);
     if (orphans.length) process.stderr.write(`patho train: removed ${orphans.length} temporary file(s) a killed run left in ${o.out}: ${orphans.join(', ')}\n`);
   }
-  const stop = stopOnSignals(main, world !== null);
+  const stop = stopOnSignals({ program: 'patho train', verbose: main, worker: world !== null });
 
   const validation = validationOf(o);
   const loader = o.slides ? slideLoader(o, annotations!, world) : new DataLoader(o.data, o.images, o.masks, {
@@ -199,35 +200,6 @@ async function planRun(o: TrainOptions, given: readonly string[]): Promise<Plan 
   }
   if (!worker) process.env.PATHO_PLAN = path;
   return plan;
-}
-
-/**
- * Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the current step
- * (train() then writes last.pt and rejects with TrainingInterrupted); a
- * second one exits at once, removing the temporary file of a checkpoint
- * being written. A worker of a multi-process job gets every signal twice
- * (from the terminal and from the launcher), so there only the first counts.
- */
-function stopOnSignals(main: boolean, worker: boolean): { signal: AbortSignal; release(): void } {
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (!controller.signal.aborted) {
-      if (main) process.stderr.write(`\npatho train: ${signal}: stopping after the current step and writing last.pt${worker ? '' : ' (again to quit at once)'}\n`);
-      controller.abort(signal);
-    } else if (!worker) {
-      removeTemporariesInFlight();
-      process.exit(signal === 'SIGTERM' ? 143 : 130);
-    }
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
-  return {
-    signal: controller.signal,
-    release() {
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    },
-  };
 }
 
 /** This command line with --resume, to continue a stopped run. */

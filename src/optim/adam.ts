@@ -1,6 +1,6 @@
 import { Tensor } from '../tensor/tensor.js';
-import { zeros } from '../tensor/create.js';
-import { Optimizer, type ParamState } from './optimizer.js';
+import { native } from '../tensor/native.js';
+import { Optimizer, type ParamUpdate } from './optimizer.js';
 
 export interface AdamOptions {
   lr: number;
@@ -11,43 +11,56 @@ export interface AdamOptions {
   decoupled?: boolean;
 }
 
-/** Adam (and AdamW with `decoupled: true`), following torch.optim.Adam's single-tensor update. */
+/**
+ * Adam (and AdamW with `decoupled: true`), following torch.optim.Adam's
+ * update. All parameters are updated in one native call (libtorch's
+ * multi-tensor _foreach ops) instead of eight calls per parameter; the
+ * arithmetic is that of PyTorch's single-tensor loop, op for op.
+ */
 export class Adam extends Optimizer<Required<AdamOptions>> {
   constructor(params: Tensor[], options: AdamOptions) {
     super(params, { betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, decoupled: false, ...options });
   }
 
-  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
+  protected update(updates: readonly ParamUpdate[]): void {
     const { lr, betas, eps, weightDecay, decoupled } = this.options;
-    const [beta1, beta2] = betas;
-    if (state.exp_avg === undefined) {
-      state.step = 0;
-      this.setState(state, 'exp_avg', zeros([...param.shape], { device: param.device, dtype: param.dtype }));
-      this.setState(state, 'exp_avg_sq', zeros([...param.shape], { device: param.device, dtype: param.dtype }));
+    // parameters that began training at different times are at different step counts (usually all at one)
+    const byStep = new Map<number, ParamUpdate[]>();
+    for (const u of updates) {
+      const { param, state } = u;
+      if (state.exp_avg === undefined) {
+        state.step = 0;
+        this.setState(state, 'exp_avg', zerosLike(param));
+        this.setState(state, 'exp_avg_sq', zerosLike(param));
+      }
+      if (state.step instanceof Tensor) {
+        // PyTorch keeps the step count as a tensor; here it is a number
+        const count = state.step.item();
+        state.step.dispose();
+        state.step = count;
+      }
+      state.step = (state.step as number) + 1;
+      const group = byStep.get(state.step) ?? [];
+      group.push(u);
+      byStep.set(state.step, group);
     }
-    if (state.step instanceof Tensor) {
-      // PyTorch keeps the step count as a tensor; here it is a number
-      const count = state.step.item();
-      state.step.dispose();
-      state.step = count;
+    for (const [step, group] of byStep) {
+      const handles = (key: 'exp_avg' | 'exp_avg_sq') => group.map((u) => (u.state[key] as Tensor).handle);
+      native.adamStep(
+        group.map((u) => u.param.handle), group.map((u) => u.grad.handle), handles('exp_avg'), handles('exp_avg_sq'),
+        lr, betas[0], betas[1], eps, weightDecay, decoupled, step,
+      );
     }
-    const step = (state.step as number) + 1;
-    state.step = step;
-    if (decoupled && weightDecay !== 0) param.mul_(1 - lr * weightDecay);
-    const g = !decoupled && weightDecay !== 0 ? grad.add(param, weightDecay) : grad;
-    const expAvg = state.exp_avg as Tensor;
-    const expAvgSq = state.exp_avg_sq as Tensor;
-    expAvg.mul_(beta1).add_(g, 1 - beta1);
-    expAvgSq.mul_(beta2).addcmul_(g, g, 1 - beta2);
-    const biasCorrection1 = 1 - beta1 ** step;
-    const biasCorrection2 = 1 - beta2 ** step;
-    const root = expAvgSq.sqrt();
-    const denom = root.div(Math.sqrt(biasCorrection2)).add_(eps);
-    param.addcdiv_(expAvg, denom, -lr / biasCorrection1);
-    root.dispose();
-    denom.dispose();
-    if (g !== grad) g.dispose();
   }
+}
+
+/**
+ * Zeros in the parameter's memory layout (as torch.zeros_like): moments of a
+ * channels-last weight kept in NCHW would make every elementwise update
+ * stride across the layouts instead of running over contiguous memory.
+ */
+function zerosLike(param: Tensor): Tensor {
+  return param.clone().fill_(0);
 }
 
 /** AdamW: Adam with decoupled weight decay (default 0.01, as torch.optim.AdamW). */

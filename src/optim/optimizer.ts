@@ -6,6 +6,13 @@ import { Tensor } from '../tensor/tensor.js';
 /** Per-parameter state: tensors (moment buffers) and numbers (step counts). */
 export type ParamState = Record<string, Tensor | number>;
 
+/** A parameter to update, its gradient and its state. */
+export interface ParamUpdate {
+  param: Tensor;
+  grad: Tensor;
+  state: ParamState;
+}
+
 /** The PyTorch-shaped optimizer state dict: { state: {index: {...}}, param_groups: [{..., params: [indices]}] }. */
 export interface OptimizerStateDict {
   state: Record<string, ParamState>;
@@ -33,17 +40,16 @@ export abstract class Optimizer<Options extends { lr: number }> {
 
   /** Applies one update from the accumulated gradients; parameters without a gradient are skipped. */
   step(): void {
-    noGrad(() => {
-      for (const p of this.params) {
-        const grad = p.grad;
-        if (grad === null) continue;
-        try {
-          this.update(p, grad, this.stateOf(p));
-        } finally {
-          grad.dispose();
-        }
-      }
-    });
+    const updates: ParamUpdate[] = [];
+    for (const param of this.params) {
+      const grad = param.grad;
+      if (grad !== null) updates.push({ param, grad, state: this.stateOf(param) });
+    }
+    try {
+      noGrad(() => this.update(updates));
+    } finally {
+      for (const u of updates) u.grad.dispose();
+    }
   }
 
   /** Drops the gradients of every parameter (set to none, as PyTorch's default). */
@@ -51,7 +57,8 @@ export abstract class Optimizer<Options extends { lr: number }> {
     for (const p of this.params) p.grad = null;
   }
 
-  protected abstract update(param: Tensor, grad: Tensor, state: ParamState): void;
+  /** Updates the parameters that have gradients (all at once, or one by one). */
+  protected abstract update(updates: readonly ParamUpdate[]): void;
 
   private stateOf(p: Tensor): ParamState {
     let s = this.state.get(p);
@@ -99,7 +106,13 @@ export abstract class Optimizer<Options extends { lr: number }> {
           if (value.numel !== 1 && value.shape.join() !== p.shape.join() && name !== 'step') {
             throw new Error(`optimizer state ${key}.${name} has shape [${value.shape}] but the parameter is [${p.shape}]`);
           }
-          s[name] = keep(noGrad(() => tidy(() => value.to({ device: p.device }).clone())));
+          // in the parameter's layout: a channels-last model's moments stay channels-last after a resume
+          const channelsLast = value.rank === 4 && p.rank === 4 && !p.isContiguous() && p.isContiguous('channelsLast');
+          s[name] = keep(noGrad(() => tidy(() => {
+            const moved = value.to({ device: p.device });
+            // contiguous() copies only when the layout changes; clone() always does
+            return channelsLast && !moved.isContiguous('channelsLast') ? moved.contiguous('channelsLast') : moved.clone();
+          })));
         } else {
           s[name] = value;
         }

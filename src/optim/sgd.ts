@@ -1,5 +1,5 @@
 import { Tensor } from '../tensor/tensor.js';
-import { Optimizer, type ParamState } from './optimizer.js';
+import { Optimizer, type ParamState, type ParamUpdate } from './optimizer.js';
 
 export interface SGDOptions {
   lr: number;
@@ -18,7 +18,11 @@ export class SGD extends Optimizer<Required<SGDOptions>> {
     }
   }
 
-  protected update(param: Tensor, grad: Tensor, state: ParamState): void {
+  protected update(updates: readonly ParamUpdate[]): void {
+    for (const { param, grad, state } of updates) this.updateOne(param, grad, state);
+  }
+
+  private updateOne(param: Tensor, grad: Tensor, state: ParamState): void {
     const { lr, momentum, dampening, weightDecay, nesterov } = this.options;
     const step = weightDecay !== 0 ? grad.add(param, weightDecay) : grad;
     let direction = step;

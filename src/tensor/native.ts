@@ -135,6 +135,14 @@ export interface NativeAddon {
   add_(t: T, other: TorN, alpha: number): T;
   addcmul_(t: T, a: T, b: T, value: number): T;
   addcdiv_(t: T, a: T, b: T, value: number): T;
+  /** torch.optim.Adam's update of every parameter at one step count, in one call */
+  adamStep(
+    params: T[], grads: T[], expAvgs: T[], expAvgSqs: T[], lr: number, beta1: number, beta2: number, eps: number,
+    weightDecay: number, decoupled: boolean, step: number,
+  ): void;
+  /** libtorch's autograd profiler: records every op until profilerStop writes a Chrome trace to `path` */
+  profilerStart(path: string): void;
+  profilerStop(): void;
   copy_(t: T, source: T): T;
   fill_(t: T, value: number): T;
   uniform_(t: T, low: number, high: number): T;

@@ -101,9 +101,15 @@ export class TrainingInterrupted extends Error {
     readonly reason: unknown,
     /** completed epochs in last.pt; a resume starts the next one from its first batch */
     readonly epoch: number,
+    /** steps of the next epoch trained before the stop, whose updates last.pt holds too */
+    readonly steps: number,
     readonly lastPath: string,
   ) {
-    super(`training stopped (${String(reason)}) after ${epoch} complete epochs; the state is in ${lastPath}`);
+    super(
+      `training stopped (${String(reason)}) after ${epoch} epoch${epoch === 1 ? '' : 's'}` +
+        (steps ? ` and ${steps} step${steps === 1 ? '' : 's'} of epoch ${epoch + 1} (a resume trains that epoch again from its first batch)` : '') +
+        `; ${lastPath} holds the weights and optimizer state`,
+    );
     this.name = 'TrainingInterrupted';
   }
 }
@@ -128,7 +134,7 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
   let lastWrite = now();
   try {
     while (progress.epoch < options.epochs) {
-      if (parts.agree(options.signal?.aborted ?? false)) throw await interrupted();
+      if (parts.agree(options.signal?.aborted ?? false)) throw await interrupted(0);
       const epoch = progress.epoch;
       emit('epochStart', { epoch: epoch + 1, epochs: options.epochs, steps: parts.steps });
       const start = now();
@@ -148,6 +154,8 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
           waiting += now() - waitStart;
           if (next.done) break;
           const batch = next.value;
+          // alone, a stop abandons the batch; ranks step once more to agree on stopping (see trainStep)
+          if (parts.worldSize === 1 && options.signal?.aborted) throw await interrupted(step);
           const lr = parts.optimizer.lr;
           const result = parts.step(batch, options.signal?.aborted ?? false);
           if (!Number.isFinite(result.loss)) {
@@ -160,7 +168,7 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
           images += batch.shape[0];
           step++;
           emit('step', { epoch: epoch + 1, step, loss: result.loss, lr, images: batch.shape[0] });
-          if (result.stop) throw await interrupted();
+          if (result.stop) throw await interrupted(step);
         }
       } finally {
         await iterator.return?.();
@@ -213,10 +221,10 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
   }
   return records;
 
-  /** Writes last.pt with the work done so far and makes the error to throw. */
-  async function interrupted(): Promise<TrainingInterrupted> {
+  /** Writes last.pt with the work done so far (`steps` of the next epoch too) and makes the error to throw. */
+  async function interrupted(steps: number): Promise<TrainingInterrupted> {
     await save('last');
-    return new TrainingInterrupted(options.signal?.reason, progress.epoch, parts.lastPath);
+    return new TrainingInterrupted(options.signal?.reason, progress.epoch, steps, parts.lastPath);
   }
 
   function scoresOf(report: EvaluationReport | null, score: 'dice' | 'iou'): Record<string, number> {

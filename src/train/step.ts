@@ -38,10 +38,12 @@ export interface StepTimes {
   sync: number;
   optimizer: number;
   steps: number;
+  /** milliseconds clock; default performance.now (wall time); a CPU-time clock measures work on a busy machine */
+  clock: () => number;
 }
 
-export function emptyStepTimes(): StepTimes {
-  return { forward: 0, backward: 0, sync: 0, optimizer: 0, steps: 0 };
+export function emptyStepTimes(clock: () => number = () => performance.now()): StepTimes {
+  return { forward: 0, backward: 0, sync: 0, optimizer: 0, steps: 0, clock };
 }
 
 export interface StepResult {
@@ -62,7 +64,7 @@ export interface StepResult {
  */
 export function trainStep(parts: StepParts, images: Tensor, masks: Tensor, stop = false): StepResult {
   const { net, loss, optimizer, device, amp, scaler, ddp, times } = parts;
-  const clock = times ? phaseClock(device) : null;
+  const clock = times ? phaseClock(device, times.clock) : null;
   const local = tidy(() => {
     const value = loss(mixedPrecision(device, amp, () => net.forward(images)), masks);
     clock?.lap(times!, 'forward');
@@ -93,15 +95,15 @@ export function trainStep(parts: StepParts, images: Tensor, masks: Tensor, stop 
 }
 
 /** Adds the time since the previous lap to a phase; on a GPU it waits for the queued work first. */
-function phaseClock(device: string) {
+function phaseClock(device: string, now: () => number) {
   const onCuda = device.startsWith('cuda');
-  let last = performance.now();
+  let last = now();
   return {
-    lap(times: StepTimes, phase: Exclude<keyof StepTimes, 'steps'>): void {
+    lap(times: StepTimes, phase: 'forward' | 'backward' | 'sync' | 'optimizer'): void {
       if (onCuda) cuda.synchronize(device);
-      const now = performance.now();
-      times[phase] += now - last;
-      last = now;
+      const t = now();
+      times[phase] += t - last;
+      last = t;
     },
   };
 }
