@@ -3,6 +3,7 @@
  * turns argv into a typed `{ command, options, positionals }`. Only parsing
  * lives here; the commands themselves are implemented elsewhere.
  */
+import { UNET_LIMITS } from '../models/limits.js';
 import { BINARY_LOSSES, OPTIMIZERS, SCHEDULES, TRAINING_DEFAULTS as TRAINING } from '../train/defaults.js';
 import { type CommandSpec, type OptionsOf, UsageError, closest, defineCommand, helpText, parseArgs } from './args.js';
 
@@ -166,8 +167,8 @@ export const TRAIN = defineCommand({
       default: TRAINING.binaryLoss,
       help: 'training loss; bce-jaccard is BCE - log(soft Jaccard), as the original patho',
     },
-    { name: 'depth', type: 'int', metavar: 'D', default: 4, min: 1, max: 8, help: 'U-Net levels (downsamplings)' },
-    { name: 'base-channels', type: 'int', metavar: 'C', default: 64, min: 1, help: 'channels of the first level; each level doubles them' },
+    { name: 'depth', type: 'int', metavar: 'D', default: 4, min: 1, max: UNET_LIMITS.depth, help: 'U-Net levels (downsamplings)' },
+    { name: 'base-channels', type: 'int', metavar: 'C', default: 64, min: 1, max: UNET_LIMITS.widestChannels / 2, help: 'channels of the first level; each level doubles them' },
     { name: 'upsample', type: 'string', choices: ['bilinear', 'transpose'], default: 'bilinear', help: 'decoder upsampling' },
     {
       name: 'padding',

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { IGNORE_LABEL } from '../data/ignore.js';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
-import { UNet } from '../models/unet.js';
+import { UNet, UNET_LIMITS } from '../models/unet.js';
 import { removeOrphanedTemporaries, writeFileAtomic } from '../io/atomic.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
@@ -38,6 +38,13 @@ export async function trainCommand(options: TrainOptions, given: readonly string
   // the planner fingerprints a folder of images and masks; slides are not planned (yet)
   const plan = options.plan && !options.slides ? await planRun(options, given) : null;
   const o = plan ? applyPlan(options, plan, given) : options;
+  const widest = o.baseChannels * 2 ** o.depth;
+  if (widest > UNET_LIMITS.widestChannels) {
+    throw new UsageError(
+      `--base-channels ${o.baseChannels} with --depth ${o.depth}: the widest level would have ${widest} channels, more than ${UNET_LIMITS.widestChannels}`,
+      'patho train',
+    );
+  }
   const started = await startUp(o, 'patho train');
   if ('exitCode' in started) return started.exitCode;
   const { device, world } = started;

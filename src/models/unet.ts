@@ -12,6 +12,9 @@ import * as F from '../tensor/ops.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { ProcessGroup } from '../parallel/group.js';
 import { makeParallel, type MakeParallelOptions } from '../parallel/make.js';
+import { UNET_LIMITS } from './limits.js';
+
+export { UNET_LIMITS } from './limits.js';
 
 export interface UNetOptions {
   /** Image channels: 1 for EM, 3 for H&E. Default 1. */
@@ -122,14 +125,6 @@ export const DEFAULT_UNET_OPTIONS: Required<UNetOptions> = {
   padding: 'same',
   dropout: 0,
 };
-
-/**
- * The largest U-Net patho builds, so options read from a checkpoint cannot
- * ask for absurd widths or depths: the widest level has baseChannels *
- * 2^depth channels (4096 is 4 times the original U-Net's, a 250M-parameter
- * network), and every image is padded to a multiple of 2^depth.
- */
-export const UNET_LIMITS = { depth: 8, widestChannels: 4096, inChannels: 4096, classes: 4096 } as const;
 
 /**
  * The options with their defaults filled in, checked before any layer is

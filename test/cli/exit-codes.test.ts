@@ -120,3 +120,10 @@ test('--resume from a model that is not a training checkpoint, and an image of t
   net.dispose();
   expectInputError(patho('predict', '--model', 'normalized.pt', '--out', 'pred-gray', join('data', 'images', '0.png')), /0\.png: 1-channel image, but the model was trained on 3-channel images/);
 });
+
+test('a U-Net wider than UNET_LIMITS is a usage error (exit 2) naming the options, before any data is read', () => {
+  const run = patho('train', '--data', 'data', '--out', 'run-wide', '--workers', '0', '--no-plan', '--base-channels', '1024', '--depth', '3', '--epochs', '1');
+  expectInputError(run, /--base-channels 1024 with --depth 3: the widest level would have 8192 channels, more than 4096/);
+  assert.doesNotMatch(run.stderr, /training images from/);
+  expectInputError(patho('train', '--data', 'data', '--out', 'run-wide', '--depth', '9'), /--depth/);
+});
