@@ -38,13 +38,13 @@ async function run(request: RunRequest): Promise<void> {
   const { settings } = request;
   const key = `${request.model} ${settings.backend} ${settings.threads}`;
   if (engine?.key !== key) engine = { key, ready: loadEngine(request.model, request.runtime, settings) };
-  const { session, ort, backend, threads, loadSeconds } = await engine.ready.catch((error: unknown) => {
+  const loading = engine.ready.catch((error: unknown) => {
     engine = null;
     throw error;
   });
-
-  post({ type: 'status', text: 'decoding the image' });
+  // a file the browser cannot decode is reported without waiting for the model
   const source = await bitmapSource(request.image, settings.inChannels);
+  const { session, ort, backend, threads, loadSeconds } = await loading;
   const { width, height } = source;
   const { classes, tile, overlap, batchSize, threshold } = settings;
   const tiles = tileCount(width, height, { tile, overlap });
