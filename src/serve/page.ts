@@ -175,6 +175,7 @@ export function viewerScript(): void {
       }
       $<HTMLElement>('models-pane').hidden = models.length === 0;
     })
+    // the viewer works without the list; a failure only leaves the pane hidden
     .catch(() => undefined);
 
   fetch('/api/items')
