@@ -178,8 +178,11 @@ async function overlayPng(labels: Uint8Array, width: number, height: number): Pr
 }
 
 $<HTMLInputElement>('file').addEventListener('change', (event) => {
-  const file = (event.target as HTMLInputElement).files?.[0];
+  const input = event.target as HTMLInputElement;
+  const file = input.files?.[0];
   if (file) segment(file);
+  // emptied, so that choosing the same file again runs again
+  input.value = '';
 });
 document.body.addEventListener('dragover', (event) => {
   event.preventDefault();
