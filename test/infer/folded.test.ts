@@ -13,27 +13,13 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { FoldedUNet } from '../../src/infer/folded.js';
-import { UNet, type UNetOptions } from '../../src/models/unet.js';
-import { randn, tensor } from '../../src/tensor/create.js';
-import { manualSeed, memory, noGrad, setNumThreads } from '../../src/tensor/runtime.js';
+import type { UNetOptions } from '../../src/models/unet.js';
+import { tensor } from '../../src/tensor/create.js';
+import { memory, noGrad, setNumThreads } from '../../src/tensor/runtime.js';
 import { tidy } from '../../src/tensor/scope.js';
-import { syntheticImage } from './helpers.js';
+import { syntheticImage, unetWithStatistics } from './helpers.js';
 
 setNumThreads(2);
-
-/** A U-Net in eval mode whose batch norms hold non-trivial statistics and affine parameters. */
-export function unetWithStatistics(options: UNetOptions, seed = 1): UNet {
-  manualSeed(seed);
-  const net = new UNet(options);
-  noGrad(() => {
-    for (const [name, t] of net.stateDict()) {
-      if (name.endsWith('running_mean')) t.copy_(tidy(() => randn([...t.shape]).mul(0.3)));
-      else if (name.endsWith('running_var')) t.copy_(tidy(() => randn([...t.shape]).abs().add(0.5)));
-      else if (/\d\.(weight|bias)$/.test(name) && t.rank === 1 && !name.startsWith('outc')) t.copy_(tidy(() => randn([...t.shape]).mul(0.2).add(name.endsWith('weight') ? 1 : 0)));
-    }
-  });
-  return net.eval();
-}
 
 function logitsOf(net: { forward(x: import('../../src/tensor/tensor.js').Tensor): import('../../src/tensor/tensor.js').Tensor }, data: Float32Array, shape: number[], dtype: 'float32' | 'float64' = 'float32'): Float64Array {
   return noGrad(() => tidy(() => Float64Array.from(net.forward(tensor(data, shape).to(dtype)).to('float64').toArray() as Float64Array)));
