@@ -11,9 +11,7 @@ Writes test/fixtures/web/:
   of small U-Nets (1 channel for the membrane images, 3 for GlaS) with random
   weights and batch-norm statistics; the output bias is set so that half the
   pixels of the fixture image are foreground, which makes the mask comparison
-  mean something;
-- gray.onnx, rgb.onnx: the same networks as ONNX, the normalisation first (the
-  model takes 0-255 pixels) and the sigmoid last, as patho's export writes.
+  mean something. The test exports them with patho's own exporter.
 
 Deterministic (fixed seeds). Run it with Debian's /usr/bin/python3.
 """
@@ -33,19 +31,6 @@ from torch_unet import UNet  # noqa: E402
 
 OUT = ROOT / "test" / "fixtures" / "web"
 GLAS = Path(os.environ.get("GLAS_DIR", "/work/shared/datasets/glas-train/images"))
-
-
-class Exported(nn.Module):
-    """0-255 pixels in, probabilities out."""
-
-    def __init__(self, net, mean, std):
-        super().__init__()
-        self.net = net
-        self.register_buffer("mean", torch.tensor(mean).view(1, -1, 1, 1) * 255)
-        self.register_buffer("std", torch.tensor(std).view(1, -1, 1, 1) * 255)
-
-    def forward(self, x):
-        return torch.sigmoid(self.net((x - self.mean) / self.std))
 
 
 def make(name, image, seed):
@@ -73,9 +58,6 @@ def make(name, image, seed):
     }
     state = {k: v.clone() for k, v in net.state_dict().items()}
     torch.save({"model": state, "optimizer": None, "scheduler": None, "rng_state": None, "meta": meta}, OUT / f"{name}.pt")
-    torch.onnx.export(Exported(net, mean, std), torch.rand(1, cin, 512, 512) * 255, OUT / f"{name}.onnx", opset_version=17,
-                      input_names=["pixels"], output_names=["probabilities"],
-                      dynamic_axes={"pixels": {0: "batch", 2: "height", 3: "width"}, "probabilities": {0: "batch", 2: "height", 3: "width"}})
 
 
 def main():

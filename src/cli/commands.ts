@@ -360,8 +360,29 @@ export const SERVE = defineCommand({
   ],
 });
 
+/** `patho export` */
+export const EXPORT = defineCommand({
+  name: 'export',
+  summary: 'write a model as ONNX, or as a web page that runs it in the browser',
+  description:
+    'Write the checkpoint as an ONNX model (0-255 pixels in, probabilities out; class names, threshold and mpp in its metadata), or, with --format web, as a self-contained folder for any static web host: index.html with the model card, the ONNX model, ONNX Runtime Web and OpenSeadragon. The page segments an image dropped on it in the browser (WebGPU where present, else WebAssembly), tiled and blended as patho predict does; nothing leaves the machine.',
+  options: [
+    model,
+    { name: 'format', type: 'string', choices: ['onnx', 'web'], default: 'onnx', help: 'onnx (one .onnx file) or web (a folder with the page)' },
+    { name: 'class-names', type: 'list', metavar: 'LIST', help: "names of the model's classes (default: foreground for one class, class0, class1, ... otherwise)" },
+    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'microns per pixel the model was trained at, for the metadata and the model card' },
+    { name: 'threshold', type: 'number', metavar: 'T', min: 0, max: 1, help: "foreground when p >= T (default: the checkpoint's)" },
+    verbose,
+  ],
+  positionals: [{ name: 'OUT', help: 'the .onnx file to write (onnx) or the folder (web)', required: true }],
+  examples: [
+    { command: 'patho export --model runs/glas/model.pt glas.onnx', help: 'the model as ONNX' },
+    { command: 'patho export --format web --model runs/glas/model.pt site/', help: 'a page that runs it in the browser; serve site/ with any static server' },
+  ],
+});
+
 /** Every command, by name. */
-export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE } as const;
+export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE, export: EXPORT } as const;
 
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
@@ -373,6 +394,7 @@ export type PredictOptions = OptionsOf<typeof PREDICT>;
 export type InfoOptions = OptionsOf<typeof INFO>;
 export type ReportOptions = OptionsOf<typeof REPORT>;
 export type ServeOptions = OptionsOf<typeof SERVE>;
+export type ExportOptions = OptionsOf<typeof EXPORT>;
 
 /** A command to run, or help or the version to print. */
 export type CommandLine =
@@ -382,6 +404,7 @@ export type CommandLine =
   | { command: 'info'; options: InfoOptions; positionals: string[] }
   | { command: 'report'; options: ReportOptions; positionals: string[] }
   | { command: 'serve'; options: ServeOptions; positionals: string[] }
+  | { command: 'export'; options: ExportOptions; positionals: string[] }
   | { command: 'help'; text: string }
   | { command: 'version' };
 
@@ -418,6 +441,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return parse(REPORT);
     case 'serve':
       return parse(SERVE);
+    case 'export':
+      return parse(EXPORT);
   }
 }
 

@@ -5,9 +5,9 @@
  * cross-origin isolated (COOP + COEP), which is what lets WebAssembly use
  * threads.
  *
- *   GET /browser/models              checkpoints under the folder that the page can run (JSON)
+ *   GET /browser/models              the checkpoints (*.pt) under the folder (JSON)
  *   GET /browser/run/PATH            the page for the checkpoint PATH
- *   GET /browser/onnx/PATH           the checkpoint's ONNX export
+ *   GET /browser/onnx/PATH           the checkpoint's ONNX export (made when first asked for)
  *   GET /browser/app/MODULE          a compiled module of the page (web/app.js, ...)
  *   GET /browser/runtime/FILE        onnxruntime-web
  */
@@ -16,7 +16,7 @@ import { readdir, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { extname, join, posix } from 'node:path';
 import { RUNTIME_FILES, pageFiles } from '../web/files.js';
-import { describeCheckpoint, onnxBeside } from '../web/model.js';
+import { cachedWebModel, type WebModel } from '../web/model.js';
 import { browserPage } from '../web/page.js';
 import { resolveInside } from './paths.js';
 
@@ -40,7 +40,7 @@ const ISOLATED = {
 export async function handleBrowser(response: ServerResponse, root: string, rest: string): Promise<void> {
   const [route, ...tail] = rest.split('/');
   const path = tail.join('/');
-  if (route === 'models' && path === '') return send(response, 200, TYPES['.json'], JSON.stringify(await runnableModels(root)));
+  if (route === 'models' && path === '') return send(response, 200, TYPES['.json'], JSON.stringify(await checkpoints(root)));
   if (route === 'app') {
     const file = (await pageFiles()).app.get(path);
     return file ? sendFile(response, file) : send(response, 404, 'text/plain; charset=utf-8', 'not a module of the page\n');
@@ -56,11 +56,14 @@ export async function handleBrowser(response: ServerResponse, root: string, rest
   if (extname(resolved.path) !== '.pt' || !(await stat(resolved.path)).isFile()) {
     return send(response, 404, 'text/plain; charset=utf-8', 'not a checkpoint (.pt)\n');
   }
-  const onnx = await onnxBeside(resolved.path);
-  if (!onnx) return send(response, 404, 'text/plain; charset=utf-8', `no ONNX export of ${path} beside it\n`);
-  if (route === 'onnx') return sendFile(response, onnx);
-  const { card, settings } = await describeCheckpoint(resolved.path);
-  const page = browserPage(card, settings, {
+  let model: WebModel;
+  try {
+    model = await cachedWebModel(resolved.path);
+  } catch (error) {
+    return send(response, 422, 'text/plain; charset=utf-8', `${error instanceof Error ? error.message : error}\n`);
+  }
+  if (route === 'onnx') return send(response, 200, TYPES['.onnx'], model.onnx);
+  const page = browserPage(model.card, model.settings, {
     model: `/browser/onnx/${path}`,
     app: '/browser/app/',
     runtime: '/browser/runtime/',
@@ -69,15 +72,15 @@ export async function handleBrowser(response: ServerResponse, root: string, rest
   return send(response, 200, TYPES['.html'], page);
 }
 
-/** Checkpoints (*.pt) under `root` with an ONNX export, as paths relative to it, looking a few folders deep. */
-async function runnableModels(root: string, maxDepth = 3): Promise<{ path: string; name: string }[]> {
+/** Checkpoints (*.pt) under `root`, as paths relative to it, looking a few folders deep. */
+async function checkpoints(root: string, maxDepth = 3): Promise<{ path: string; name: string }[]> {
   const found: { path: string; name: string }[] = [];
   const visit = async (folder: string, depth: number): Promise<void> => {
     for (const entry of await readdir(join(root, folder), { withFileTypes: true })) {
       if (entry.name.startsWith('.') || entry.name === 'node_modules') continue;
       const relative = folder ? posix.join(folder, entry.name) : entry.name;
       if (entry.isDirectory() && depth < maxDepth) await visit(relative, depth + 1);
-      else if (entry.isFile() && entry.name.endsWith('.pt') && (await onnxBeside(join(root, relative)))) found.push({ path: relative, name: entry.name });
+      else if (entry.isFile() && entry.name.endsWith('.pt')) found.push({ path: relative, name: entry.name });
     }
   };
   await visit('', 0);
@@ -96,7 +99,7 @@ async function sendFile(response: ServerResponse, file: string): Promise<void> {
   createReadStream(file).pipe(response);
 }
 
-function send(response: ServerResponse, status: number, type: string, body: string): void {
+function send(response: ServerResponse, status: number, type: string, body: string | Uint8Array): void {
   response.writeHead(status, { ...ISOLATED, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache' });
   response.end(response.req.method === 'HEAD' ? undefined : body);
 }

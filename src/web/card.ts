@@ -25,21 +25,24 @@ export interface ModelCard {
   savedAt: string;
 }
 
-/** The card of a patho checkpoint's metadata. */
-export function modelCard(meta: CheckpointMeta & { data?: DataSource | null; mpp?: number | null }, file: string): ModelCard {
+/** The card of a patho checkpoint's metadata, with what its ONNX export says of classes, threshold and mpp. */
+export function modelCard(
+  meta: CheckpointMeta & { data?: DataSource | null },
+  file: string,
+  exported: { classes: string[]; threshold: number; mpp: number | null },
+): ModelCard {
   const unet = meta.unet;
   const data = meta.data;
-  const classes = unet.classes === 1 ? ['foreground'] : Array.from({ length: unet.classes }, (_, k) => (k === 0 ? 'background' : `class ${k}`));
   return {
     name: basename(file),
-    classes,
+    classes: exported.classes,
     inChannels: unet.inChannels,
-    threshold: meta.threshold,
+    threshold: exported.threshold,
     validationDice: meta.bestDice,
     trainingData: data
       ? `${basename(dirname(data.root))}/${basename(data.root)}/${data.images} with masks in ${data.masks}; ${data.validation.length} validation image${data.validation.length === 1 ? '' : 's'}`
       : null,
-    mpp: meta.mpp ?? null,
+    mpp: exported.mpp,
     epochs: meta.epoch,
     architecture: `U-Net, depth ${unet.depth}, ${unet.baseChannels} base channels, ${unet.upsample} upsampling, ${unet.padding} padding${unet.batchNorm ? ', batch norm' : ''}`,
     savedAt: meta.savedAt,

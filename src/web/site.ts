@@ -6,9 +6,10 @@
  * file:// URLs, so the folder is served, not double-clicked.
  */
 import { copyFile, cp, mkdir, writeFile } from 'node:fs/promises';
+import type { OnnxExportOptions } from '../export/onnx.js';
 import { dirname, join } from 'node:path';
 import { pageFiles, RUNTIME_FILES } from './files.js';
-import { describeCheckpoint } from './model.js';
+import { webModel } from './model.js';
 import { browserPage } from './page.js';
 
 /**
@@ -20,9 +21,12 @@ const HEADERS = `/*
   Cross-Origin-Embedder-Policy: require-corp
 `;
 
-/** Writes the site for `checkpoint`, whose ONNX export is `onnx`, into `outDir`; returns the files written, relative to it. */
-export async function writeWebSite(checkpoint: string, onnx: string, outDir: string): Promise<string[]> {
-  const { card, settings } = await describeCheckpoint(checkpoint);
+/**
+ * Writes the site for `checkpoint` into `outDir` (its ONNX export made with
+ * `options`); returns the files written, relative to `outDir`.
+ */
+export async function writeWebSite(checkpoint: string, outDir: string, options: OnnxExportOptions = {}): Promise<string[]> {
+  const { card, settings, onnx } = await webModel(checkpoint, options);
   const files = await pageFiles();
   const written: string[] = [];
   const put = async (relative: string, from: string) => {
@@ -32,7 +36,8 @@ export async function writeWebSite(checkpoint: string, onnx: string, outDir: str
     written.push(relative);
   };
   await mkdir(outDir, { recursive: true });
-  await put('model.onnx', onnx);
+  await writeFile(join(outDir, 'model.onnx'), onnx);
+  written.push('model.onnx');
   for (const [relative, file] of files.app) await put(`app/${relative}`, file);
   for (const name of RUNTIME_FILES) await put(`ort/${name}`, join(files.runtime, name));
   await put('openseadragon/openseadragon.min.js', join(files.openseadragon, 'openseadragon.min.js'));

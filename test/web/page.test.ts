@@ -18,7 +18,6 @@ import { extname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
-import { writeWebSite } from '../../src/web/site.js';
 import { maskToGeoJson } from '../../src/wsi/geojson.js';
 import { artifactPath, launchChromium } from '../serve/browser.js';
 
@@ -46,11 +45,10 @@ function predict(model: string, image: string): string {
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'patho-web-'));
-  // a folder as `patho serve` would show it: two runs, each a checkpoint with its ONNX export beside it
+  // a folder as `patho serve` would show it: two runs, each with its checkpoint
   for (const name of ['gray', 'rgb']) {
     await mkdir(join(tmp, 'served', name), { recursive: true });
     await copyFile(join(FIXTURES, `${name}.pt`), join(tmp, 'served', name, 'model.pt'));
-    await copyFile(join(FIXTURES, `${name}.onnx`), join(tmp, 'served', name, 'model.onnx'));
   }
   server = spawn(process.execPath, [resolve('bin/patho.js'), 'serve', '--port', '0', join(tmp, 'served')], { stdio: ['ignore', 'pipe', 'inherit'] });
   let printed = '';
@@ -233,13 +231,14 @@ test('patho serve: "run in the browser" beside each model; a picked membrane ima
 
 test('the static site of patho export --format web on a plain static server: model card, one thread, the mask of patho predict', async (t) => {
   const site = join(tmp, 'site');
-  const written = await writeWebSite(join(FIXTURES, 'rgb.pt'), join(FIXTURES, 'rgb.onnx'), site);
-  assert.ok(written.includes('index.html') && written.includes('model.onnx') && written.includes('ort/ort-wasm-simd-threaded.wasm'), written.join(', '));
+  const r = spawnSync(process.execPath, ['bin/patho.js', 'export', '--format', 'web', '--model', join(FIXTURES, 'rgb.pt'), '--class-names', 'gland', site], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /-> .*site \(19 files: index\.html, model\.onnx/);
   const host = await staticServer(site);
   try {
     const { page, failures, requested } = await openPage();
     await page.goto(host.url);
-    assert.match((await page.textContent('#card'))!, /inputRGB images.*validation Dicenot validated.*tiling512 px tiles, 25% overlap, Gaussian blending/);
+    assert.match((await page.textContent('#card'))!, /^segmentsglandinputRGB images.*validation Dicenot validated.*tiling512 px tiles, 25% overlap, Gaussian blending/);
     // a plain static host sends no isolation headers: WebAssembly runs on one thread
     assert.equal(await page.evaluate(() => crossOriginIsolated), false);
     await dropFile(page, GLAS);

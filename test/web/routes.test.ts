@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { memory } from '../../src/tensor/runtime.js';
-import { describeCheckpoint } from '../../src/web/model.js';
+import { webModel } from '../../src/web/model.js';
 import { moduleClosure, pageFiles, RUNTIME_FILES } from '../../src/web/files.js';
 
 let tmp: string;
@@ -21,11 +21,8 @@ before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'patho-web-routes-'));
   const served = join(tmp, 'served');
   await mkdir(join(served, 'run'), { recursive: true });
-  await mkdir(join(served, 'bare'), { recursive: true });
   await copyFile('test/fixtures/web/gray.pt', join(served, 'run', 'model.pt'));
-  await copyFile('test/fixtures/web/gray.onnx', join(served, 'run', 'model.onnx'));
-  // a checkpoint without an export beside it is not offered
-  await copyFile('test/fixtures/web/gray.pt', join(served, 'bare', 'model.pt'));
+  await writeFile(join(served, 'run', 'notes.pt'), 'not a checkpoint');
   await writeFile(join(tmp, 'secret.pt'), 'outside');
   server = await startServer({ dir: served, port: 0 });
 });
@@ -37,8 +34,11 @@ after(async () => {
 
 const get = (path: string) => fetch(new URL(path, server.url));
 
-test('/browser/models lists the checkpoints with an ONNX export; the page, model, modules and runtime are served cross-origin isolated', async () => {
-  assert.deepEqual(await (await get('/browser/models')).json(), [{ path: 'run/model.pt', name: 'model.pt' }]);
+test('/browser/models lists the checkpoints; the page, the ONNX export, modules and runtime are served cross-origin isolated', async () => {
+  assert.deepEqual(await (await get('/browser/models')).json(), [
+    { path: 'run/model.pt', name: 'model.pt' },
+    { path: 'run/notes.pt', name: 'notes.pt' },
+  ]);
   const page = await get('/browser/run/run/model.pt');
   assert.equal(page.status, 200);
   assert.equal(page.headers.get('cross-origin-opener-policy'), 'same-origin');
@@ -46,8 +46,13 @@ test('/browser/models lists the checkpoints with an ONNX export; the page, model
   const html = await page.text();
   assert.match(html, /"model":"\/browser\/onnx\/run\/model\.pt"/);
   assert.match(html, /<script type="module" src="\/browser\/app\/web\/app\.js">/);
-  const model = await get('/browser/onnx/run/model.pt');
-  assert.equal(Buffer.from(await model.arrayBuffer()).length, (await import('node:fs')).statSync('test/fixtures/web/gray.onnx').size);
+  const model = Buffer.from(await (await get('/browser/onnx/run/model.pt')).arrayBuffer());
+  // an ONNX ModelProto: field 1 (ir_version, varint) first, then the producer name
+  assert.equal(model[0], 0x08);
+  assert.ok(model.includes('patho'), 'producer patho');
+  const notCheckpoint = await get('/browser/run/run/notes.pt');
+  assert.equal(notCheckpoint.status, 422);
+  assert.match(await notCheckpoint.text(), /notes\.pt/);
   const worker = await get('/browser/app/web/worker.js');
   assert.equal(worker.headers.get('content-type'), 'text/javascript; charset=utf-8');
   const wasm = await get('/browser/runtime/ort-wasm-simd-threaded.wasm');
@@ -56,13 +61,12 @@ test('/browser/models lists the checkpoints with an ONNX export; the page, model
   await wasm.body?.cancel();
 });
 
-test('the /browser/ routes refuse what is not the page\'s: other files, paths out of the folder, checkpoints without an export', async () => {
+test('the /browser/ routes refuse what is not the page\'s: other files, paths out of the folder', async () => {
   const refused: [string, number][] = [
     ['/browser/runtime/ort.node.min.js', 404],
     ['/browser/runtime/../package.json', 404],
     ['/browser/app/cli/main.js', 404],
     ['/browser/app/../../package.json', 404],
-    ['/browser/run/bare/model.pt', 404],
     ['/browser/run/run/model.onnx', 404],
     ['/browser/run/run/missing.pt', 404],
     ['/browser/onnx/%2e%2e/secret.pt', 400],
@@ -99,11 +103,12 @@ test('the page\'s modules are the closure of app.js and worker.js, all relative;
   assert.deepEqual([...(await moduleClosure(dir, ['a/entry.js'])).keys()].sort(), ['a/c.js', 'a/entry.js', 'b.js']);
 });
 
-test('the model card and settings of a checkpoint: the predict tiling, no tensors left behind', async () => {
+test('the model card, settings and export of a checkpoint: the predict tiling, the export\'s class names and mpp, no tensors left behind', async () => {
   const before = memory().numTensors;
-  const { card, settings } = await describeCheckpoint('test/fixtures/web/rgb.pt');
+  const { card, settings, onnx } = await webModel('test/fixtures/web/rgb.pt', { classNames: ['gland'], mpp: 0.62 });
   assert.equal(memory().numTensors, before);
-  assert.deepEqual(card.classes, ['foreground']);
+  assert.ok(onnx.length > 1000);
+  assert.deepEqual([card.classes, card.mpp], [['gland'], 0.62]);
   assert.equal(card.inChannels, 3);
   assert.equal(card.validationDice, null);
   assert.deepEqual(settings, { inChannels: 3, classes: 1, threshold: 0.5, tile: 512, overlap: 0.25, batchSize: 1, threads: 0, backend: 'auto' });
