@@ -8,8 +8,8 @@
  * own measurement from the first tile to the last row, and its engine time
  * the part spent in the session's run.
  *
- * Env: PATHO_MODEL (a patho checkpoint), PATHO_ONNX (its ONNX export, from
- * patho export --format onnx), PATHO_THREADS (1), PATHO_REPEATS (3),
+ * Env: PATHO_MODEL (a patho checkpoint; default a 1-channel U-Net of depth 4,
+ * 32 base channels, random weights), PATHO_THREADS (1), PATHO_REPEATS (3),
  * PATHO_SIZE (1024: the membrane test image resized to SIZE x SIZE).
  * Run: npx tsc -p tsconfig.json && node dist/bench/browser.js
  */
@@ -23,14 +23,13 @@ import { readImageForInference } from '../src/infer/image.js';
 import { predictSliding, tileCount } from '../src/infer/sliding.js';
 import { loadTrainedNet } from '../src/infer/trained.js';
 import { startServer } from '../src/serve/server.js';
-import { setNumThreads } from '../src/tensor/runtime.js';
+import { UNet } from '../src/models/unet.js';
+import { manualSeed, setNumThreads } from '../src/tensor/runtime.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint } from '../src/train/checkpoint.js';
 import type { RunResult } from '../src/web/app.js';
 import { launchChromium } from '../test/serve/browser.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const model = process.env.PATHO_MODEL;
-const onnx = process.env.PATHO_ONNX;
-if (!model || !onnx) throw new Error('set PATHO_MODEL to a patho checkpoint and PATHO_ONNX to its ONNX export');
 const threads = Number(process.env.PATHO_THREADS ?? 1);
 const repeats = Number(process.env.PATHO_REPEATS ?? 3);
 const size = Number(process.env.PATHO_SIZE ?? 1024);
@@ -40,15 +39,16 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'patho-bench-browser-'));
   try {
-    // the served folder: the checkpoint with its export beside it
+    // the served folder: a run with its checkpoint, which patho serve exports to ONNX for the page
     mkdirSync(join(dir, 'run'));
-    copyFileSync(model!, join(dir, 'run', 'model.pt'));
-    copyFileSync(onnx!, join(dir, 'run', 'model.onnx'));
+    const model = join(dir, 'run', 'model.pt');
+    if (process.env.PATHO_MODEL) copyFileSync(process.env.PATHO_MODEL, model);
+    else await randomCheckpoint(model);
     const image = join(dir, 'image.png');
     await sharp(join(root, 'data', 'membrane', 'test', 'images', '0.png')).resize(size, size).toColourspace('b-w').png().toFile(image);
 
     setNumThreads(threads);
-    const { net, meta } = await loadTrainedNet(model!);
+    const { net, meta } = await loadTrainedNet(model);
     const { image: planar } = await readImageForInference(image, meta.normalization);
     const tiles = tileCount(planar.width, planar.height);
     const libtorch = () => {
@@ -91,6 +91,17 @@ async function main(): Promise<void> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** A U-Net of the size issue 17's benchmarks use, random weights: the time per tile does not depend on them. */
+async function randomCheckpoint(path: string): Promise<void> {
+  manualSeed(0);
+  const net = new UNet({ inChannels: 1, classes: 1, depth: 4, baseChannels: 32 });
+  await saveCheckpoint(path, {
+    format: CHECKPOINT_FORMAT, epoch: 0, unet: net.options, training: {}, normalization: { mean: [0.5], std: [0.2] },
+    threshold: 0.5, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date().toISOString(), model: net.stateDict(),
+  });
+  net.dispose();
 }
 
 await main();

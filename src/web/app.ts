@@ -69,6 +69,8 @@ function segment(file: File): void {
 
   worker.onmessage = (event: MessageEvent<WorkerMessage>) => {
     const message = event.data;
+    // after an error, the model may still be loading for the next file: its news is not this run's
+    if (!busy) return;
     switch (message.type) {
       case 'status':
         status.textContent = message.text;

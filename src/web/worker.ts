@@ -42,7 +42,8 @@ async function run(request: RunRequest): Promise<void> {
     engine = null;
     throw error;
   });
-  // a file the browser cannot decode is reported without waiting for the model
+  // a file the browser cannot decode is reported without waiting for the model (which goes on loading for the next file)
+  loading.catch(() => undefined);
   const source = await bitmapSource(request.image, settings.inChannels);
   const { session, ort, backend, threads, loadSeconds } = await loading;
   const { width, height } = source;
