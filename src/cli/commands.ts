@@ -360,8 +360,29 @@ export const SERVE = defineCommand({
   ],
 });
 
+/** `patho export` */
+export const EXPORT = defineCommand({
+  name: 'export',
+  summary: 'write a trained model as ONNX, for ONNX Runtime and browsers',
+  description:
+    'Write a checkpoint as an ONNX model (opset 17) that takes 0-255 pixels [batch, channels, height, width] of any size and returns probabilities: normalisation first, batch norm folded into the convolutions, sigmoid or softmax last; class names, threshold and mpp in its metadata.',
+  options: [
+    model,
+    { name: 'format', type: 'string', choices: ['onnx'], default: 'onnx', help: 'model format' },
+    { name: 'class-names', type: 'list', metavar: 'LIST', help: "names of the output channels (default: foreground for one class, class0,class1,... otherwise)" },
+    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'microns per pixel of the training images, written to the metadata' },
+    { name: 'threshold', type: 'number', metavar: 'T', min: 0, max: 1, help: "probability threshold written to the metadata (default: the checkpoint's)" },
+    verbose,
+  ],
+  positionals: [{ name: 'OUT', help: 'the .onnx file to write', required: true }],
+  examples: [
+    { command: 'patho export --model runs/glas/model.pt --format onnx glas.onnx', help: 'the GlaS model for onnxruntime-node or onnxruntime-web' },
+    { command: 'patho export -m model.pt --class-names gland --mpp 0.62 glas.onnx', help: 'with a class name and the pixel size' },
+  ],
+});
+
 /** Every command, by name. */
-export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE } as const;
+export const COMMANDS = { train: TRAIN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE, export: EXPORT } as const;
 
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
@@ -373,6 +394,7 @@ export type PredictOptions = OptionsOf<typeof PREDICT>;
 export type InfoOptions = OptionsOf<typeof INFO>;
 export type ReportOptions = OptionsOf<typeof REPORT>;
 export type ServeOptions = OptionsOf<typeof SERVE>;
+export type ExportOptions = OptionsOf<typeof EXPORT>;
 
 /** A command to run, or help or the version to print. */
 export type CommandLine =
@@ -382,6 +404,7 @@ export type CommandLine =
   | { command: 'info'; options: InfoOptions; positionals: string[] }
   | { command: 'report'; options: ReportOptions; positionals: string[] }
   | { command: 'serve'; options: ServeOptions; positionals: string[] }
+  | { command: 'export'; options: ExportOptions; positionals: string[] }
   | { command: 'help'; text: string }
   | { command: 'version' };
 
@@ -418,6 +441,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return parse(REPORT);
     case 'serve':
       return parse(SERVE);
+    case 'export':
+      return parse(EXPORT);
   }
 }
 
