@@ -1,8 +1,8 @@
 /**
  * Seconds per 512x512 tile: the browser page (onnxruntime-web, WebAssembly,
  * in headless Chromium, served by patho serve so that threads are allowed)
- * against `patho predict`'s engine (libtorch, predictSliding in this
- * process), the same checkpoint, image, tiling and thread count, the two
+ * against `patho predict`'s default engine (the folded network in float32 on
+ * libtorch, predictSliding in this process), the same checkpoint, image, tiling and thread count, the two
  * interleaved in one run. Each side runs once to warm up (wasm compilation,
  * first-call allocations) before the timed repeats; the page's time is its
  * own measurement from the first tile to the last row, and its engine time
@@ -19,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 
+import { inferenceNetFor } from '../src/infer/engine.js';
 import { readImageForInference } from '../src/infer/image.js';
 import { predictSliding, tileCount } from '../src/infer/sliding.js';
 import { loadTrainedNet } from '../src/infer/trained.js';
@@ -48,7 +49,11 @@ async function main(): Promise<void> {
     await sharp(join(root, 'data', 'membrane', 'test', 'images', '0.png')).resize(size, size).toColourspace('b-w').png().toFile(image);
 
     setNumThreads(threads);
-    const { net, meta } = await loadTrainedNet(model);
+    const trained = await loadTrainedNet(model);
+    const meta = trained.meta;
+    // what patho predict runs without --amp
+    const { net } = inferenceNetFor(trained.net, 'cpu', false);
+    trained.net.dispose();
     const { image: planar } = await readImageForInference(image, meta.normalization);
     const tiles = tileCount(planar.width, planar.height);
     const libtorch = () => {

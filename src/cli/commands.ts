@@ -363,21 +363,22 @@ export const SERVE = defineCommand({
 /** `patho export` */
 export const EXPORT = defineCommand({
   name: 'export',
-  summary: 'write a model as ONNX, or as a web page that runs it in the browser',
+  summary: 'write a trained model as ONNX, or as a web page that runs it in the browser',
   description:
-    'Write the checkpoint as an ONNX model (0-255 pixels in, probabilities out; class names, threshold and mpp in its metadata), or, with --format web, as a self-contained folder for any static web host: index.html with the model card, the ONNX model, ONNX Runtime Web and OpenSeadragon. The page segments an image dropped on it in the browser (WebGPU where present, else WebAssembly), tiled and blended as patho predict does; nothing leaves the machine.',
+    'Write a checkpoint as an ONNX model (opset 17) that takes 0-255 pixels [batch, channels, height, width] of any size and returns probabilities: normalisation first, batch norm folded into the convolutions, sigmoid or softmax last; class names, threshold and mpp in its metadata. With --format web, write a self-contained folder for any static web host instead: index.html with the model card, the ONNX model, ONNX Runtime Web and OpenSeadragon; the page segments an image dropped on it in the browser (WebGPU where present, else WebAssembly), tiled and blended as patho predict does, and nothing leaves the machine.',
   options: [
     model,
-    { name: 'format', type: 'string', choices: ['onnx', 'web'], default: 'onnx', help: 'onnx (one .onnx file) or web (a folder with the page)' },
-    { name: 'class-names', type: 'list', metavar: 'LIST', help: "names of the model's classes (default: foreground for one class, class0, class1, ... otherwise)" },
-    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'microns per pixel the model was trained at, for the metadata and the model card' },
-    { name: 'threshold', type: 'number', metavar: 'T', min: 0, max: 1, help: "foreground when p >= T (default: the checkpoint's)" },
+    { name: 'format', type: 'string', choices: ['onnx', 'web'], default: 'onnx', help: 'onnx (one .onnx file) or web (a folder with the page that runs it)' },
+    { name: 'class-names', type: 'list', metavar: 'LIST', help: "names of the output channels (default: foreground for one class, class0,class1,... otherwise)" },
+    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'microns per pixel of the training images, written to the metadata' },
+    { name: 'threshold', type: 'number', metavar: 'T', min: 0, max: 1, help: "probability threshold written to the metadata (default: the checkpoint's)" },
     verbose,
   ],
   positionals: [{ name: 'OUT', help: 'the .onnx file to write (onnx) or the folder (web)', required: true }],
   examples: [
-    { command: 'patho export --model runs/glas/model.pt glas.onnx', help: 'the model as ONNX' },
-    { command: 'patho export --format web --model runs/glas/model.pt site/', help: 'a page that runs it in the browser; serve site/ with any static server' },
+    { command: 'patho export --model runs/glas/model.pt --format onnx glas.onnx', help: 'the GlaS model for onnxruntime-node or onnxruntime-web' },
+    { command: 'patho export -m model.pt --class-names gland --mpp 0.62 glas.onnx', help: 'with a class name and the pixel size' },
+    { command: 'patho export --format web -m runs/glas/model.pt site/', help: 'a page that runs the model in any browser; serve site/ with any static server' },
   ],
 });
 

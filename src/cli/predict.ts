@@ -10,6 +10,7 @@ import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
 import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
+import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { launchWorkers } from '../parallel/launch.js';
 import { worldFromEnv } from '../parallel/env.js';
@@ -76,7 +77,11 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     device = plan.devices[0];
   }
   if (o.threads > 0) setNumThreads(o.threads);
-  const { net, meta } = await loadTrainedNet(o.model, { device });
+  const trained = await loadTrainedNet(o.model, { device });
+  const meta = trained.meta;
+  // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
+  const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
+  trained.net.dispose();
   mkdirSync(o.out, { recursive: true });
   const window: SlidingWindowOptions = {
     tile: o.tile,
@@ -85,7 +90,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     tta: o.tta,
     batchSize: o.batchSize,
     device,
-    amp: o.amp ? 'bfloat16' : null,
+    amp: autocast,
   };
   const rank = world && world.worldSize > 1 ? `rank ${world.rank}: ` : '';
   try {

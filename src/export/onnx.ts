@@ -32,6 +32,11 @@ const ATTRIBUTE_INT = 2;
 const ATTRIBUTE_STRING = 3;
 const ATTRIBUTE_INTS = 7;
 
+/** A model or an option the ONNX export cannot take (the user's input, not a failure). */
+export class OnnxExportError extends Error {
+  override name = 'OnnxExportError';
+}
+
 export interface OnnxExportOptions {
   /** Names of the output channels; default ['foreground'] for one class, ['class0', ...] otherwise. */
   classNames?: string[];
@@ -190,7 +195,7 @@ export function onnxMetadata(net: UNet | FoldedUNet, info: OnnxModelInfo): Recor
   const { classes } = net.options;
   const classNames = info.classNames ?? (classes === 1 ? ['foreground'] : Array.from({ length: classes }, (_, i) => `class${i}`));
   if (classNames.length !== classes) {
-    throw new Error(`class names: the model has ${classes} output channel${classes === 1 ? '' : 's'}, ${classNames.length} names were given (${classNames.join(', ')})`);
+    throw new OnnxExportError(`class names: the model has ${classes} output channel${classes === 1 ? '' : 's'}, ${classNames.length} names were given (${classNames.join(', ')})`);
   }
   const meta: Record<string, string> = {
     class_names: JSON.stringify(classNames),
@@ -206,7 +211,7 @@ export function onnxMetadata(net: UNet | FoldedUNet, info: OnnxModelInfo): Recor
 /** The ONNX ModelProto bytes of a U-Net (in eval mode; its batch norms are folded on the way). */
 export function onnxModelBytes(net: UNet, info: OnnxModelInfo): Uint8Array {
   if (net.options.padding !== 'same') {
-    throw new Error(`ONNX export supports U-Nets with padding 'same'; this one has padding '${net.options.padding}'`);
+    throw new OnnxExportError(`ONNX export supports U-Nets with padding 'same'; this one has padding '${net.options.padding}'`);
   }
   const metadata = onnxMetadata(net, info);
   const folded = new FoldedUNet(net, { memoryFormat: 'contiguous' });

@@ -53,7 +53,7 @@ function foldConv(conv: Conv2d | ConvTranspose2d, bn: BatchNorm2d | null, paddin
   return tidy(() => {
     let w = c.get('weight')!.to('float64');
     const outChannels = transposed ? w.shape[1] : w.shape[0];
-    let b = c.get('bias')?.to('float64') ?? zeros([outChannels], { dtype: 'float64' });
+    let b = c.get('bias')?.to('float64') ?? zeros([outChannels], { dtype: 'float64', device: w.device });
     if (bn && n) {
       // y = (conv(x) + b - mean) * gamma / sqrt(var + eps) + beta
       let scale = n.get('running_var')!.to('float64').add(bn.options.eps ?? 1e-5).rsqrt();
