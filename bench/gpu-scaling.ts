@@ -69,9 +69,10 @@ async function worker(c: Config, dir: string): Promise<void> {
   const { DistributedDataParallel } = await import('../src/parallel/ddp.js');
   const { UNet } = await import('../src/models/unet.js');
   const { SGD } = await import('../src/optim/sgd.js');
-  const { binaryCrossEntropyWithLogits } = await import('../src/tensor/ops.js');
+  const { bce } = await import('../src/losses/index.js');
+  const { trainStep } = await import('../src/train/step.js');
   const { rand, randn } = await import('../src/tensor/create.js');
-  const { autocast, cuda, manualSeed, setNumThreads } = await import('../src/tensor/runtime.js');
+  const { cuda, manualSeed, setNumThreads } = await import('../src/tensor/runtime.js');
   const { tidy } = await import('../src/tensor/scope.js');
 
   const world = worldFromEnv()!;
@@ -87,16 +88,8 @@ async function worker(c: Config, dir: string): Promise<void> {
   const opt = new SGD(net.parameters(), { lr: 1e-3, momentum: 0.99 });
   const x = tidy(() => randn([c.batch, 1, c.size, c.size], { device }).contiguous(onCuda ? 'channelsLast' : 'contiguous')).keep();
   const y = tidy(() => rand([c.batch, 1, c.size, c.size], { device }).gt(0.5).to('float32')).keep();
-  const step = () => {
-    tidy(() => {
-      const forward = () => net.forward(x);
-      const logits = onCuda ? autocast('cuda', 'bfloat16', forward).to('float32') : forward();
-      binaryCrossEntropyWithLogits(logits, y).backward();
-    });
-    ddp?.syncGradients();
-    opt.step();
-    opt.zeroGrad();
-  };
+  const parts = { net, loss: bce, optimizer: opt, device, amp: onCuda ? ('bfloat16' as const) : null, ddp };
+  const step = () => trainStep(parts, x, y);
   for (let i = 0; i < c.warmup; i++) step();
   if (onCuda) cuda.synchronize(device);
   group?.barrier();

@@ -13,9 +13,10 @@
  * alternate the order, and the medians over rounds are printed (timings here
  * move by ±15% between runs, DESIGN.md).
  *
- * Inside a worker, `step` is forward + backward + syncGradients + SGD step.
- * `sync` is syncGradients within that step: the all-reduce plus any wait for a
- * slower rank. `all-reduce alone` times syncGradients back to back after
+ * Inside a worker, `step` is the trainer's own step (src/train/step.ts):
+ * forward, loss, backward, gradient averaging, SGD update. `sync` is the
+ * averaging within that step (the loss's and the gradients' all-reduces) plus
+ * any wait for a slower rank. `all-reduce alone` times syncGradients back to back after
  * training, when the ranks are in lock step: the cost of communication itself.
  */
 import { availableParallelism } from 'node:os';
@@ -124,7 +125,8 @@ async function worker(c: Config, dir: string): Promise<void> {
   const { DistributedDataParallel } = await import('../src/parallel/ddp.js');
   const { UNet } = await import('../src/models/unet.js');
   const { SGD } = await import('../src/optim/sgd.js');
-  const { binaryCrossEntropyWithLogits } = await import('../src/tensor/ops.js');
+  const { bce } = await import('../src/losses/index.js');
+  const { emptyStepTimes, trainStep } = await import('../src/train/step.js');
   const { rand, randn } = await import('../src/tensor/create.js');
   const { manualSeed, setNumThreads } = await import('../src/tensor/runtime.js');
   const { tidy } = await import('../src/tensor/scope.js');
@@ -138,27 +140,19 @@ async function worker(c: Config, dir: string): Promise<void> {
   const opt = new SGD(net.parameters(), { lr: 1e-3, momentum: 0.99 });
   const x = tidy(() => randn([c.batch, 1, c.size, c.size])).keep();
   const y = tidy(() => rand([c.batch, 1, c.size, c.size]).gt(0.5).to('float32')).keep();
-  let syncMs = 0;
-  const step = () => {
-    tidy(() => binaryCrossEntropyWithLogits(net.forward(x), y).backward());
-    const syncStart = performance.now();
-    ddp?.syncGradients();
-    syncMs += performance.now() - syncStart;
-    opt.step();
-    opt.zeroGrad();
-  };
-  for (let i = 0; i < c.warmup; i++) step();
+  const parts = { net, loss: bce, optimizer: opt, device: 'cpu', ddp, times: emptyStepTimes() };
+  for (let i = 0; i < c.warmup; i++) trainStep(parts, x, y);
   const steps: number[] = [];
   const syncs: number[] = [];
   for (let r = 0; r < c.repeats; r++) {
-    syncMs = 0;
+    parts.times = emptyStepTimes();
     const start = performance.now();
-    for (let i = 0; i < c.steps; i++) step();
+    for (let i = 0; i < c.steps; i++) trainStep(parts, x, y);
     steps.push((performance.now() - start) / c.steps);
-    syncs.push(syncMs / c.steps);
+    syncs.push(parts.times.sync / c.steps);
   }
   // gradients of one more backward, then only the all-reduces
-  tidy(() => binaryCrossEntropyWithLogits(net.forward(x), y).backward());
+  tidy(() => bce(net.forward(x), y).backward());
   const alone: number[] = [];
   for (let i = 0; i < c.steps; i++) {
     const start = performance.now();

@@ -4,13 +4,14 @@
  */
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { bce } from '../src/losses/index.js';
 import { UNet } from '../src/models/unet.js';
 import { SGD } from '../src/optim/sgd.js';
-import { binaryCrossEntropyWithLogits } from '../src/tensor/ops.js';
 import { randn, rand } from '../src/tensor/create.js';
-import { autocast, cuda, manualSeed, setNumThreads } from '../src/tensor/runtime.js';
+import { cuda, manualSeed, setNumThreads } from '../src/tensor/runtime.js';
 import { tidy } from '../src/tensor/scope.js';
 import type { DType } from '../src/tensor/tensor.js';
+import { trainStep } from '../src/train/step.js';
 
 export interface StepConfig {
   device: string;
@@ -33,7 +34,7 @@ export interface StepResult {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-/** Median step time of patho's U-Net (forward, backward, SGD momentum step). */
+/** Median step time of patho's U-Net: the trainer's own step (forward, loss, backward, SGD momentum update). */
 export function timePatho(c: StepConfig): StepResult {
   if (c.threads) setNumThreads(c.threads);
   manualSeed(0);
@@ -44,15 +45,8 @@ export function timePatho(c: StepConfig): StepResult {
   const opt = new SGD(net.parameters(), { lr: 1e-3, momentum: 0.99 });
   const x = tidy(() => randn([c.batch, 1, c.size, c.size], { device: c.device }).contiguous(c.channelsLast ? 'channelsLast' : 'contiguous')).keep();
   const y = tidy(() => rand([c.batch, 1, c.size, c.size], { device: c.device }).gt(0.5).to('float32')).keep();
-  const step = () => {
-    tidy(() => {
-      const forward = () => net.forward(x);
-      const logits = c.amp ? autocast(onCuda ? 'cuda' : 'cpu', c.amp, forward).to('float32') : forward();
-      binaryCrossEntropyWithLogits(logits, y).backward();
-    });
-    opt.step();
-    opt.zeroGrad();
-  };
+  const parts = { net, loss: bce, optimizer: opt, device: c.device, amp: c.amp };
+  const step = () => trainStep(parts, x, y);
   const sync = () => (onCuda ? cuda.synchronize(c.device) : undefined);
   for (let i = 0; i < c.warmup; i++) step();
   sync();

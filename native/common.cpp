@@ -5,10 +5,6 @@
 
 namespace patho {
 
-// Tags Externals made by this addon so a foreign object passed where a tensor
-// is expected is refused instead of being reinterpreted.
-static const napi_type_tag kTensorTag = {0x7061746f68746e73ULL, 0x9c1d3e5a7b2f4c61ULL};
-
 LiveCounters& liveCounters() {
   static LiveCounters counters;
   return counters;
@@ -29,22 +25,20 @@ Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor) {
   auto* box = new TensorBox{std::move(tensor)};
   liveCounters().tensors++;
   liveCounters().bytes += trackedBytes(box->tensor);
-  auto external = Napi::External<TensorBox>::New(env, box, [](Napi::Env, TensorBox* b) {
+  return newHandle<TensorBox>(env, HandleKind::Tensor, box, [](TensorBox* b) {
     releaseBox(b);
     delete b;
   });
-  external.TypeTag(&kTensorTag);
-  return external;
 }
 
-bool isTensor(const Napi::Value& value) {
-  if (value.Type() != napi_external) return false;
-  return value.As<Napi::External<TensorBox>>().CheckTypeTag(&kTensorTag);
+bool isTensor(const Napi::Value& value) { return isHandle(value, HandleKind::Tensor); }
+
+TensorBox* tensorBox(const Napi::Value& value, const char* what) {
+  return handleData<TensorBox>(value, HandleKind::Tensor, what);
 }
 
 at::Tensor& unwrapTensor(const Napi::Value& value, const char* what) {
-  if (!isTensor(value)) fail(std::string(what) + " is not a tensor");
-  auto* box = value.As<Napi::External<TensorBox>>().Data();
+  auto* box = tensorBox(value, what);
   if (!box->tensor.defined()) fail(std::string(what) + " was disposed");
   return box->tensor;
 }

@@ -2,6 +2,8 @@
 // arguments are read, and how every C++ exception becomes a JavaScript Error.
 #pragma once
 
+#include "to_js.h"
+
 #include <napi.h>
 #include <ATen/ATen.h>
 
@@ -27,6 +29,7 @@ LiveCounters& liveCounters();
 Napi::Value wrapTensor(Napi::Env env, at::Tensor tensor);
 at::Tensor& unwrapTensor(const Napi::Value& value, const char* what);
 bool isTensor(const Napi::Value& value);
+TensorBox* tensorBox(const Napi::Value& value, const char* what);
 void releaseBox(TensorBox* box);
 
 c10::optional<at::Tensor> optionalTensor(const Napi::Value& value, const char* what);
@@ -38,13 +41,16 @@ at::Device parseDevice(const std::string& name);
 std::string deviceName(const at::Device& device);
 
 // Runs body and converts C++ exceptions into a JavaScript Error prefixed by
-// the op name; c10 errors lose their long C++ backtrace on the way.
+// the op name (a TypeError for a wrong handle); c10 errors, out-of-memory
+// among them, lose their long C++ backtrace on the way.
 template <typename Body>
 Napi::Value guarded(const Napi::CallbackInfo& info, const char* op, Body body) {
   try {
     return body(info.Env());
   } catch (const Napi::Error&) {
     throw;
+  } catch (const HandleTypeError& e) {
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + e.what());
   } catch (const c10::Error& e) {
     throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what_without_backtrace());
   } catch (const std::exception& e) {

@@ -1,10 +1,12 @@
-// c10d process groups for data-parallel training: a TCPStore rendezvous, then
-// Gloo (CPU tensors) or NCCL (CUDA tensors, where libtorch has CUDA). Collectives
+// c10d process groups for data-parallel training: a TCPStore rendezvous (or a
+// FileStore for a job on one host), then Gloo (CPU tensors) or NCCL (CUDA
+// tensors, where libtorch has CUDA). Collectives
 // block until done or until the group's timeout, which turns a dead peer into
 // an error instead of a hang.
 #include "common.h"
 
 #include <torch/csrc/api/include/torch/version.h>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #ifdef PATHO_WITH_NCCL
@@ -30,13 +32,12 @@ struct GroupBox {
   std::chrono::milliseconds timeout{0};
 };
 
-static const napi_type_tag kGroupTag = {0x7061746f6867726fULL, 0x1f3a5c7e9b2d4f60ULL};
+static GroupBox* groupBox(const Napi::Value& value) {
+  return handleData<GroupBox>(value, HandleKind::ProcessGroup, "the argument");
+}
 
 static GroupBox& unwrapGroup(const Napi::Value& value) {
-  if (value.Type() != napi_external || !value.As<Napi::External<GroupBox>>().CheckTypeTag(&kGroupTag)) {
-    fail("argument is not a process group");
-  }
-  auto* box = value.As<Napi::External<GroupBox>>().Data();
+  auto* box = groupBox(value);
   if (!box->group) fail("the process group was destroyed");
   return *box;
 }
@@ -57,7 +58,10 @@ static std::shared_ptr<::gloo::transport::Device> glooDevice(const std::string& 
   return c10d::ProcessGroupGloo::createDefaultDevice();
 }
 
-// distInit(masterAddr, masterPort, rank, worldSize, backend 'gloo' | 'nccl', timeoutMs)
+// distInit(masterAddr, masterPort, rank, worldSize, backend 'gloo' | 'nccl', timeoutMs, storeFile?)
+// With storeFile the ranks meet in that file instead of at masterAddr:masterPort:
+// a TCPStore server listens on every interface (libtorch gives it no listen
+// address), which a job on one host has no reason to expose.
 static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
   auto masterAddr = info[0].As<Napi::String>().Utf8Value();
   int port = info[1].As<Napi::Number>().Int32Value();
@@ -65,6 +69,7 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
   int size = info[3].As<Napi::Number>().Int32Value();
   auto backend = info[4].As<Napi::String>().Utf8Value();
   std::chrono::milliseconds timeout(info[5].As<Napi::Number>().Int64Value());
+  std::string storeFile = info.Length() > 6 && info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : "";
   if (rank < 0 || rank >= size) fail("rank " + std::to_string(rank) + " is outside world size " + std::to_string(size));
   if (port < 1 || port > 65535) fail("master port " + std::to_string(port) + " is not a TCP port (1-65535)");
   if (backend != "gloo" && backend != "nccl") fail("unknown backend '" + backend + "' (use gloo or nccl)");
@@ -86,10 +91,15 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
   // workers in libtorch 2.x, Gloo's address exchange through the store in every
   // version), so a missing peer can surface in either: name the rank for both.
   try {
-    box->store = c10::make_intrusive<c10d::TCPStore>(masterAddr, storeOptions);
+    if (storeFile.empty()) {
+      box->store = c10::make_intrusive<c10d::TCPStore>(masterAddr, storeOptions);
+    } else {
+      box->store = c10::make_intrusive<c10d::FileStore>(storeFile, size);
+      box->store->setTimeout(timeout);
+    }
     if (backend == "gloo") {
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-      options->devices.push_back(glooDevice(masterAddr));
+      options->devices.push_back(glooDevice(storeFile.empty() ? masterAddr : "127.0.0.1"));
       options->threads = 2;
       box->group = c10::make_intrusive<c10d::ProcessGroupGloo>(box->store, rank, size, options);
     } else {
@@ -101,12 +111,11 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
     }
   } catch (const std::exception& e) {
     auto* c10 = dynamic_cast<const c10::Error*>(&e);
-    fail("rendezvous at " + masterAddr + ":" + std::to_string(port) + " failed" + where(*box) + ": " +
-         (c10 ? c10->what_without_backtrace() : e.what()) + " (is every rank started, with the same MASTER_ADDR and MASTER_PORT?)");
+    auto place = storeFile.empty() ? "at " + masterAddr + ":" + std::to_string(port) : "through " + storeFile;
+    auto hint = storeFile.empty() ? " (is every rank started, with the same MASTER_ADDR and MASTER_PORT?)" : " (did every rank start?)";
+    fail("rendezvous " + place + " failed" + where(*box) + ": " + (c10 ? c10->what_without_backtrace() : e.what()) + hint);
   }
-  auto external = Napi::External<GroupBox>::New(env, box.release(), [](Napi::Env, GroupBox* b) { delete b; });
-  external.TypeTag(&kGroupTag);
-  return external;
+  return newHandle<GroupBox>(env, HandleKind::ProcessGroup, box.release(), [](GroupBox* b) { delete b; });
 }
 
 template <typename Launch>
@@ -161,8 +170,7 @@ static Napi::Value distBarrierImpl(Napi::Env env, const Napi::CallbackInfo& info
 }
 
 static Napi::Value distDestroyImpl(Napi::Env env, const Napi::CallbackInfo& info) {
-  if (info[0].Type() != napi_external) fail("argument is not a process group");
-  auto* box = info[0].As<Napi::External<GroupBox>>().Data();
+  auto* box = groupBox(info[0]);
   box->group.reset();
   box->store.reset();
   return env.Undefined();

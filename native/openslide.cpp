@@ -1,7 +1,8 @@
 // Whole-slide images through OpenSlide: open, properties, readRegion, close.
 // Compiled only when CMake finds OpenSlide (PATHO_WITH_OPENSLIDE). It needs no
-// libtorch, so it includes napi.h alone and compiles in a second.
-#include <napi.h>
+// libtorch, so it includes napi.h (through to_js.h) alone and compiles in a second.
+#include "to_js.h"
+
 #include <openslide.h>
 
 #include <cerrno>
@@ -29,8 +30,7 @@ void closeBox(SlideBox* box) {
 [[noreturn]] void fail(Napi::Env env, const std::string& message) { throw Napi::Error::New(env, message); }
 
 SlideBox& unwrap(const Napi::CallbackInfo& info, const char* op) {
-  if (info.Length() < 1 || !info[0].IsExternal()) fail(info.Env(), std::string(op) + ": expected a slide handle");
-  auto* box = info[0].As<Napi::External<SlideBox>>().Data();
+  auto* box = handleData<SlideBox>(info[0], HandleKind::Slide, "the argument");
   if (!box->slide) fail(info.Env(), std::string(op) + ": the slide was closed");
   return *box;
 }
@@ -75,7 +75,7 @@ Napi::Value slideOpen(const Napi::CallbackInfo& info) {
     delete box;
     fail(env, message);
   }
-  return Napi::External<SlideBox>::New(env, box, [](Napi::Env, SlideBox* b) {
+  return newHandle<SlideBox>(env, HandleKind::Slide, box, [](SlideBox* b) {
     closeBox(b);
     delete b;
   });
@@ -128,7 +128,7 @@ Napi::Value slideReadRegion(const Napi::CallbackInfo& info) {
   std::vector<uint32_t> argb(static_cast<size_t>(w * h));
   openslide_read_region(box.slide, argb.data(), x, y, static_cast<int32_t>(level), w, h);
   checkError(env, box, op);
-  auto rgba = Napi::Buffer<uint8_t>::New(env, argb.size() * 4);
+  auto rgba = Napi::Uint8Array::New(env, argb.size() * 4, newArrayBuffer(env, argb.size() * 4), 0);
   uint8_t* out = rgba.Data();
   for (size_t i = 0; i < argb.size(); i++) {
     uint32_t p = argb[i];
@@ -142,31 +142,35 @@ Napi::Value slideReadRegion(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value slideClose(const Napi::CallbackInfo& info) {
-  if (info.Length() < 1 || !info[0].IsExternal()) fail(info.Env(), "slideClose: expected a slide handle");
-  closeBox(info[0].As<Napi::External<SlideBox>>().Data());
+  closeBox(handleData<SlideBox>(info[0], HandleKind::Slide, "the argument"));
   return info.Env().Undefined();
 }
 
 // node-addon-api forwards only Napi::Error to JavaScript; anything else
 // (std::bad_alloc of a large region) would abort the process.
-template <Napi::Value (*Body)(const Napi::CallbackInfo&)>
+template <Napi::Value (*Body)(const Napi::CallbackInfo&), const char* op>
 Napi::Value guardedCall(const Napi::CallbackInfo& info) {
   try {
     return Body(info);
   } catch (const Napi::Error&) {
     throw;
+  } catch (const HandleTypeError& e) {
+    throw Napi::TypeError::New(info.Env(), std::string(op) + ": " + e.what());
   } catch (const std::exception& e) {
-    throw Napi::Error::New(info.Env(), std::string("openslide: ") + e.what());
+    throw Napi::Error::New(info.Env(), std::string(op) + ": " + e.what());
   }
 }
+
+constexpr char kOpen[] = "slideOpen", kProperties[] = "slideProperties", kReadRegion[] = "slideReadRegion",
+               kClose[] = "slideClose";
 
 }  // namespace
 
 void registerOpenSlide(Napi::Env env, Napi::Object exports) {
-  exports.Set("slideOpen", Napi::Function::New(env, guardedCall<slideOpen>, "slideOpen"));
-  exports.Set("slideProperties", Napi::Function::New(env, guardedCall<slideProperties>, "slideProperties"));
-  exports.Set("slideReadRegion", Napi::Function::New(env, guardedCall<slideReadRegion>, "slideReadRegion"));
-  exports.Set("slideClose", Napi::Function::New(env, guardedCall<slideClose>, "slideClose"));
+  exports.Set(kOpen, Napi::Function::New(env, guardedCall<slideOpen, kOpen>, kOpen));
+  exports.Set(kProperties, Napi::Function::New(env, guardedCall<slideProperties, kProperties>, kProperties));
+  exports.Set(kReadRegion, Napi::Function::New(env, guardedCall<slideReadRegion, kReadRegion>, kReadRegion));
+  exports.Set(kClose, Napi::Function::New(env, guardedCall<slideClose, kClose>, kClose));
   exports.Set("openslideVersion", Napi::Function::New(env, [](const Napi::CallbackInfo& info) {
     return Napi::String::New(info.Env(), openslide_get_version());
   }, "openslideVersion"));

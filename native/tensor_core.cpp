@@ -44,7 +44,7 @@ PATHO_EXPORT(fromBuffer) {
 PATHO_EXPORT(toBuffer) {
   auto tensor = TENSOR(0, "tensor").detach().to(at::kCPU).contiguous();
   size_t bytes = tensor.numel() * tensor.element_size();
-  auto buffer = Napi::ArrayBuffer::New(env, bytes);
+  auto buffer = newArrayBuffer(env, bytes);
   if (bytes > 0) std::memcpy(buffer.Data(), tensor.data_ptr(), bytes);
   return buffer;
 }
@@ -75,15 +75,11 @@ PATHO_EXPORT(describe) {
 }
 
 PATHO_EXPORT(dispose) {
-  if (!isTensor(info[0])) fail("argument is not a tensor");
-  releaseBox(info[0].As<Napi::External<TensorBox>>().Data());
+  releaseBox(tensorBox(info[0], "argument"));
   return env.Undefined();
 }
 
-PATHO_EXPORT(isDisposed) {
-  if (!isTensor(info[0])) fail("argument is not a tensor");
-  return Napi::Boolean::New(env, !info[0].As<Napi::External<TensorBox>>().Data()->tensor.defined());
-}
+PATHO_EXPORT(isDisposed) { return Napi::Boolean::New(env, !tensorBox(info[0], "argument")->tensor.defined()); }
 
 // to(t, device | null, dtype | null, nonBlocking)
 PATHO_EXPORT(to) {

@@ -6,15 +6,21 @@
 Run it with Debian's /usr/bin/python3 (python3-torch); the python3 first on
 PATH may lack torch. Seeds are fixed, so rerunning changes the fixtures only
 when PyTorch's numbers change. Everything is float32 on CPU with 2 threads,
-as the TypeScript tests run.
+as the TypeScript tests run, except the U-Net references, which are
+computed in float64 from the same float32 weights and inputs: a float32 result
+from any machine (oneDNN picks other kernels, and other summation orders, on
+CPUs with AMX) is then compared with the exact value, within a bound derived
+from float32 rounding (test/tensor/fixtures.ts), and our engine run in float64
+must match them to float64 rounding.
 
 Files (safetensors written by hand: the `safetensors` package is not needed):
   ops.safetensors        every engine op: inputs, output, a random upstream
                          gradient g and the input gradients of sum(out * g)
   optim.safetensors      a Conv-BN-ReLU-Conv net trained ten steps by SGD and
                          Adam variants: initial weights, losses, final weights
-  unet.safetensors       the U-Net for every option combination: weights,
-                         logits, gradients of every parameter and of the input
+  unet.safetensors       the U-Net for every option combination: float32
+                         weights and inputs; float64 logits, gradients of every
+                         parameter and of the input, and running statistics
   unet_train.safetensors ten SGD(momentum 0.99) steps of a small U-Net with the
                          BCE + Jaccard loss: losses and final weights
   manifest.json          what each case is: op name and options (in the
@@ -36,7 +42,7 @@ from torch_unet import UNet  # noqa: E402  (the U-Net of src/models/unet.ts, sha
 
 OUT = Path(__file__).resolve().parent.parent / "test" / "fixtures" / "engine"
 
-SAFETENSORS_DTYPES = {torch.float32: "F32", torch.int64: "I64", torch.bool: "BOOL"}
+SAFETENSORS_DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int64: "I64", torch.bool: "BOOL"}
 
 
 def write_safetensors(path, tensors):
@@ -345,8 +351,15 @@ def op_cases():
 
 
 def small_conv_net():
-    """Conv-BN-ReLU-Conv; test/optim builds the same with state_dict keys 0.*, 1.*, 3.*."""
-    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
+    """Conv-BN-ReLU-Conv; test/optim builds the same with state_dict keys 0.*, 1.*, 3.*.
+
+    The first convolution has no bias, as in front of batch norm in the U-Net:
+    batch norm cancels such a bias, so its exact gradient is zero and its
+    float32 gradient pure rounding noise, which Adam divides by its own
+    magnitude into steps of the full learning rate in a direction set by the
+    summation order of each CPU's kernels: nothing a reference could fix.
+    """
+    return nn.Sequential(nn.Conv2d(1, 4, 3, padding=1, bias=False), nn.BatchNorm2d(4), nn.ReLU(), nn.Conv2d(4, 1, 3, padding=1))
 
 
 OPTIMIZERS = {
@@ -451,7 +464,9 @@ def unet_cases():
                     net = UNet(cin, classes, depth, 4, batch_norm, upsample, padding)
                     randomise_batch_norm(net)
                     tensors.update({f"{name}.weights.{k}": v.clone() for k, v in net.state_dict().items()})
-                    x = tensors[f"x{cin}"].clone().requires_grad_(True)
+                    # the references: the same float32 numbers, computed in float64
+                    net.double()
+                    x = tensors[f"x{cin}"].double().requires_grad_(True)
                     evaluate = batch_norm and classes == 1
                     if evaluate:
                         # inference first: it uses the initial running statistics
@@ -461,7 +476,7 @@ def unet_cases():
                     net.train()
                     logits = net(x)
                     tensors[f"{name}.logits"] = logits.detach().clone()
-                    (logits * tensors[f"upstream{classes}"]).sum().backward()
+                    (logits * tensors[f"upstream{classes}"].double()).sum().backward()
                     tensors[f"{name}.grad.input"] = x.grad.clone()
                     tensors.update({f"{name}.grad.{k}": p.grad.clone() for k, p in net.named_parameters()})
                     buffers = {k: v.clone() for k, v in net.named_buffers()}

@@ -120,6 +120,7 @@ def views_dict():
         "row": base[1],
         "column": base[:, 2],
         "block": base[1:, 1:3],
+        "expanded": torch.arange(4.0).expand(3, 4),
         "tied": base,
     }
 

@@ -3,6 +3,7 @@
  * turns argv into a typed `{ command, options, positionals }`. Only parsing
  * lives here; the commands themselves are implemented elsewhere.
  */
+import { BINARY_LOSSES, OPTIMIZERS, SCHEDULES, TRAINING_DEFAULTS as TRAINING } from '../train/defaults.js';
 import { type CommandSpec, type OptionsOf, UsageError, closest, defineCommand, helpText, parseArgs } from './args.js';
 
 const verbose = { name: 'verbose', short: 'v', type: 'boolean', help: 'print stack traces and debug details on errors' } as const;
@@ -68,7 +69,7 @@ const thresholds = {
   type: 'list',
   items: 'number',
   metavar: 'LIST',
-  default: [0.5, 0.7],
+  default: TRAINING.thresholds,
   min: 0,
   max: 1,
   help: 'probability thresholds at which to score (a pixel is foreground when p >= threshold)',
@@ -113,7 +114,7 @@ export const TRAIN = defineCommand({
       help: 'base names of the images held out for validation, e.g. 25,26,27,28,29, instead of --val-split',
     },
     foreground,
-    { name: 'epochs', short: 'e', type: 'int', metavar: 'N', default: 50, min: 1, help: 'passes over the training images' },
+    { name: 'epochs', short: 'e', type: 'int', metavar: 'N', default: TRAINING.epochs, min: 1, help: 'passes over the training images' },
     batchSize,
     {
       name: 'patch',
@@ -123,14 +124,14 @@ export const TRAIN = defineCommand({
       min: 0,
       help: 'side of the random square patches trained on; 0 trains on whole images',
     },
-    { name: 'lr', type: 'number', metavar: 'X', default: 5e-3, min: 0, help: 'learning rate' },
-    { name: 'optimizer', type: 'string', choices: ['sgd', 'adam'], default: 'sgd', help: 'optimizer' },
-    { name: 'momentum', type: 'number', metavar: 'M', default: 0.99, min: 0, max: 1, help: 'SGD momentum (Adam keeps its betas 0.9, 0.999)' },
+    { name: 'lr', type: 'number', metavar: 'X', default: TRAINING.lr, min: 0, help: 'learning rate' },
+    { name: 'optimizer', type: 'string', choices: OPTIMIZERS, default: TRAINING.optimizer, help: 'optimizer' },
+    { name: 'momentum', type: 'number', metavar: 'M', default: TRAINING.momentum, min: 0, max: 1, help: 'SGD momentum (Adam keeps its betas 0.9, 0.999)' },
     {
       name: 'loss',
       type: 'string',
-      choices: ['bce', 'bce-jaccard', 'dice', 'bce-dice'],
-      default: 'bce-jaccard',
+      choices: BINARY_LOSSES,
+      default: TRAINING.binaryLoss,
       help: 'training loss; bce-jaccard is BCE - log(soft Jaccard), as the original patho',
     },
     { name: 'depth', type: 'int', metavar: 'D', default: 4, min: 1, max: 8, help: 'U-Net levels (downsamplings)' },
@@ -155,15 +156,15 @@ export const TRAIN = defineCommand({
     {
       name: 'schedule',
       type: 'string',
-      choices: ['none', 'cosine', 'poly', 'step'],
-      default: 'none',
+      choices: SCHEDULES,
+      default: TRAINING.schedule,
       help: 'learning-rate schedule: constant, cosine decay, polynomial decay or x0.1 every third; over --epochs, or with --max-minutes over whichever runs out first, step by step',
     },
     {
       name: 'early-stop',
       type: 'int',
       metavar: 'N',
-      default: 0,
+      default: TRAINING.earlyStop,
       min: 0,
       help: 'stop after N epochs without a better validation Dice; 0 never stops early',
     },
@@ -172,7 +173,7 @@ export const TRAIN = defineCommand({
       name: 'val-every',
       type: 'int',
       metavar: 'N',
-      default: 1,
+      default: TRAINING.validateEvery,
       min: 1,
       help: 'validate every N epochs (and after the last); short epochs spend less of the budget validating',
     },
@@ -180,7 +181,7 @@ export const TRAIN = defineCommand({
       name: 'checkpoint-every',
       type: 'number',
       metavar: 'S',
-      default: 0,
+      default: TRAINING.checkpointEvery,
       min: 0,
       help: 'seconds between writes of last.pt (always written after the last epoch); 0 writes it every epoch',
     },

@@ -2,17 +2,17 @@
 import { existsSync } from 'node:fs';
 import { DataLoader } from '../data/loader.js';
 import { loadTrainedNet } from '../infer/trained.js';
-import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
 import { UsageError } from './args.js';
 import type { EvalOptions } from './commands.js';
-import { parseDevices } from './devices.js';
+import { startUp } from './startup.js';
 
 export async function evalCommand(o: EvalOptions): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho eval');
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho eval');
-  const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
-  if (o.threads > 0) setNumThreads(o.threads);
+  const started = await startUp(o, 'patho eval', false);
+  if ('exitCode' in started) return started.exitCode;
+  const { device } = started;
   const { net, meta } = await loadTrainedNet(o.model, { device });
   if (net.options.classes !== 1) throw new UsageError(`patho eval scores binary models; ${o.model} has ${net.options.classes} classes`, 'patho eval');
   const loader = new DataLoader(o.data, o.images, o.masks, {

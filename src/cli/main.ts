@@ -38,10 +38,17 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-/** Prints an error the way a user can act on it; returns the exit code. */
+/**
+ * Errors that describe the input (the command line, the data, a checkpoint, a
+ * slide), by name: their classes live in modules that load the addon or sharp,
+ * which `patho --help` does not import.
+ */
+const INPUT_ERRORS = new Set(['UsageError', 'DatasetError', 'ImageDecodeError', 'CheckpointError', 'SlideError']);
+
+/** Prints an error the way a user can act on it; returns the exit code: 2 for bad input, 1 for a failure of patho itself. */
 function report(error: unknown, verbose: boolean): number {
   const e = error instanceof Error ? error : new Error(String(error));
-  const inputError = e instanceof UsageError || e.name === 'DatasetError' || e.name === 'CheckpointError' || (e as NodeJS.ErrnoException).code === 'ENOENT';
+  const inputError = INPUT_ERRORS.has(e.name) || (e as NodeJS.ErrnoException).code === 'ENOENT';
   process.stderr.write(`patho: ${e.message}\n`);
   if (e instanceof UsageError) process.stderr.write(`${e.hint}\n`);
   if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);

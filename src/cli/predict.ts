@@ -3,7 +3,7 @@
  * images and whole slides, named after the inputs. Several devices (or a
  * torchrun/SLURM job) share the inputs: rank r takes every world-size-th one.
  */
-import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
@@ -12,17 +12,15 @@ import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '
 import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
 import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
-import { launchWorkers } from '../parallel/launch.js';
-import { worldFromEnv } from '../parallel/env.js';
-import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
 import { predictSlide, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
 import type { PredictOptions } from './commands.js';
-import { parseDevices } from './devices.js';
-import { ProgressBar } from './progress.js';
+import { ensureWritableFolder } from './output.js';
+import { startUp } from './startup.js';
+import { ProgressBar } from '../report/progress.js';
 
 const INPUT_EXTENSIONS = [...IMAGE_EXTENSIONS, ...SLIDE_EXTENSIONS];
 
@@ -63,26 +61,17 @@ function openIfSlide(file: string): Slide | null {
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
   let files = expandInputs(inputs);
-  const world = worldFromEnv();
-  let device: string;
-  if (world) {
-    // a worker of a multi-process job (our launcher, torchrun or SLURM): its share of the inputs
-    device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
-    files = files.filter((_, i) => i % world.worldSize === world.rank);
-  } else {
-    const plan = parseDevices(o.devices, cuda.deviceCount());
-    if (plan.devices.length > 1) {
-      return launchWorkers({ devices: plan.devices, command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)] });
-    }
-    device = plan.devices[0];
-  }
-  if (o.threads > 0) setNumThreads(o.threads);
+  ensureWritableFolder(o.out, '--out', 'patho predict');
+  const started = await startUp(o, 'patho predict');
+  if ('exitCode' in started) return started.exitCode;
+  const { device, world } = started;
+  // a worker of a multi-process job: its share of the inputs
+  if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
   const trained = await loadTrainedNet(o.model, { device });
   const meta = trained.meta;
   // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
   const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
   trained.net.dispose();
-  mkdirSync(o.out, { recursive: true });
   const window: SlidingWindowOptions = {
     tile: o.tile,
     overlap: o.overlap,
@@ -92,7 +81,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     device,
     amp: autocast,
   };
-  const rank = world && world.worldSize > 1 ? `rank ${world.rank}: ` : '';
+  const rank = world ? `rank ${world.rank}: ` : '';
   try {
     for (const file of files) {
       const name = basename(file, extname(file));
@@ -141,7 +130,7 @@ async function predictImage(
   net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
-    throw new Error(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`);
+    throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
   }
   const { raw, image } = await readImageForInference(file, normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });

@@ -1,18 +1,22 @@
 /** `patho report`: the HTML report of a training run. */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { SegmentationDataset } from '../data/dataset.js';
 import { writeReport } from '../report/index.js';
 import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { UsageError } from './args.js';
 import type { ReportOptions } from './commands.js';
 import { parseDevices } from './devices.js';
+import { ensureWritableFolder } from './output.js';
 
 export async function reportCommand(o: ReportOptions, [runDir]: string[]): Promise<number> {
   if (!existsSync(runDir)) throw new UsageError(`${runDir}: no such folder`, 'patho report');
   if (!existsSync(join(runDir, 'train.jsonl'))) throw new UsageError(`${runDir}: no train.jsonl here (is it the --out folder of patho train?)`, 'patho report');
   if (o.model && !existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho report');
   if (o.data && !existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho report');
+  // the page, and the validation predictions in RUN_DIR/validation/
+  ensureWritableFolder(runDir, 'RUN_DIR', 'patho report');
+  if (o.out) ensureWritableFolder(dirname(o.out), '--out', 'patho report');
   const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
   if (o.threads > 0) setNumThreads(o.threads);
   const pairs = o.data

@@ -5,15 +5,16 @@ import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
 import type { ValidationSpec } from '../data/split.js';
 import { UNet } from '../models/unet.js';
-import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
-import { Model, type EpochRecord } from '../train/model.js';
-import { UsageError } from './args.js';
-import type { TrainOptions } from './commands.js';
-import { parseDevices } from './devices.js';
+import { removeOrphanedTemporaries, removeTemporariesInFlight } from '../io/atomic.js';
 import { worldFromEnv } from '../parallel/env.js';
 import { ProcessGroup } from '../parallel/group.js';
-import { launchWorkers } from '../parallel/launch.js';
 import { reportAfterTraining } from '../report/index.js';
+import { manualSeed } from '../tensor/runtime.js';
+import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
+import { UsageError } from './args.js';
+import type { TrainOptions } from './commands.js';
+import { ensureWritableFolder } from './output.js';
+import { startUp } from './startup.js';
 
 export async function trainCommand(o: TrainOptions): Promise<number> {
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
@@ -21,35 +22,20 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
-  // a job of one process (an interactive `srun`, torchrun --nproc 1) needs no
-  // process group, and its --devices may still ask for several workers
-  const found = worldFromEnv();
-  const world = found && found.worldSize > 1 ? found : null;
-  let device: string;
-  let group: ProcessGroup | undefined;
-  if (world) {
-    // a worker of a multi-process job (started by our launcher, torchrun or SLURM)
-    device = process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? `cuda:${world.localRank % cuda.deviceCount()}` : 'cpu');
-    group = ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 });
-    // torchrun gives its workers OMP_NUM_THREADS (1 by default) so that N of
-    // them do not each take every core; our own launcher sets PATHO_NUM_THREADS
-    const ompThreads = Number(process.env.OMP_NUM_THREADS);
-    if (!process.env.PATHO_NUM_THREADS && Number.isInteger(ompThreads) && ompThreads > 0) setNumThreads(ompThreads);
-  } else {
-    const plan = parseDevices(o.devices, cuda.deviceCount());
-    const devices = o.nproc !== undefined && plan.devices.length === 1 ? Array(o.nproc).fill(plan.devices[0]) : plan.devices;
-    if (devices.length > 1) {
-      return launchWorkers({
-        devices,
-        command: [process.execPath, ...process.execArgv, process.argv[1], ...process.argv.slice(2)],
-        // the survivors of a failed rank report it themselves within the timeout
-        graceMs: o.distTimeout * 1000,
-      });
-    }
-    device = devices[0];
-  }
-  if (o.threads > 0) setNumThreads(o.threads);
+  // rank 0 writes the checkpoints; a launcher checks for it before it starts any rank
+  const job = worldFromEnv();
+  if (!job || job.worldSize === 1 || job.rank === 0) ensureWritableFolder(o.out, '--out', 'patho train');
+  const started = await startUp(o, 'patho train');
+  if ('exitCode' in started) return started.exitCode;
+  const { device, world } = started;
+  const main = !world || world.rank === 0;
+  const group = world ? ProcessGroup.init({ ...world, backend: device.startsWith('cuda') ? 'nccl' : 'gloo', timeoutMs: o.distTimeout * 1000 }) : undefined;
   manualSeed(o.seed);
+  if (main) {
+    const orphans = removeOrphanedTemporaries(o.out);
+    if (orphans.length) process.stderr.write(`patho train: removed ${orphans.length} temporary file(s) a killed run left in ${o.out}: ${orphans.join(', ')}\n`);
+  }
+  const stop = stopOnSignals(main, world !== null);
 
   const validation: ValidationSpec | undefined = o.val
     ? { root: o.val }
@@ -85,38 +71,85 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     });
     const model = new Model(net, {
       lr: o.lr,
-      optimizer: o.optimizer as 'sgd' | 'adam',
+      optimizer: o.optimizer,
       momentum: o.momentum,
-      loss: o.loss as 'bce' | 'bce-jaccard' | 'dice' | 'bce-dice',
+      loss: o.loss,
       modelPath: join(o.out, 'model.pt'),
       device,
       amp: o.amp ? 'bfloat16' : null,
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
-      schedule: o.schedule as 'none' | 'cosine' | 'poly' | 'step',
+      schedule: o.schedule,
       group,
     });
-    if (!world || world.rank === 0) process.stderr.write(
+    if (main) process.stderr.write(
       `patho train: ${loader.dataset.entries.length} training images from ${o.data}, ` +
         `U-Net depth ${o.depth} base ${o.baseChannels} (${(net.parameterCount() / 1e6).toFixed(2)} M parameters) on ${device}\n`,
     );
-    const records = await model.train(loader, {
-      epochs: o.epochs,
-      thresholds: o.thresholds,
-      earlyStop: o.earlyStop,
-      maxMinutes: o.maxMinutes,
-      validateEvery: o.valEvery,
-      checkpointEvery: o.checkpointEvery,
-      resume: o.resume,
-      outDir: o.out,
-    });
-    if (!world || world.rank === 0) printSummary(records, join(o.out, 'model.pt'));
-    model.dispose();
-    if (!world || world.rank === 0) await reportAfterTraining(o.out, { device });
+    let records: EpochRecord[];
+    try {
+      records = await model.train(loader, {
+        epochs: o.epochs,
+        thresholds: o.thresholds,
+        earlyStop: o.earlyStop,
+        maxMinutes: o.maxMinutes,
+        validateEvery: o.valEvery,
+        checkpointEvery: o.checkpointEvery,
+        resume: o.resume,
+        outDir: o.out,
+        signal: stop.signal,
+      });
+    } catch (error) {
+      if (!(error instanceof TrainingInterrupted)) throw error;
+      if (main) process.stderr.write(`patho train: ${error.message}\nto continue: ${resumeCommand()}\n`);
+      return error.reason === 'SIGTERM' ? 143 : 130;
+    } finally {
+      model.dispose();
+    }
+    if (main) printSummary(records, join(o.out, 'model.pt'));
+    if (main) await reportAfterTraining(o.out, { device });
     return 0;
   } finally {
+    stop.release();
     group?.destroy();
     await loader.close();
   }
+}
+
+/**
+ * Ctrl-C (SIGINT) or SIGTERM asks the run to stop after the current step
+ * (train() then writes last.pt and rejects with TrainingInterrupted); a
+ * second one exits at once, removing the temporary file of a checkpoint
+ * being written. A worker of a multi-process job gets every signal twice
+ * (from the terminal and from the launcher), so there only the first counts.
+ */
+function stopOnSignals(main: boolean, worker: boolean): { signal: AbortSignal; release(): void } {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) {
+      if (main) process.stderr.write(`\npatho train: ${signal}: stopping after the current step and writing last.pt${worker ? '' : ' (again to quit at once)'}\n`);
+      controller.abort(signal);
+    } else if (!worker) {
+      removeTemporariesInFlight();
+      process.exit(signal === 'SIGTERM' ? 143 : 130);
+    }
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return {
+    signal: controller.signal,
+    release() {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    },
+  };
+}
+
+/** This command line with --resume, to continue a stopped run. */
+function resumeCommand(): string {
+  const args = process.argv.slice(2);
+  if (!args.includes('--resume')) args.push('--resume');
+  const quote = (a: string) => (/^[\w@%+=:,./-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`);
+  return ['patho', ...args].map(quote).join(' ');
 }
 
 function printSummary(records: EpochRecord[], modelPath: string): void {

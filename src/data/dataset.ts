@@ -3,7 +3,7 @@
  */
 import { readdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
-import { decodeImageFile, readImageHeader } from './decode.js';
+import { decodeImageFile, ImageDecodeError, readImageHeader } from './decode.js';
 import { classCount, toLabelMask, type ForegroundSpec } from './masks.js';
 import type { RawImage } from './raw.js';
 import type { LabelMask } from './types.js';
@@ -43,14 +43,24 @@ export interface DatasetProblem {
   message: string;
 }
 
-/** Thrown when a data set has bad files and skipBad is off; lists every problem. */
+/**
+ * Thrown when a data set has bad files and skipBad is off (lists every
+ * problem), or has no pairs at all.
+ */
 export class DatasetError extends Error {
-  constructor(readonly problems: DatasetProblem[]) {
-    const lines = problems.slice(0, 20).map((p) => `  ${p.file}: ${p.message}`);
-    if (problems.length > 20) lines.push(`  ... and ${problems.length - 20} more`);
-    super(`${problems.length} problem(s) in the data set (pass skipBad to skip these pairs):\n${lines.join('\n')}`);
+  constructor(
+    readonly problems: DatasetProblem[],
+    message = `${problems.length} problem(s) in the data set (pass skipBad to skip these pairs):\n${listProblems(problems)}`,
+  ) {
+    super(message);
     this.name = 'DatasetError';
   }
+}
+
+function listProblems(problems: DatasetProblem[]): string {
+  const lines = problems.slice(0, 20).map((p) => `  ${p.file}: ${p.message}`);
+  if (problems.length > 20) lines.push(`  ... and ${problems.length - 20} more`);
+  return lines.join('\n');
 }
 
 /**
@@ -152,7 +162,7 @@ export class SegmentationDataset {
       for (const p of problems) warn(`skipping ${p.file}: ${p.message}`);
       warn(`skipped ${problems.length} bad file(s); ${entries.length} pair(s) remain`);
     }
-    if (entries.length === 0) throw new Error(`no image/mask pairs in ${join(root, imagesDir)} and ${join(root, masksDir)}`);
+    if (entries.length === 0) throw new DatasetError(problems, `no image/mask pairs in ${join(root, imagesDir)} and ${join(root, masksDir)}`);
     const shared = shareMasks(entries, labels, channels, classCount(options.foreground));
     return new SegmentationDataset(entries, sharedMasks(shared), shared, problems);
   }
@@ -181,17 +191,12 @@ export class SegmentationDataset {
     return new SegmentationDataset(shared.entries, sharedMasks(shared), shared, this.skipped);
   }
 
-  /** Decodes image `index`; errors name the file. */
+  /** Decodes image `index`; throws ImageDecodeError naming the file (which may have changed since it was checked). */
   async image(index: number): Promise<RawImage> {
     const entry = this.entries[index];
-    let raw: RawImage;
-    try {
-      raw = await decodeImageFile(entry.imagePath);
-    } catch (error) {
-      throw new Error(`${entry.imagePath}: does not decode: ${(error as Error).message}`);
-    }
+    const raw = await decodeImageFile(entry.imagePath);
     if (raw.width !== entry.width || raw.height !== entry.height || raw.channels !== entry.channels) {
-      throw new Error(`${entry.imagePath}: decoded as ${raw.width}x${raw.height}x${raw.channels}, header said ${entry.width}x${entry.height}x${entry.channels}`);
+      throw new ImageDecodeError(entry.imagePath, `decoded as ${raw.width}x${raw.height}x${raw.channels}, header said ${entry.width}x${entry.height}x${entry.channels}`);
     }
     return raw;
   }
@@ -215,7 +220,8 @@ async function checkPair(name: string, imagePath: string, maskPath: string, fore
   try {
     raw = await decodeImageFile(maskPath);
   } catch (error) {
-    return { problem: { file: maskPath, message: `does not decode: ${(error as Error).message}` } };
+    if (!(error instanceof ImageDecodeError)) throw error;
+    return { problem: { file: maskPath, message: error.reason } };
   }
   if (raw.width !== header.width || raw.height !== header.height) {
     return {
@@ -239,7 +245,8 @@ async function listImages(dir: string, problems: DatasetProblem[]): Promise<Map<
   try {
     files = await readdir(dir);
   } catch (error) {
-    throw new Error(`cannot read folder ${dir}: ${(error as Error).message}`);
+    const message = `cannot read folder ${dir}: ${(error as Error).message}`;
+    throw new DatasetError([{ file: dir, message }], message);
   }
   const byName = new Map<string, string>();
   for (const file of files.sort()) {

@@ -26,9 +26,35 @@ export async function readImageHeader(path: string): Promise<ImageHeader> {
   return { width: meta.width, height: meta.height, channels: meta.channels <= 2 ? 1 : 3, bytesPerValue: meta.depth === 'ushort' ? 2 : 1 };
 }
 
-/** Decodes an image file to interleaved 8- or 16-bit values. */
+/**
+ * An image file that cannot be read or decoded: a problem of the input, not of
+ * patho, which the CLI reports with exit code 2. The message names the file.
+ */
+export class ImageDecodeError extends Error {
+  override name = 'ImageDecodeError';
+
+  constructor(
+    readonly file: string,
+    /** What is wrong with it, without the file name. */
+    readonly reason: string,
+  ) {
+    super(`${file}: ${reason}`);
+  }
+}
+
+/** Decodes an image file to interleaved 8- or 16-bit values; throws ImageDecodeError naming the file. */
 export async function decodeImageFile(path: string): Promise<RawImage> {
-  return decodeImageBytes(await readFile(path));
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new ImageDecodeError(path, `cannot read: ${(error as Error).message}`);
+  }
+  try {
+    return await decodeImageBytes(bytes);
+  } catch (error) {
+    throw new ImageDecodeError(path, `does not decode: ${(error as Error).message}`);
+  }
 }
 
 /** Decodes encoded image bytes to interleaved 8- or 16-bit values. */

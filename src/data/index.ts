@@ -12,7 +12,7 @@ export {
   type DatasetProblem,
 } from './dataset.js';
 export { toLabelMask, classCount, type ForegroundSpec } from './masks.js';
-export { decodeImageFile, decodeImageBytes, readImageHeader } from './decode.js';
+export { decodeImageFile, decodeImageBytes, readImageHeader, ImageDecodeError } from './decode.js';
 export { DistributedSampler, type SamplerOptions } from './sampler.js';
 export { splitNames, type ValidationSpec } from './split.js';
 export { computeChannelStats, normalizeInPlace, type ChannelStats } from './normalize.js';

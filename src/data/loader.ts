@@ -11,6 +11,7 @@ import { SamplePipeline, type BatchJob, type PipelineConfig } from './pipeline.j
 import { WorkerPool } from './pool.js';
 import { DistributedSampler } from './sampler.js';
 import { splitNames, type ValidationSpec } from './split.js';
+import type { ForegroundSpec } from './masks.js';
 import type { HostBatch } from './types.js';
 
 /** Options of DataLoader; everything but batchSize has a default. */
@@ -107,6 +108,11 @@ export class DataLoader implements AsyncIterable<HostBatch> {
   get length(): number {
     const n = this.state().sampler.numSamples;
     return this.options.dropLast ? Math.floor(n / this.options.batchSize) : Math.ceil(n / this.options.batchSize);
+  }
+
+  /** The mask values read as foreground; null for the default (0 vs the one other value). */
+  get foreground(): ForegroundSpec | null {
+    return this.options.foreground ?? null;
   }
 
   /** The normalisation applied to batches, to store in checkpoints; null with normalize 'none'. */

@@ -7,6 +7,7 @@
  * persistent workers do. close() terminates them.
  */
 import { Worker } from 'node:worker_threads';
+import { ImageDecodeError } from './decode.js';
 import type { WorkerInit, WorkerReply, WorkerRequest, WorkerTask } from './worker.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
@@ -66,7 +67,7 @@ export class WorkerPool {
       slot.pending.delete(reply.id);
       if (slot.pending.size === 0) worker.unref();
       if (reply.ok) pending.resolve(reply.result);
-      else pending.reject(new Error(reply.error));
+      else pending.reject(reply.decode ? new ImageDecodeError(reply.decode.file, reply.decode.reason) : new Error(reply.error));
     });
     worker.on('error', (error) => this.fail(new Error(`data loader worker failed: ${error.message}`)));
     worker.on('exit', (code) => {

@@ -7,12 +7,7 @@ import type { PlanarImage } from '../data/types.js';
 
 /** Decodes `path` into a normalised planar image (and keeps the raw pixels for overlays). */
 export async function readImageForInference(path: string, stats: ChannelStats | null): Promise<{ raw: RawImage; image: PlanarImage }> {
-  let raw: RawImage;
-  try {
-    raw = await decodeImageFile(path);
-  } catch (e) {
-    throw new Error(`${path}: cannot decode image (${e instanceof Error ? e.message : e})`);
-  }
+  const raw = await decodeImageFile(path);
   const image = cropImage(raw, { x: 0, y: 0 }, raw.height, raw.width);
   if (stats) {
     if (stats.mean.length !== image.channels) {

@@ -3,14 +3,14 @@
  * each batch of tiles run through the network here (with optional flip and
  * rotation averaging).
  */
-import { blendTiles, type BlendOptions, type TileSource, type TilingOptions } from './tiling.js';
+import { blendTiles, type BlendOptions, type TiledStats, type TileSource, type TilingOptions } from './tiling.js';
 import { tensor } from '../tensor/create.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Device, DType, Tensor } from '../tensor/tensor.js';
 
 export { axisWeights, blendWeights, tileCount, tileStarts } from './tiling.js';
-export type { TileSource } from './tiling.js';
+export type { TiledStats, TileSource } from './tiling.js';
 
 /** What inference needs of a network. */
 export interface InferenceNet {
@@ -31,14 +31,16 @@ export interface TiledOptions extends SlidingWindowOptions, BlendOptions {}
 /**
  * Predicts `source` tile by tile and streams the blended probabilities to
  * `options.onRows`. Away from the blending near tile edges the result equals
- * a whole-image pass.
+ * a whole-image pass. Returns the most buffer bytes it held at once.
  */
-export function predictTiled(net: InferenceNet, source: TileSource, options: TiledOptions): void {
+export function predictTiled(net: InferenceNet, source: TileSource, options: TiledOptions): TiledStats {
   if (source.channels !== net.options.inChannels) {
     throw new Error(`the model expects ${net.options.inChannels}-channel images, this one has ${source.channels}`);
   }
   const steps = blendTiles(source, net.options.classes, options);
-  for (let step = steps.next(); !step.done; step = steps.next(runTiles(net, step.value.input, step.value.shape, options)));
+  let step = steps.next();
+  while (!step.done) step = steps.next(runTiles(net, step.value.input, step.value.shape, options));
+  return step.value;
 }
 
 /** Forward pass of a batch of tiles, with optional flip/rotation averaging; returns probabilities NCHW. */

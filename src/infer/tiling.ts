@@ -4,8 +4,11 @@
  * are visited one row of tiles (a band) at a time; predictions are blended
  * into a buffer only one tile high, and every row that no later tile touches
  * is handed to `onRows` and dropped. Memory is therefore the tile batch plus
- * `classes x tile x width` floats, whatever the image height: a whole slide
- * streams through it.
+ * `classes x tile x width` floats, whatever the image height (and 8 bytes a
+ * row for the blending weights): a whole slide streams through it.
+ * `blendTiles` returns the high-water mark of the buffers it holds, so tests
+ * check that bound instead of the process's resident memory, which allocator
+ * and GC timing make noisy.
  *
  * The engine drives the generator `blendTiles`: each step yields a batch of
  * tiles to predict and takes back their probabilities, so a synchronous
@@ -51,6 +54,12 @@ export interface BlendOptions extends TilingOptions {
    * copy what you keep.
    */
   onRows: (y0: number, rows: number, probabilities: Float32Array) => void;
+}
+
+/** What a tiled pass held. */
+export interface TiledStats {
+  /** The most bytes of pixel and probability buffers held at once (the band, the batch in and out, the weights). */
+  peakBufferBytes: number;
 }
 
 /** A batch of tiles for the engine: planar input NCHW, each tile `tile` x `tile`, reflected where the image ends. */
@@ -120,7 +129,7 @@ function coverage(size: number, starts: number[], weights: Float32Array): Float6
  * blended probabilities of `classes` classes to `options.onRows`. Away from
  * the blending near tile edges the result equals a whole-image pass.
  */
-export function* blendTiles(source: TileSource, classes: number, options: BlendOptions): Generator<TileBatch, void, Float32Array> {
+export function* blendTiles(source: TileSource, classes: number, options: BlendOptions): Generator<TileBatch, TiledStats, Float32Array> {
   const { tile, step } = geometry(options);
   const { width, height, channels } = source;
   if (width < 1 || height < 1) throw new Error(`cannot predict an empty ${width}x${height} image`);
@@ -136,6 +145,8 @@ export function* blendTiles(source: TileSource, classes: number, options: BlendO
   const batchSize = Math.max(1, options.batchSize ?? 4);
   const total = xs.length * ys.length;
   let done = 0;
+  const heldAlways = band.byteLength + out.byteLength + weights.byteLength + rowSum.byteLength + colSum.byteLength;
+  let peakBufferBytes = heldAlways;
 
   for (let r = 0; r < ys.length; r++) {
     const top = ys[r];
@@ -153,15 +164,18 @@ export function* blendTiles(source: TileSource, classes: number, options: BlendO
     for (let b = 0; b < run.length; b += batchSize) {
       const batch = run.slice(b, b + batchSize);
       const input = new Float32Array(batch.length * channels * tile * tile);
+      let largestRead = 0;
       batch.forEach((x0, i) => {
         const tw = Math.min(tile, width - x0);
         const pixels = source.read(x0, top, tw, th);
+        largestRead = Math.max(largestRead, pixels.byteLength);
         mirrorInto(input, i * channels * tile * tile, pixels, channels, tw, th, tile);
       });
       const probs = yield { input, shape: [batch.length, channels, tile, tile] };
       if (probs?.length !== batch.length * classes * tile * tile) {
         throw new Error(`the engine returned ${probs?.length ?? 'nothing'} values for ${batch.length} tiles of ${classes} x ${tile} x ${tile}`);
       }
+      peakBufferBytes = Math.max(peakBufferBytes, heldAlways + input.byteLength + largestRead + probs.byteLength);
       batch.forEach((x0, i) => {
         const tw = Math.min(tile, width - x0);
         for (let k = 0; k < classes; k++) {
@@ -192,6 +206,7 @@ export function* blendTiles(source: TileSource, classes: number, options: BlendO
     }
     options.onRows(top, finished, out.subarray(0, classes * outPlane));
   }
+  return { peakBufferBytes };
 }
 
 /** A skipped tile's vote for class 0 (the first plane of the band), with the weight a predicted tile would have had. */

@@ -1,5 +1,6 @@
 /** Rebuilding a trained U-Net from its checkpoint. */
-import { UNet, type UNetOptions } from '../models/unet.js';
+import { CheckpointError } from '../io/errors.js';
+import { checkUNetOptions, UNet, type UNetOptions } from '../models/unet.js';
 import { disposeCheckpoint, loadCheckpoint, type CheckpointMeta } from '../train/checkpoint.js';
 
 /** The network of a patho checkpoint, with its weights, in evaluation mode. */
@@ -7,18 +8,25 @@ export async function loadTrainedNet(path: string, options: { device?: string } 
   const checkpoint = await loadCheckpoint(path, options);
   try {
     if (!checkpoint.meta.unet) {
-      throw new Error(
-        `${path} holds weights but no architecture (a plain state_dict?); load it with ` +
-          `new UNet({...}).loadStateDict(await loadStateDictFile(path)) instead`,
+      throw new CheckpointError(
+        path,
+        'holds weights but no architecture, so it is not a patho model (a plain state_dict?); load it with ' +
+          'new UNet({...}).loadStateDict(await loadStateDictFile(path)) instead',
       );
     }
-    const net = new UNet(checkpoint.meta.unet as UNetOptions);
+    let architecture: Required<UNetOptions>;
+    try {
+      architecture = checkUNetOptions(checkpoint.meta.unet as UNetOptions);
+    } catch (e) {
+      throw new CheckpointError(path, `meta.unet: ${e instanceof Error ? e.message : e}`);
+    }
+    const net = new UNet(architecture);
     if (options.device && options.device !== 'cpu') net.to(options.device);
     try {
       net.loadStateDict(checkpoint.model);
     } catch (e) {
       net.dispose();
-      throw new Error(`${path}: ${e instanceof Error ? e.message : e}`);
+      throw new CheckpointError(path, `its weights do not fit the U-Net it describes: ${e instanceof Error ? e.message : e}`);
     }
     net.eval();
     return { net, meta: checkpoint.meta };

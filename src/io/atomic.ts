@@ -5,8 +5,12 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, rmSync } from 'node:fs';
 import { open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+
+/** Temporary files being written by this process, for `removeTemporariesInFlight` on an abrupt exit. */
+const inFlight = new Set<string>();
 
 /** Appends bytes to the file being written. */
 export type WriteChunk = (chunk: Uint8Array) => Promise<void>;
@@ -21,6 +25,7 @@ export type WriteChunk = (chunk: Uint8Array) => Promise<void>;
 export async function writeFileAtomic(path: string, produce: (write: WriteChunk) => Promise<void>): Promise<void> {
   const temporary = join(dirname(path), `${basename(path)}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`);
   const file = await open(temporary, 'wx');
+  inFlight.add(temporary);
   try {
     try {
       await produce(async (chunk) => {
@@ -38,8 +43,43 @@ export async function writeFileAtomic(path: string, produce: (write: WriteChunk)
   } catch (error) {
     await rm(temporary, { force: true });
     throw error;
+  } finally {
+    inFlight.delete(temporary);
   }
   await syncDirectory(dirname(path));
+}
+
+/** Removes the temporary files of writes still in progress; for a process about to exit without finishing them. */
+export function removeTemporariesInFlight(): void {
+  for (const temporary of inFlight) rmSync(temporary, { force: true });
+  inFlight.clear();
+}
+
+/**
+ * Removes the temporary files that writers killed mid-write left in
+ * `directory` (`<name>.tmp-<pid>-<hex>` whose process is gone); returns their names.
+ */
+export function removeOrphanedTemporaries(directory: string): string[] {
+  if (!existsSync(directory)) return [];
+  const removed: string[] = [];
+  for (const name of readdirSync(directory)) {
+    const match = /\.tmp-(\d+)-[0-9a-f]{12}$/.exec(name);
+    if (!match || processAlive(Number(match[1]))) continue;
+    rmSync(join(directory, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: it exists but belongs to someone else
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 async function syncDirectory(directory: string): Promise<void> {

@@ -9,6 +9,7 @@
 import { open } from 'node:fs/promises';
 
 import { writeFileAtomic } from './atomic.js';
+import { ByteBudget, defaultLoadLimit } from './budget.js';
 import { CheckpointError, inFile } from './errors.js';
 import { describe, Pickler, PyCallable, PyGlobal, unpickle } from './pickle.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
@@ -130,6 +131,18 @@ function contiguousStrides(shape: readonly number[]): number[] {
   return strides;
 }
 
+/** Options of loadObject. */
+export interface LoadOptions {
+  /**
+   * Counts, and limits, the bytes the load materialises: the entries it
+   * reads, the dense bytes of every tensor it builds, and the heap its
+   * unpickled objects take (estimated per opcode). Default: a fresh
+   * budget of defaultLoadLimit(size of the file). Read `used` afterwards to
+   * see what a load cost.
+   */
+  budget?: ByteBudget;
+}
+
 /**
  * Reads a checkpoint written by `torch.save` (PyTorch >= 1.6 zip format) or
  * by saveObject, or a `.safetensors` file (as a flat object of tensors).
@@ -139,15 +152,25 @@ function contiguousStrides(shape: readonly number[]): number[] {
  * `state['0']`), tuples as arrays, Python attributes such as a state dict's
  * `_metadata` are dropped, and every tensor is contiguous: views with
  * offsets or strides are copied out of their storage, while contiguous
- * tensors may share memory with others that shared their storage.
+ * tensors may share memory with others that shared their storage. An object
+ * the pickle shares (tied weights, a list referenced twice) comes back as one
+ * object, referenced twice.
+ *
+ * Any file loads in time and memory bounded by its size, or is refused with
+ * a CheckpointError naming it: only storages the pickle uses are read, the
+ * bytes materialised are charged to `options.budget`, and values that
+ * contain themselves, nest deeper than 1000 levels, or expand (counting a
+ * shared object wherever it appears) far beyond the size of their pickle are
+ * refused, so code that walks the result as a tree cannot be made to hang.
  */
-export async function loadObject(path: string): Promise<Value> {
+export async function loadObject(path: string, options: LoadOptions = {}): Promise<Value> {
   if (path.endsWith('.safetensors')) return (await loadSafetensors(path)).tensors;
   return inFile(path, async () => {
     const file = await open(path, 'r');
     try {
       const source = fileSource(file, (await file.stat()).size);
-      return await readCheckpoint(await openArchive(source));
+      const budget = options.budget ?? new ByteBudget(defaultLoadLimit(source.size));
+      return await readCheckpoint(await openArchive(source), budget);
     } finally {
       await file.close();
     }
@@ -166,52 +189,127 @@ async function openArchive(source: ByteSource): Promise<ZipReader> {
   }
 }
 
-/** A storage as the pickle refers to it: raw bytes of one dtype. */
+/** Reads entry `name` of `zip`, charging its size to `budget` first. */
+async function readEntry(zip: ZipReader, name: string, budget: ByteBudget): Promise<Uint8Array> {
+  budget.charge(zip.entries.get(name)?.size ?? 0, `entry ${name}`);
+  return zip.read(name);
+}
+
+/** A storage as the pickle refers to it; its bytes are read after unpickling, and only if used. */
 class Storage {
+  bytes: Uint8Array = new Uint8Array(0);
+
   constructor(
+    readonly entryName: string,
     readonly dtype: DType,
-    readonly bytes: Uint8Array,
   ) {}
 }
 
-async function readCheckpoint(zip: ZipReader): Promise<Value> {
+/** A tensor the pickle built, waiting for its storage's bytes. */
+interface PendingTensor {
+  tensor: TensorData;
+  storage: Storage;
+  offset: number;
+  strides: number[];
+}
+
+/**
+ * The tensors of one load: storages are looked up when the pickle names
+ * them, tensors are checked against their storage's size and charged to the
+ * budget when the pickle builds them, and only then are the storages read.
+ */
+class TensorRecords {
+  private readonly storages = new Map<string, Storage>();
+  private readonly pending: PendingTensor[] = [];
+
+  constructor(
+    private readonly zip: ZipReader,
+    /** Entry name prefix of the storages, `archive/data/`. */
+    private readonly dataPrefix: string,
+    private readonly budget: ByteBudget,
+  ) {}
+
+  /** BINPERSID: `('storage', storage_type, key, location, numel)`. */
+  storage(pid: unknown): Storage {
+    const [kind, type, key] = Array.isArray(pid) ? pid : [];
+    const dtype = type instanceof PyGlobal ? DTYPE_OF_STORAGE.get(type.name) : undefined;
+    if (kind !== 'storage' || dtype === undefined || typeof key !== 'string') {
+      throw new Error('unsupported persistent id (expected a tensor storage)');
+    }
+    let storage = this.storages.get(key);
+    if (storage === undefined) {
+      const entryName = `${this.dataPrefix}${key}`;
+      const entry = this.zip.entries.get(entryName);
+      if (entry === undefined) throw new Error(`missing storage record data/${key}`);
+      if (entry.size % DTYPE_SIZE[dtype] !== 0) throw new Error(`storage data/${key} has a partial element`);
+      this.budget.charge(entry.size, `storage data/${key}`);
+      storage = new Storage(entryName, dtype);
+      this.storages.set(key, storage);
+    }
+    if (storage.dtype !== dtype) throw new Error(`storage data/${key} is used as both ${storage.dtype} and ${dtype}`);
+    return storage;
+  }
+
+  /** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])` */
+  rebuild(args: unknown[]): TensorData {
+    const [storage, offset, pickledShape, pickledStrides] = args;
+    if (!(storage instanceof Storage) || !Number.isSafeInteger(offset) || !isIndexList(pickledShape) || !isIndexList(pickledStrides)) {
+      throw new Error('corrupt tensor record (_rebuild_tensor_v2 arguments)');
+    }
+    // Copies: the pickle could append to these lists after the checks below.
+    const [shape, strides] = [[...pickledShape], [...pickledStrides]];
+    if (strides.length !== shape.length) throw new Error('corrupt tensor record (size and stride differ in length)');
+    const size = DTYPE_SIZE[storage.dtype];
+    const start = offset as number;
+    const tensor: TensorData = { kind: 'tensor', dtype: storage.dtype, shape, data: new Uint8Array(0) };
+    if (numel(shape) === 0) return tensor;
+    const last = shape.reduce((end, d, i) => end + (d - 1) * strides[i], start);
+    const storageLength = this.zip.entries.get(storage.entryName)!.size;
+    if (start < 0 || !((last + 1) * size <= storageLength)) {
+      throw new Error(`tensor of shape [${shape.join(', ')}] reaches beyond its storage`);
+    }
+    // Every tensor is charged its dense size, views included: the addon copies each into a tensor of its own.
+    this.budget.charge(numel(shape) * size, `tensor of shape [${shape.join(', ')}]`);
+    this.pending.push({ tensor, storage, offset: start, strides });
+    return tensor;
+  }
+
+  /** Reads the storages the pickle used and fills in the tensors' bytes. */
+  async materialise(): Promise<void> {
+    for (const storage of this.storages.values()) storage.bytes = await this.zip.read(storage.entryName);
+    for (const { tensor, storage, offset, strides } of this.pending) {
+      const size = DTYPE_SIZE[tensor.dtype];
+      const count = numel(tensor.shape);
+      const expected = contiguousStrides(tensor.shape);
+      const contiguous = tensor.shape.every((d, i) => d === 1 || strides[i] === expected[i]);
+      tensor.data = contiguous
+        ? storage.bytes.subarray(offset * size, (offset + count) * size)
+        : gather(storage.bytes, size, offset, tensor.shape, strides);
+    }
+  }
+}
+
+async function readCheckpoint(zip: ZipReader, budget: ByteBudget): Promise<Value> {
   const pickleName = [...zip.entries.keys()].find((name) => /^[^/]+\/data\.pkl$/.test(name));
   if (pickleName === undefined) throw new Error('not a PyTorch checkpoint (the archive has no data.pkl)');
   const prefix = pickleName.slice(0, -'data.pkl'.length);
   if (zip.entries.has(`${prefix}byteorder`)) {
-    const order = new TextDecoder().decode(await zip.read(`${prefix}byteorder`));
+    const order = new TextDecoder().decode(await readEntry(zip, `${prefix}byteorder`, budget));
     if (order !== 'little') throw new Error(`byte order "${order}" is not supported`);
   }
-  const storageBytes = new Map<string, Uint8Array>();
-  for (const name of zip.entries.keys()) {
-    if (name.startsWith(`${prefix}data/`)) storageBytes.set(name.slice(prefix.length + 5), await zip.read(name));
-  }
-  const storages = new Map<string, Storage>();
-  const result = unpickle(await zip.read(pickleName), {
-    findGlobal: (module, name) => resolveGlobal(module, name),
-    persistentLoad: (pid) => {
-      const [kind, type, key] = Array.isArray(pid) ? pid : [];
-      const dtype = type instanceof PyGlobal ? DTYPE_OF_STORAGE.get(type.name) : undefined;
-      if (kind !== 'storage' || dtype === undefined || typeof key !== 'string') {
-        throw new Error('unsupported persistent id (expected a tensor storage)');
-      }
-      let storage = storages.get(key);
-      if (storage === undefined) {
-        const bytes = storageBytes.get(key);
-        if (bytes === undefined) throw new Error(`missing storage record data/${key}`);
-        if (bytes.byteLength % DTYPE_SIZE[dtype] !== 0) throw new Error(`storage data/${key} has a partial element`);
-        storage = new Storage(dtype, bytes);
-        storages.set(key, storage);
-      }
-      if (storage.dtype !== dtype) throw new Error(`storage data/${key} is used as both ${storage.dtype} and ${dtype}`);
-      return storage;
-    },
+  const pickle = await readEntry(zip, pickleName, budget);
+  const records = new TensorRecords(zip, `${prefix}data/`, budget);
+  const result = unpickle(pickle, {
+    findGlobal: (module, name) => resolveGlobal(module, name, records),
+    persistentLoad: (pid) => records.storage(pid),
+    allocate: (bytes) => budget.charge(bytes, `the objects of ${pickleName}`),
   });
-  checkValue(result);
+  checkValue(result, TREE_SIZE_ALLOWANCE + pickle.length);
+  await records.materialise();
   return result;
 }
 
-function resolveGlobal(module: string, name: string): unknown {
+function resolveGlobal(module: string, name: string, records: TensorRecords): unknown {
   const qualified = `${module}.${name}`;
   if (!ALLOWED_GLOBALS.includes(qualified)) {
     throw new Error(`refusing global ${qualified} (a checkpoint may only hold tensors and plain data)`);
@@ -222,7 +320,7 @@ function resolveGlobal(module: string, name: string): unknown {
       return {};
     });
   }
-  if (qualified === 'torch._utils._rebuild_tensor_v2') return new PyCallable(qualified, rebuildTensor);
+  if (qualified === 'torch._utils._rebuild_tensor_v2') return new PyCallable(qualified, (args) => records.rebuild(args));
   if (qualified === 'torch._utils._rebuild_parameter') {
     return new PyCallable(qualified, ([data]) => {
       if (!isTensorData(data)) throw new Error(`${qualified} expects a tensor`);
@@ -234,30 +332,6 @@ function resolveGlobal(module: string, name: string): unknown {
 
 function isIndexList(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((v) => Number.isSafeInteger(v) && v >= 0);
-}
-
-/** `_rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])` */
-function rebuildTensor(args: unknown[]): TensorData {
-  const [storage, offset, shape, strides] = args;
-  if (!(storage instanceof Storage) || !Number.isSafeInteger(offset) || !isIndexList(shape) || !isIndexList(strides)) {
-    throw new Error('corrupt tensor record (_rebuild_tensor_v2 arguments)');
-  }
-  if (strides.length !== shape.length) throw new Error('corrupt tensor record (size and stride differ in length)');
-  const { dtype, bytes } = storage;
-  const size = DTYPE_SIZE[dtype];
-  const count = numel(shape);
-  const start = offset as number;
-  if (count === 0) return { kind: 'tensor', dtype, shape, data: new Uint8Array(0) };
-  const last = shape.reduce((end, d, i) => end + (d - 1) * strides[i], start);
-  if (start < 0 || (last + 1) * size > bytes.byteLength) {
-    throw new Error(`tensor of shape [${shape.join(', ')}] reaches beyond its storage`);
-  }
-  const expected = contiguousStrides(shape);
-  const contiguous = shape.every((d, i) => d === 1 || strides[i] === expected[i]);
-  if (contiguous) {
-    return { kind: 'tensor', dtype, shape, data: bytes.subarray(start * size, (start + count) * size) };
-  }
-  return { kind: 'tensor', dtype, shape, data: gather(bytes, size, start, shape, strides) };
 }
 
 /** Copies a strided view out of its storage into contiguous row-major bytes. */
@@ -279,17 +353,53 @@ function gather(bytes: Uint8Array, size: number, offset: number, shape: number[]
   return out;
 }
 
-/** Throws unless the unpickled object is made only of Values (no bare storages or globals). */
-function checkValue(value: unknown, seen = new Set<object>()): asserts value is Value {
-  if (value === null || ['boolean', 'number', 'bigint', 'string'].includes(typeof value) || isTensorData(value)) {
-    return;
-  }
-  if (typeof value === 'object' && (Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype)) {
-    if (seen.has(value)) return;
-    seen.add(value);
-    for (const item of Object.values(value)) checkValue(item, seen);
-    return;
-  }
-  const what = value instanceof Storage ? 'bare storage' : describe(value);
-  throw new Error(`the checkpoint holds a ${what}, which patho cannot represent`);
+/** Python's default recursion limit: torch.save itself cannot pickle data nested deeper. */
+const MAX_DEPTH = 1000;
+
+/**
+ * How many values, beyond one per byte of pickle, a checkpoint may expand to
+ * when every shared object is counted wherever it appears. A pickle without
+ * sharing has fewer values than bytes; this leaves ample room for the
+ * sharing real checkpoints do, while a few hundred bytes that share one list
+ * 2^40 ways are refused.
+ */
+const TREE_SIZE_ALLOWANCE = 1_000_000;
+
+/**
+ * Throws unless the unpickled object is made only of Values (no bare storages
+ * or globals), contains no cycle, nests at most MAX_DEPTH levels, and has at
+ * most `maxTreeSize` values when shared objects are counted at every place
+ * they appear. Visits each object once, so it runs in time linear in the pickle.
+ */
+function checkValue(root: unknown, maxTreeSize: number): asserts root is Value {
+  const treeSizes = new Map<object, number>();
+  const onPath = new Set<object>();
+  const visit = (value: unknown, depth: number): number => {
+    if (value === null || ['boolean', 'number', 'bigint', 'string'].includes(typeof value) || isTensorData(value)) {
+      return 1;
+    }
+    if (typeof value !== 'object' || !(Array.isArray(value) || Object.getPrototypeOf(value) === Object.prototype)) {
+      const what = value instanceof Storage ? 'bare storage' : describe(value);
+      throw new Error(`the checkpoint holds a ${what}, which patho cannot represent`);
+    }
+    const known = treeSizes.get(value);
+    if (known !== undefined) return known;
+    if (onPath.has(value)) throw new Error(`the checkpoint holds a ${describe(value)} that contains itself`);
+    if (depth >= MAX_DEPTH) throw new Error(`the checkpoint's data nests deeper than ${MAX_DEPTH} levels`);
+    onPath.add(value);
+    let size = 1;
+    for (const item of Object.values(value)) {
+      size += visit(item, depth + 1);
+      if (size > maxTreeSize) {
+        throw new Error(
+          `the checkpoint's data expands to more than ${maxTreeSize} values (an object shared so many times ` +
+            'that reading it as a tree would not end)',
+        );
+      }
+    }
+    onPath.delete(value);
+    treeSizes.set(value, size);
+    return size;
+  };
+  visit(root, 0);
 }

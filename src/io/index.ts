@@ -1,6 +1,7 @@
 /** Checkpoint files: PyTorch's zip format and safetensors, in pure TypeScript. */
 
-export { ALLOWED_GLOBALS, loadObject, saveObject } from './checkpoint.js';
+export { ByteBudget, defaultLoadLimit } from './budget.js';
+export { ALLOWED_GLOBALS, loadObject, saveObject, type LoadOptions } from './checkpoint.js';
 export { CheckpointError } from './errors.js';
 export { loadSafetensors, saveSafetensors, type SafetensorsFile } from './safetensors.js';
 export {

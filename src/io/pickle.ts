@@ -266,10 +266,17 @@ function encodeLong(n: bigint): Uint8Array {
   return Uint8Array.from(bytes);
 }
 
+/**
+ * Python's decode_long: two's-complement little-endian bytes to an int. Goes
+ * through one hex string, so a LONG4 of megabytes decodes in linear time (a
+ * shift-and-or per byte would copy the growing bigint each time: quadratic).
+ */
 function decodeLong(bytes: Uint8Array): number | bigint {
-  let n = 0n;
-  for (let i = bytes.length - 1; i >= 0; i--) n = (n << 8n) | BigInt(bytes[i]);
-  if (bytes.length > 0 && bytes[bytes.length - 1] >= 0x80) n -= 1n << BigInt(8 * bytes.length);
+  if (bytes.length === 0) return 0;
+  // a copy (new Uint8Array, not slice: a Buffer's slice is a view) reversed in place
+  const bigEndian = new Uint8Array(bytes).reverse();
+  let n = BigInt(`0x${Buffer.from(bigEndian.buffer, 0, bigEndian.length).toString('hex')}`);
+  if (bytes[bytes.length - 1] >= 0x80) n -= 1n << BigInt(8 * bytes.length);
   return n >= BigInt(Number.MIN_SAFE_INTEGER) && n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : n;
 }
 
@@ -279,7 +286,35 @@ export interface UnpickleHooks {
   findGlobal(module: string, name: string): unknown;
   /** Resolves a persistent id (BINPERSID), for example a tensor storage. */
   persistentLoad(pid: unknown): unknown;
+  /**
+   * Told, before each opcode runs, the heap bytes it may cost; throws to stop
+   * unpickling. A one-byte opcode can make an empty list, so a pickle can
+   * cost some 60 times its size; this lets the caller hold that to a budget.
+   */
+  allocate?(bytes: number): void;
 }
+
+/** Heap bytes of a new list, dict, tuple or memo entry (V8 spends 43 on an empty array, 66 on an empty object). */
+const OBJECT_BYTES = 64;
+/** Heap bytes of any other opcode: at most one more stack slot. */
+const SLOT_BYTES = 8;
+
+const MAKES_OBJECT: ReadonlySet<number> = new Set([
+  op.MARK,
+  op.EMPTY_LIST,
+  op.EMPTY_TUPLE,
+  op.EMPTY_DICT,
+  op.TUPLE,
+  op.TUPLE1,
+  op.TUPLE2,
+  op.TUPLE3,
+  op.REDUCE,
+  op.NEWOBJ,
+  op.BINPERSID,
+  op.BINPUT,
+  op.LONG_BINPUT,
+  op.MEMOIZE,
+]);
 
 /** Short description of an unpickled object, for error messages. */
 export function describe(value: unknown): string {
@@ -331,7 +366,14 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
     if (n > BigInt(bytes.length)) throw new Error('pickle data ends early (truncated)');
     return Number(n);
   };
-  const text = (n: number) => decoder.decode(bytes.subarray(need(n), pos));
+  const text = (n: number) => {
+    const utf8 = bytes.subarray(need(n), pos);
+    try {
+      return decoder.decode(utf8);
+    } catch {
+      throw new Error(`corrupt pickle (a string before byte ${pos} is not valid UTF-8)`);
+    }
+  };
   const line = () => {
     const end = bytes.indexOf(0x0a, pos);
     if (end < 0) throw new Error('pickle data ends early (truncated)');
@@ -365,7 +407,8 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
   const append = (items: unknown[]) => {
     const list = top();
     if (!Array.isArray(list)) throw new Error(`cannot append to ${describe(list)}`);
-    list.push(...items);
+    // A loop, not push(...items): spreading a long MARK group overflows the call stack.
+    for (const item of items) list.push(item);
   };
   const setItems = (items: unknown[]) => {
     const dict = top();
@@ -375,6 +418,7 @@ export function unpickle(bytes: Uint8Array, hooks: UnpickleHooks): unknown {
   for (;;) {
     const at = pos;
     const code = u8();
+    hooks.allocate?.(MAKES_OBJECT.has(code) ? OBJECT_BYTES : SLOT_BYTES);
     switch (code) {
       case op.PROTO:
         if (u8() > 5) throw new Error('unsupported pickle protocol');

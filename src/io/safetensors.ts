@@ -67,13 +67,15 @@ export async function loadSafetensors(path: string): Promise<SafetensorsFile> {
       }
       const dataStart = 8 + headerLength;
       const result: SafetensorsFile = { tensors: {}, metadata: {} };
+      const entries: ParsedEntry[] = [];
       for (const [name, entry] of Object.entries(header)) {
         if (name === METADATA_KEY) result.metadata = parseMetadata(entry);
-        else {
-          const { dtype, shape, begin, end } = parseEntry(name, entry, source.size - dataStart);
-          const data = await source.read(dataStart + begin, end - begin);
-          setKey(result.tensors, name, { kind: 'tensor', dtype, shape, data });
-        }
+        else entries.push(parseEntry(name, entry, source.size - dataStart));
+      }
+      checkNoOverlap(entries);
+      for (const { name, dtype, shape, begin, end } of entries) {
+        const data = await source.read(dataStart + begin, end - begin);
+        setKey(result.tensors, name, { kind: 'tensor', dtype, shape, data });
       }
       return result;
     } finally {
@@ -91,11 +93,30 @@ function parseMetadata(entry: unknown): Record<string, string> {
   return metadata;
 }
 
-function parseEntry(
-  name: string,
-  entry: unknown,
-  dataLength: number,
-): { dtype: DType; shape: number[]; begin: number; end: number } {
+interface ParsedEntry {
+  name: string;
+  dtype: DType;
+  shape: number[];
+  begin: number;
+  end: number;
+}
+
+/**
+ * Refuses tensors whose byte ranges overlap, as the reference implementation
+ * does: with overlaps, a small file could name its data many times over and
+ * make the reader copy it again for each name.
+ */
+function checkNoOverlap(entries: readonly ParsedEntry[]): void {
+  const byStart = entries.filter((e) => e.end > e.begin).sort((a, b) => a.begin - b.begin);
+  for (let i = 1; i < byStart.length; i++) {
+    const [before, after] = [byStart[i - 1], byStart[i]];
+    if (after.begin < before.end) {
+      throw new Error(`tensors ${before.name} and ${after.name} overlap (data_offsets [${before.begin}, ${before.end}) and [${after.begin}, ${after.end}))`);
+    }
+  }
+}
+
+function parseEntry(name: string, entry: unknown, dataLength: number): ParsedEntry {
   const { dtype: dtypeName, shape, data_offsets: offsets } = (entry ?? {}) as Record<string, unknown>;
   const dtype = typeof dtypeName === 'string' ? DTYPE_OF_NAME.get(dtypeName) : undefined;
   if (dtype === undefined) throw new Error(`tensor ${name}: unsupported dtype ${JSON.stringify(dtypeName)}`);
@@ -110,7 +131,7 @@ function parseEntry(
   if (end - begin !== numel(shape) * DTYPE_SIZE[dtype]) {
     throw new Error(`tensor ${name}: data_offsets span ${end - begin} bytes, shape [${shape.join(', ')}] needs ${numel(shape) * DTYPE_SIZE[dtype]}`);
   }
-  return { dtype, shape, begin, end };
+  return { name, dtype, shape, begin, end };
 }
 
 /** Writes `tensors` (and optional string `metadata`) to a `.safetensors` file, atomically. */

@@ -96,12 +96,19 @@ function u64(view: DataView, offset: number): number {
   return Number(value);
 }
 
-/** Reads stored entries of a ZIP archive through its central directory. */
+/**
+ * Reads stored entries of a ZIP archive through its central directory. Each
+ * entry must own its bytes: a directory that names one stored entry many
+ * times (so that reading "every entry" reads the same data again and again)
+ * or lets entries overlap is refused, as is a name listed twice.
+ */
 export class ZipReader {
   private constructor(
     private readonly source: ByteSource,
     /** Entries by name, in central-directory order. */
     readonly entries: ReadonlyMap<string, ZipEntry>,
+    /** Where the space of each entry ends: the next entry's local header, or the central directory. */
+    private readonly spaceEnds: ReadonlyMap<string, number>,
   ) {}
 
   /** Parses the central directory; throws ZipFormatError when there is none. */
@@ -110,6 +117,7 @@ export class ZipReader {
     const directory = await source.read(end.directoryOffset, end.directorySize);
     const view = new DataView(directory.buffer, directory.byteOffset, directory.byteLength);
     const entries = new Map<string, ZipEntry>();
+    const nameLengths = new Map<string, number>();
     let p = 0;
     for (let i = 0; i < end.entryCount; i++) {
       if (p + 46 > directory.length || view.getUint32(p, true) !== CENTRAL_HEADER) {
@@ -120,6 +128,9 @@ export class ZipReader {
       const nameLength = view.getUint16(p + 28, true);
       const extraLength = view.getUint16(p + 30, true);
       const commentLength = view.getUint16(p + 32, true);
+      if (p + 46 + nameLength + extraLength + commentLength > directory.length) {
+        throw new ZipFormatError('corrupt central directory');
+      }
       const name = new TextDecoder().decode(directory.subarray(p + 46, p + 46 + nameLength));
       let size = view.getUint32(p + 24, true);
       let compressedSize = view.getUint32(p + 20, true);
@@ -129,25 +140,26 @@ export class ZipReader {
       const extraStart = p + 46 + nameLength;
       const zip64 = findExtra(view, extraStart, extraStart + extraLength, ZIP64_EXTRA_ID);
       if (zip64 !== undefined) {
-        let q = zip64;
-        if (size === UINT32_MAX) {
-          size = u64(view, q);
+        let q = zip64.start;
+        const next = (): number => {
+          if (q + 8 > zip64.end) throw new ZipFormatError('corrupt zip64 extra field');
           q += 8;
-        }
-        if (compressedSize === UINT32_MAX) {
-          compressedSize = u64(view, q);
-          q += 8;
-        }
-        if (headerOffset === UINT32_MAX) headerOffset = u64(view, q);
+          return u64(view, q - 8);
+        };
+        if (size === UINT32_MAX) size = next();
+        if (compressedSize === UINT32_MAX) compressedSize = next();
+        if (headerOffset === UINT32_MAX) headerOffset = next();
       }
       if (flags & 1) throw new ZipFormatError(`entry ${name} is encrypted`);
       if (method !== 0 || compressedSize !== size) {
         throw new ZipFormatError(`entry ${name} is compressed (method ${method}); only stored entries are supported`);
       }
+      if (entries.has(name)) throw new ZipFormatError(`entry ${name} is listed twice in the central directory`);
       entries.set(name, { name, size, crc32: view.getUint32(p + 16, true), headerOffset });
+      nameLengths.set(name, nameLength);
       p = extraStart + extraLength + commentLength;
     }
-    return new ZipReader(source, entries);
+    return new ZipReader(source, entries, entrySpaces(entries, nameLengths, end.directoryOffset));
   }
 
   /** The bytes of entry `name`, after checking their CRC-32. */
@@ -163,15 +175,47 @@ export class ZipReader {
     if (dataOffset + entry.size > this.source.size) {
       throw new ZipFormatError(`entry ${name} is truncated`);
     }
+    if (dataOffset + entry.size > this.spaceEnds.get(name)!) {
+      throw new ZipFormatError(`entry ${name} overlaps the entry or directory after it`);
+    }
     const data = await this.source.read(dataOffset, entry.size);
     if (crc32(data) !== entry.crc32) throw new ZipFormatError(`entry ${name}: CRC-32 mismatch (corrupt data)`);
     return data;
   }
 }
 
-function findExtra(view: DataView, start: number, end: number, id: number): number | undefined {
+/**
+ * Checks that entries, in file order, do not overlap: each needs at least its
+ * 30-byte local header, its name and its data before the next one starts (the
+ * local extra field is only known when the entry is read, which checks it
+ * against the space found here).
+ */
+function entrySpaces(
+  entries: ReadonlyMap<string, ZipEntry>,
+  nameLengths: ReadonlyMap<string, number>,
+  directoryOffset: number,
+): Map<string, number> {
+  const inFileOrder = [...entries.values()].sort((a, b) => a.headerOffset - b.headerOffset);
+  const spaceEnds = new Map<string, number>();
+  inFileOrder.forEach((entry, i) => {
+    const next = inFileOrder[i + 1];
+    const spaceEnd = next === undefined ? directoryOffset : next.headerOffset;
+    if (entry.headerOffset + 30 + nameLengths.get(entry.name)! + entry.size > spaceEnd) {
+      throw new ZipFormatError(
+        next === undefined
+          ? `entry ${entry.name} overlaps the central directory`
+          : `entries ${entry.name} and ${next.name} overlap (a directory naming one entry twice?)`,
+      );
+    }
+    spaceEnds.set(entry.name, spaceEnd);
+  });
+  return spaceEnds;
+}
+
+/** Where the data of extra field `id` lies among the extra fields in [start, end), cut off at `end`. */
+function findExtra(view: DataView, start: number, end: number, id: number): { start: number; end: number } | undefined {
   for (let q = start; q + 4 <= end; q += 4 + view.getUint16(q + 2, true)) {
-    if (view.getUint16(q, true) === id) return q + 4;
+    if (view.getUint16(q, true) === id) return { start: q + 4, end: Math.min(q + 4 + view.getUint16(q + 2, true), end) };
   }
   return undefined;
 }

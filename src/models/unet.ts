@@ -124,6 +124,41 @@ export const DEFAULT_UNET_OPTIONS: Required<UNetOptions> = {
 };
 
 /**
+ * The largest U-Net patho builds, so options read from a checkpoint cannot
+ * ask for absurd widths or depths: the widest level has baseChannels *
+ * 2^depth channels (4096 is 4 times the original U-Net's, a 250M-parameter
+ * network), and every image is padded to a multiple of 2^depth.
+ */
+export const UNET_LIMITS = { depth: 8, widestChannels: 4096, inChannels: 4096, classes: 4096 } as const;
+
+/**
+ * The options with their defaults filled in, checked before any layer is
+ * built; throws, naming the option, unless they describe a U-Net within UNET_LIMITS.
+ */
+export function checkUNetOptions(options: UNetOptions): Required<UNetOptions> {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new Error(`UNet: options must be an object, got ${JSON.stringify(options)}`);
+  }
+  const o = { ...DEFAULT_UNET_OPTIONS, ...options };
+  for (const [key, value] of Object.entries({ inChannels: o.inChannels, classes: o.classes, depth: o.depth, baseChannels: o.baseChannels })) {
+    if (!Number.isInteger(value) || value < 1) throw new Error(`UNet: ${key} must be a positive integer, got ${value}`);
+  }
+  for (const key of ['depth', 'inChannels', 'classes'] as const) {
+    if (o[key] > UNET_LIMITS[key]) throw new Error(`UNet: ${key} must be at most ${UNET_LIMITS[key]}, got ${o[key]}`);
+  }
+  const widest = o.baseChannels * 2 ** o.depth;
+  if (widest > UNET_LIMITS.widestChannels) {
+    throw new Error(
+      `UNet: the widest level (baseChannels * 2^depth = ${o.baseChannels} * 2^${o.depth} = ${widest} channels) must be at most ${UNET_LIMITS.widestChannels}`,
+    );
+  }
+  if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`UNet: dropout must be in [0, 1), got ${o.dropout}`);
+  if (o.upsample !== 'bilinear' && o.upsample !== 'transpose') throw new Error(`UNet: upsample must be bilinear or transpose, got ${o.upsample}`);
+  if (o.padding !== 'same' && o.padding !== 'valid') throw new Error(`UNet: padding must be same or valid, got ${o.padding}`);
+  return o;
+}
+
+/**
  * U-Net: images [N, inChannels, H, W] -> logits [N, classes, H, W], for any H, W:
  * the input is padded by reflection to a size the network takes and the output
  * cropped back, so every output pixel lines up with its input pixel.
@@ -138,13 +173,7 @@ export class UNet extends Module {
 
   constructor(options: UNetOptions = {}) {
     super();
-    const o = (this.options = { ...DEFAULT_UNET_OPTIONS, ...options });
-    for (const [key, value] of Object.entries({ inChannels: o.inChannels, classes: o.classes, depth: o.depth, baseChannels: o.baseChannels })) {
-      if (!Number.isInteger(value) || value < 1) throw new Error(`UNet: ${key} must be a positive integer, got ${value}`);
-    }
-    if (!(o.dropout >= 0 && o.dropout < 1)) throw new Error(`UNet: dropout must be in [0, 1), got ${o.dropout}`);
-    if (o.upsample !== 'bilinear' && o.upsample !== 'transpose') throw new Error(`UNet: upsample must be bilinear or transpose, got ${o.upsample}`);
-    if (o.padding !== 'same' && o.padding !== 'valid') throw new Error(`UNet: padding must be same or valid, got ${o.padding}`);
+    const o = (this.options = checkUNetOptions(options));
     const pad = o.padding === 'same' ? 1 : 0;
     const width = (level: number) => o.baseChannels * 2 ** level;
     this.inc = this.registerModule('inc', new DoubleConv(o.inChannels, width(0), o.batchNorm, pad));

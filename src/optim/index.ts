@@ -2,6 +2,6 @@ export { Optimizer, type OptimizerStateDict, type ParamState } from './optimizer
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export {
-  LRScheduler, StepLR, CosineAnnealingLR, PolynomialLR, ReduceLROnPlateau, type SchedulerState,
+  LRScheduler, StepLR, MultiStepLR, CosineAnnealingLR, PolynomialLR, ReduceLROnPlateau, type SchedulerState,
   type ReduceLROnPlateauOptions,
 } from './schedulers.js';

@@ -22,12 +22,18 @@ export abstract class LRScheduler {
     this.baseLr = optimizer.lr;
   }
 
-  protected abstract rateAt(epoch: number): number;
+  /** The rate at `epoch`, which may be fractional (a time-budgeted run moves through its schedule step by step). */
+  abstract rateAt(epoch: number): number;
 
   /** Advances one epoch and sets the optimizer's rate. */
   step(): void {
-    this.epoch += 1;
-    this.optimizer.lr = this.rateAt(this.epoch);
+    this.seek(this.epoch + 1);
+  }
+
+  /** Moves to `epoch` (fractional or not) and sets the optimizer's rate. */
+  seek(epoch: number): void {
+    this.epoch = epoch;
+    this.optimizer.lr = this.rateAt(epoch);
   }
 
   stateDict(): SchedulerState {
@@ -47,8 +53,18 @@ export class StepLR extends LRScheduler {
   constructor(optimizer: HasLearningRate, readonly stepSize: number, readonly gamma = 0.1) {
     super(optimizer);
   }
-  protected rateAt(epoch: number): number {
+  rateAt(epoch: number): number {
     return this.baseLr * this.gamma ** Math.floor(epoch / this.stepSize);
+  }
+}
+
+/** lr = base * gamma^(milestones reached) (torch MultiStepLR). */
+export class MultiStepLR extends LRScheduler {
+  constructor(optimizer: HasLearningRate, readonly milestones: readonly number[], readonly gamma = 0.1) {
+    super(optimizer);
+  }
+  rateAt(epoch: number): number {
+    return this.baseLr * this.gamma ** this.milestones.filter((m) => epoch >= m).length;
   }
 }
 
@@ -60,7 +76,7 @@ export class CosineAnnealingLR extends LRScheduler {
   constructor(optimizer: HasLearningRate, readonly tMax: number, readonly etaMin = 0) {
     super(optimizer);
   }
-  protected rateAt(epoch: number): number {
+  rateAt(epoch: number): number {
     return this.etaMin + ((this.baseLr - this.etaMin) * (1 + Math.cos((Math.PI * epoch) / this.tMax))) / 2;
   }
 }
@@ -70,7 +86,7 @@ export class PolynomialLR extends LRScheduler {
   constructor(optimizer: HasLearningRate, readonly totalIters: number, readonly power = 1) {
     super(optimizer);
   }
-  protected rateAt(epoch: number): number {
+  rateAt(epoch: number): number {
     return this.baseLr * (1 - Math.min(epoch, this.totalIters) / this.totalIters) ** this.power;
   }
 }

@@ -11,6 +11,12 @@ export interface WorldInfo {
   localRank: number;
   masterAddr: string;
   masterPort: number;
+  /**
+   * A file in a private folder where the ranks of a job on one host meet
+   * instead of at MASTER_ADDR:MASTER_PORT (PATHO_STORE_FILE, set by patho's
+   * own launcher), so that the job listens on loopback only.
+   */
+  storeFile?: string;
 }
 
 export const DEFAULT_MASTER_PORT = 29500;
@@ -19,6 +25,7 @@ export const DEFAULT_MASTER_PORT = 29500;
  * torchrun's RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT, else SLURM's
  * SLURM_PROCID/SLURM_NTASKS/SLURM_LOCALID with the first host of
  * SLURM_NODELIST (or SLURM_JOB_NODELIST) as master; null when neither is set.
+ * PATHO_STORE_FILE (patho's launcher) gives the rendezvous file.
  */
 export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): WorldInfo | null {
   // decimal digits only: Number() would also take '0x1', '1e3' and ' 2'
@@ -43,6 +50,7 @@ export function worldFromEnv(env: NodeJS.ProcessEnv = process.env): WorldInfo | 
       localRank: env.LOCAL_RANK !== undefined ? int('LOCAL_RANK', env.LOCAL_RANK) : int('RANK', env.RANK),
       masterAddr: env.MASTER_ADDR ?? '127.0.0.1',
       masterPort: port(env.MASTER_PORT),
+      ...(env.PATHO_STORE_FILE ? { storeFile: env.PATHO_STORE_FILE } : {}),
     };
   } else if (env.SLURM_PROCID !== undefined && env.SLURM_NTASKS !== undefined) {
     const nodes = env.SLURM_NODELIST ?? env.SLURM_JOB_NODELIST;

@@ -1,6 +1,7 @@
 /**
  * A c10d process group (libtorch's own Gloo or NCCL, with a TCPStore
- * rendezvous): the collectives data-parallel training needs.
+ * rendezvous, or a FileStore for a job on one host): the collectives
+ * data-parallel training needs.
  */
 import { native, type GroupHandle } from '../tensor/native.js';
 import { Tensor } from '../tensor/tensor.js';
@@ -26,7 +27,7 @@ export class ProcessGroup {
     this.backend = options.backend;
   }
 
-  /** Joins the group: blocks until every rank has reached MASTER_ADDR:MASTER_PORT, or the timeout. */
+  /** Joins the group: blocks until every rank has reached MASTER_ADDR:MASTER_PORT (or the store file), or the timeout. */
   static init(options: ProcessGroupOptions): ProcessGroup {
     if (!native.distInit) {
       throw new Error('this libtorch was built without distributed support (c10d); multi-process training is unavailable');
@@ -36,7 +37,7 @@ export class ProcessGroup {
       throw new Error(`process-group backend '${options.backend}' is not in this build (available: ${backends.join(', ')})`);
     }
     const handle = native.distInit(options.masterAddr, options.masterPort, options.rank, options.worldSize, options.backend,
-      options.timeoutMs ?? 60_000);
+      options.timeoutMs ?? 60_000, options.storeFile);
     return new ProcessGroup(handle, options);
   }
 

@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { CheckpointMeta } from '../train/checkpoint.js';
-import type { DataSource } from '../train/model.js';
 import { reportScript } from './page.js';
 import type { ExamplePanels } from './panels.js';
 import type { ValidationResult } from './validation.js';
@@ -133,7 +132,7 @@ function exampleFigure(example: Example): string {
 
 function configuration(content: ReportContent): string {
   const { meta, runtime } = content;
-  const data = (meta as CheckpointMeta & { data?: DataSource | null }).data;
+  const data = meta.data;
   const norm = meta.normalization;
   const groups: [string, Record<string, unknown>][] = [
     ['Architecture', { ...meta.unet }],

@@ -14,7 +14,6 @@ import { writeMaskPng, writeProbabilityPng } from '../infer/outputs.js';
 import type { UNet } from '../models/unet.js';
 import { evaluateBinary, type EvaluationReport, type SegmentationNet } from '../train/evaluate.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
-import type { DataSource } from '../train/model.js';
 
 /** One validation image/mask pair. */
 export interface ValidationPair {
@@ -59,7 +58,7 @@ export interface ScoreOptions {
 
 /** The validation pairs a checkpoint recorded (meta `data`, saved by Model.train), or none for older checkpoints. */
 export function recordedPairs(meta: CheckpointMeta): { pairs: ValidationPair[]; foreground: ForegroundSpec | null } {
-  const data = (meta as CheckpointMeta & { data?: DataSource | null }).data;
+  const data = meta.data;
   return { pairs: data?.validation ?? [], foreground: data?.foreground ?? null };
 }
 

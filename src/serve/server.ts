@@ -12,17 +12,18 @@
  *   GET /vendor/openseadragon/FILE          OpenSeadragon
  *   GET /browser/...                        a run's model in the browser (browser.ts)
  */
-import { createReadStream } from 'node:fs';
-import { realpath, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, extname } from 'node:path';
+import { pipeline } from 'node:stream';
 import { handleBrowser } from './browser.js';
 import { findItems } from './catalog.js';
 import { viewerPage } from './page.js';
 import { resolveInside } from './paths.js';
-import { dziDescriptor, OVERLAY_COLOURS, pyramidOfFile, renderTile, type OverlayColour, type TileStyle } from './tiles.js';
+import { dziDescriptor, OVERLAY_COLOURS, pyramidOfFile, renderTile, TileRefused, type OverlayColour, type TileStyle } from './tiles.js';
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -68,8 +69,9 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const page = viewerPage(options.dir);
   const server = createServer((request, response) => {
     handle(request, response, { root, vendor, page, loopbackOnly: isLoopback(host) }).catch((error: unknown) => {
-      if (!response.headersSent) send(response, 500, 'text/plain; charset=utf-8', `internal error: ${error instanceof Error ? error.message : error}\n`);
-      else response.destroy();
+      if (response.headersSent || response.destroyed) return void response.destroy();
+      const { status, reason } = failure(error);
+      send(response, status, 'text/plain; charset=utf-8', `${reason}\n`);
     });
   });
   await new Promise<void>((resolve, reject) => {
@@ -126,15 +128,26 @@ async function handle(request: IncomingMessage, response: ServerResponse, contex
 async function sendFile(response: ServerResponse, root: string, encoded: string): Promise<void> {
   const resolved = await resolveInside(root, encoded);
   if (!resolved.ok) return send(response, resolved.status, 'text/plain; charset=utf-8', `${resolved.reason}\n`);
-  const info = await stat(resolved.path);
-  if (!info.isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
-  response.writeHead(200, {
-    'Content-Type': TYPES[extname(resolved.path).toLowerCase()] ?? 'application/octet-stream',
-    'Content-Length': info.size,
-    'X-Content-Type-Options': 'nosniff',
-  });
-  if (response.req.method === 'HEAD') return void response.end();
-  createReadStream(resolved.path).pipe(response);
+  // opened before answering, so a file that cannot be read (permissions, deleted
+  // meanwhile) gets a status instead of a broken 200; O_NONBLOCK so that a FIFO
+  // cannot hold the open, and what is opened is the file whose size is sent
+  const file = await open(resolved.path, constants.O_RDONLY | constants.O_NONBLOCK);
+  let streaming = false;
+  try {
+    const info = await file.stat();
+    if (!info.isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
+    response.writeHead(200, {
+      'Content-Type': TYPES[extname(resolved.path).toLowerCase()] ?? 'application/octet-stream',
+      'Content-Length': info.size,
+      'X-Content-Type-Options': 'nosniff',
+    });
+    if (response.req.method === 'HEAD') return void response.end();
+    // pipeline closes the file however the download ends: done, failed, or the client gone
+    streaming = true;
+    pipeline(file.createReadStream(), response, () => {});
+  } finally {
+    if (!streaming) await file.close();
+  }
 }
 
 async function sendDeepZoom(response: ServerResponse, root: string, encoded: string, query: URLSearchParams): Promise<void> {
@@ -149,12 +162,15 @@ async function sendDeepZoom(response: ServerResponse, root: string, encoded: str
   const resolved = await resolveInside(root, (tile ?? descriptor)![1]);
   if (!resolved.ok) return send(response, resolved.status, 'text/plain; charset=utf-8', `${resolved.reason}\n`);
   if (!(await stat(resolved.path)).isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
+  // a viewer that moves on drops its pending requests: those are not drawn
+  const gone = new AbortController();
+  response.once('close', () => gone.abort());
   if (descriptor) {
-    const pyramid = await pyramidOfFile(resolved.path);
+    const pyramid = await pyramidOfFile(resolved.path, gone.signal);
     return send(response, 200, 'application/xml', dziDescriptor(pyramid, style === 'image' ? 'jpg' : 'png'));
   }
   const [level, column, row] = [tile![2], tile![3], tile![4]].map(Number);
-  const bytes = await renderTile(resolved.path, level, column, row, style, colour);
+  const bytes = await renderTile(resolved.path, level, column, row, style, colour, gone.signal);
   if (!bytes) return send(response, 404, 'text/plain; charset=utf-8', 'no such tile\n');
   return send(response, 200, style === 'image' ? 'image/jpeg' : 'image/png', bytes);
 }
@@ -167,6 +183,16 @@ function send(response: ServerResponse, status: number, type: string, body: stri
     'X-Content-Type-Options': 'nosniff',
   });
   response.end(response.req.method === 'HEAD' ? undefined : body);
+}
+
+/** The answer to a failed request: a refused tile as refused, a file that vanished or may not be read, else our fault. */
+function failure(error: unknown): { status: number; reason: string } {
+  if (error instanceof TileRefused) return { status: error.status, reason: error.message };
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return { status: 404, reason: 'no such file' };
+  if (code === 'EACCES' || code === 'EPERM') return { status: 403, reason: 'the file may not be read' };
+  if (code === 'EMFILE' || code === 'ENFILE') return { status: 503, reason: 'too many open files; try again' };
+  return { status: 500, reason: `internal error: ${error instanceof Error ? error.message : error}` };
 }
 
 function hostName(header: string): string {

@@ -6,10 +6,12 @@
  * coloured where the mask is set, either filled or as an outline.
  */
 import { stat } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { outline } from '../infer/outputs.js';
 import { SLIDE_EXTENSIONS, Slide, openslideVersion } from '../wsi/slide.js';
+import { Gate } from './gate.js';
 
 /** Tile side in pixels. */
 export const TILE_SIZE = 256;
@@ -40,10 +42,39 @@ export function dziDescriptor(pyramid: Pyramid, format: 'jpg' | 'png'): string {
 /** Files read through OpenSlide when it opens them: slides, and TIFFs (a pyramidal mask is one for its generic reader). */
 export const PYRAMID_EXTENSIONS: readonly string[] = [...new Set([...SLIDE_EXTENSIONS, '.tif', '.tiff'])];
 
-/** Where a tile's pixels come from: `cut` returns the level-0 region scaled to width x height. */
+/**
+ * The most pixels one tile request may decode. A coarse tile of a large plain
+ * image, or of a slide without coarse levels, would otherwise decode the
+ * whole picture for each request.
+ */
+export const MAX_TILE_DECODE_PIXELS = 2 ** 25;
+/**
+ * Tiles drawn (or images opened: a small image is decoded whole) at once;
+ * libvips and OpenSlide work on every core. More requests wait for a turn.
+ */
+const RENDERS_AT_ONCE = Math.max(1, availableParallelism());
+/** Requests that may wait for a turn; beyond them a tile is refused at once (503). */
+const RENDERS_WAITING = 256;
+const renders = new Gate(RENDERS_AT_ONCE, RENDERS_WAITING);
+
+/** A tile the server will not draw: too costly to decode (413), or too many waiting already (503). */
+export class TileRefused extends Error {
+  constructor(
+    readonly status: 413 | 503,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/**
+ * Where a tile's pixels come from: `cut` returns the level-0 region scaled to
+ * width x height; `decodedPixels` is what cutting it decodes.
+ */
 interface Source {
   pyramid: Pyramid;
   cut(region: Region, width: number, height: number, nearest: boolean): sharp.Sharp;
+  decodedPixels(region: Region, width: number): number;
 }
 
 interface Region {
@@ -96,18 +127,27 @@ function openSlide(path: string): { source: Source; close: () => void } | null {
     return null; // a plain TIFF: libvips reads it
   }
   const { width, height } = slide.levels[0];
+  // what a region scaled to outWidth reads: the coarsest level at least as fine as the tile
+  const read = (region: Region, outWidth: number) => {
+    const scale = region.width / outWidth;
+    const level = slide.levels.reduce((best, l, i) => (l.downsample <= scale * 1.01 ? i : best), 0);
+    const ds = slide.levels[level].downsample;
+    const w = Math.max(1, Math.min(slide.levels[level].width, Math.round(region.width / ds)));
+    const h = Math.max(1, Math.min(slide.levels[level].height, Math.round(region.height / ds)));
+    return { level, ds, w, h };
+  };
   return {
     close: () => slide.close(),
     source: {
       pyramid: pyramidOf(width, height),
       cut(region, outWidth, outHeight, nearest) {
-        const scale = region.width / outWidth;
-        const level = slide.levels.reduce((best, l, i) => (l.downsample <= scale * 1.01 ? i : best), 0);
-        const ds = slide.levels[level].downsample;
-        const w = Math.max(1, Math.min(slide.levels[level].width, Math.round(region.width / ds)));
-        const h = Math.max(1, Math.min(slide.levels[level].height, Math.round(region.height / ds)));
+        const { level, ds, w, h } = read(region, outWidth);
         const rgba = slide.readRegion(level, Math.round(region.left / ds), Math.round(region.top / ds), w, h);
         return sharp(rgba, { raw: { width: w, height: h, channels: 4 } }).resize(outWidth, outHeight, { fit: 'fill', kernel: nearest ? 'nearest' : 'lanczos3' });
+      },
+      decodedPixels(region, outWidth) {
+        const { w, h } = read(region, outWidth);
+        return w * h;
       },
     },
   };
@@ -115,30 +155,48 @@ function openSlide(path: string): { source: Source; close: () => void } | null {
 
 /** Any image sharp reads; small ones decoded once, large (tiled TIFF) ones read by libvips region by region. */
 async function rasterSource(path: string): Promise<Source> {
-  const { width = 0, height = 0 } = await sharp(path, { limitInputPixels: false }).metadata();
+  const { width = 0, height = 0, format } = await sharp(path, { limitInputPixels: false }).metadata();
   const pyramid = pyramidOf(width, height);
   const scaled = (input: sharp.Sharp, region: Region, outWidth: number, outHeight: number, nearest: boolean) =>
     input.extract(region).resize(outWidth, outHeight, { fit: 'fill', kernel: nearest ? 'nearest' : 'lanczos3' });
   if (width * height > DECODED_PIXELS) {
-    return { pyramid, cut: (region, w, h, nearest) => scaled(sharp(path, { limitInputPixels: false }), region, w, h, nearest) };
+    return {
+      pyramid,
+      cut: (region, w, h, nearest) => scaled(sharp(path, { limitInputPixels: false }), region, w, h, nearest),
+      // full rows: a TIFF's strips or tiles across the region, every row from the top in the other formats
+      decodedPixels: (region) => width * (format === 'tiff' ? region.height : region.top + region.height),
+    };
   }
   const { data, info } = await sharp(path).removeAlpha().toColourspace('srgb').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
   const raw = { width: info.width, height: info.height, channels: info.channels };
-  return { pyramid, cut: (region, w, h, nearest) => scaled(sharp(data, { raw }), region, w, h, nearest) };
+  return { pyramid, cut: (region, w, h, nearest) => scaled(sharp(data, { raw }), region, w, h, nearest), decodedPixels: () => 0 };
 }
 
 function pyramidOf(width: number, height: number): Pyramid {
   return { width, height, maxLevel: Math.ceil(Math.log2(Math.max(width, height, 1))) };
 }
 
-/** The pyramid of an image file or slide. */
-export async function pyramidOfFile(path: string): Promise<Pyramid> {
-  return (await source(path)).pyramid;
+/**
+ * The pyramid of an image file or slide, opened in turn with the tiles.
+ * @throws TileRefused (503) when too many tiles already wait
+ */
+export async function pyramidOfFile(path: string, signal?: AbortSignal): Promise<Pyramid> {
+  return (await inTurn(() => source(path), signal)).pyramid;
+}
+
+function inTurn<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  const turn = renders.run(job, signal);
+  if (!turn) throw new TileRefused(503, `${RENDERS_WAITING} tiles are waiting to be drawn already; try again`);
+  return turn;
 }
 
 /**
  * One tile of `path`'s pyramid, encoded (JPEG for 'image', PNG with alpha
- * otherwise), or null when the tile lies outside the pyramid.
+ * otherwise), or null when the tile lies outside the pyramid. Tiles are drawn
+ * a few at a time; one whose `signal` aborts while it waits is not drawn.
+ *
+ * @throws TileRefused when the tile would decode more than MAX_TILE_DECODE_PIXELS,
+ * or when too many tiles already wait
  */
 export async function renderTile(
   path: string,
@@ -147,8 +205,13 @@ export async function renderTile(
   row: number,
   style: TileStyle,
   colour: OverlayColour = 'prediction',
+  signal?: AbortSignal,
 ): Promise<Buffer | null> {
-  const { pyramid, cut: cutRegion } = await source(path);
+  return inTurn(() => drawTile(path, level, column, row, style, colour), signal);
+}
+
+async function drawTile(path: string, level: number, column: number, row: number, style: TileStyle, colour: OverlayColour): Promise<Buffer | null> {
+  const { pyramid, cut: cutRegion, decodedPixels } = await source(path);
   if (level > pyramid.maxLevel) return null;
   const scale = 2 ** (pyramid.maxLevel - level);
   const levelWidth = Math.ceil(pyramid.width / scale);
@@ -159,6 +222,10 @@ export async function renderTile(
   const left = column * TILE_SIZE * scale;
   const top = row * TILE_SIZE * scale;
   const region = { left, top, width: Math.min(pyramid.width - left, width * scale), height: Math.min(pyramid.height - top, height * scale) };
+  const decoded = decodedPixels(region, width);
+  if (decoded > MAX_TILE_DECODE_PIXELS) {
+    throw new TileRefused(413, `tile ${level}/${column}_${row} would decode ${decoded} pixels, more than the ${MAX_TILE_DECODE_PIXELS} a tile may; zoom in`);
+  }
   // masks are scaled by nearest neighbour, so a tile shows labels that exist, not blends of them
   const cut = cutRegion(region, width, height, style !== 'image');
   if (style === 'image') return cut.removeAlpha().toColourspace('srgb').jpeg({ quality: 90 }).toBuffer();

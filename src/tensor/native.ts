@@ -124,7 +124,7 @@ export interface NativeAddon {
   nllLoss(logp: T, target: T, weight: T | null, reduction: Reduction, ignoreIndex: number): T;
   crossEntropy(logits: T, target: T, weight: T | null, reduction: Reduction, ignoreIndex: number, smoothing: number): T;
   // c10d, present when libtorch was built with distributed support
-  distInit?(masterAddr: string, port: number, rank: number, worldSize: number, backend: string, timeoutMs: number): GroupHandle;
+  distInit?(masterAddr: string, port: number, rank: number, worldSize: number, backend: string, timeoutMs: number, storeFile?: string): GroupHandle;
   distAllReduce?(group: GroupHandle, tensors: T[], op: 'sum' | 'max' | 'min'): void;
   distBroadcast?(group: GroupHandle, tensors: T[], root: number): void;
   distBarrier?(group: GroupHandle): void;

@@ -62,18 +62,27 @@ export function toValue(value: Savable): Value {
   return value;
 }
 
-/** Turns TensorData in a loaded value into tensors on `device`. */
+/**
+ * Turns TensorData in a loaded value into tensors on `device`. An object the
+ * value shares (tied weights, a list referenced twice) is converted once and
+ * shared in the result too, so the work and memory follow the value's size,
+ * not the number of paths through it.
+ */
 export function fromValue(value: Value, device: Device = 'cpu'): Loaded {
-  if (isTensorData(value)) {
-    const t = fromBytes(value.data, value.dtype, value.shape);
-    if (device === 'cpu') return t;
-    const moved = t.to(device);
-    t.dispose();
-    return moved;
-  }
-  if (Array.isArray(value)) return value.map((v) => fromValue(v, device));
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromValue(v as Value, device)]));
-  }
-  return value as Loaded;
+  const converted = new Map<object, Loaded>();
+  const convert = (v: Value): Loaded => {
+    if (v === null || typeof v !== 'object') return v as Loaded;
+    const known = converted.get(v);
+    if (known !== undefined) return known;
+    let result: Loaded;
+    if (isTensorData(v)) {
+      const t = fromBytes(v.data, v.dtype, v.shape);
+      result = device === 'cpu' ? t : t.to(device);
+      if (result !== t) t.dispose();
+    } else if (Array.isArray(v)) result = v.map(convert);
+    else result = Object.fromEntries(Object.entries(v).map(([k, item]) => [k, convert(item as Value)]));
+    converted.set(v, result);
+    return result;
+  };
+  return convert(value);
 }

@@ -11,6 +11,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { dispose } from '../tensor/scope.js';
 import type { UNetOptions } from '../models/unet.js';
 import type { ChannelStats } from '../data/normalize.js';
+import type { ForegroundSpec } from '../data/masks.js';
 
 export const CHECKPOINT_FORMAT = 'patho-checkpoint-1';
 
@@ -30,6 +31,23 @@ export interface CheckpointMeta {
   torchVersion: string;
   device: string;
   savedAt: string;
+  /** The data the run trained and validated on (absent in checkpoints older than this field). */
+  data?: DataSource | null;
+}
+
+/**
+ * The images a run trained and validated on, saved in its checkpoints so that
+ * `patho report` can score the same validation images later.
+ */
+export interface DataSource {
+  /** absolute path of the training folder */
+  root: string;
+  images: string;
+  masks: string;
+  /** the mask values that were foreground; null for the default (0 vs the one other value) */
+  foreground: ForegroundSpec | null;
+  /** the loader's own validation pairs, absolute paths; empty without a validation split */
+  validation: { name: string; image: string; mask: string }[];
 }
 
 export interface Checkpoint extends CheckpointMeta {

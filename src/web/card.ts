@@ -5,7 +5,6 @@
  */
 import { basename, dirname } from 'node:path';
 import type { CheckpointMeta } from '../train/checkpoint.js';
-import type { DataSource } from '../train/model.js';
 
 export interface ModelCard {
   /** the checkpoint's file name */
@@ -27,7 +26,7 @@ export interface ModelCard {
 
 /** The card of a patho checkpoint's metadata, with what its ONNX export says of classes, threshold and mpp. */
 export function modelCard(
-  meta: CheckpointMeta & { data?: DataSource | null },
+  meta: CheckpointMeta,
   file: string,
   exported: { classes: string[]; threshold: number; mpp: number | null },
 ): ModelCard {

@@ -46,6 +46,19 @@ function slideAddon(): SlideAddon {
   return addon as SlideAddon;
 }
 
+/**
+ * A slide that OpenSlide cannot open (unreadable, truncated, not a format it
+ * reads), or that lacks what was asked of it (a level, its mpp, RGB for the
+ * model): a problem of the input, which the CLI reports with exit code 2.
+ */
+export class SlideError extends Error {
+  override name = 'SlideError';
+
+  constructor(readonly path: string, message: string) {
+    super(message);
+  }
+}
+
 /** An open whole-slide image. `close()` releases it; closing twice is harmless. */
 export class Slide {
   readonly levels: readonly SlideLevel[];
@@ -65,10 +78,17 @@ export class Slide {
 
   /**
    * Opens a slide.
-   * @throws naming the file: unreadable, truncated or not a format OpenSlide reads
+   * @throws SlideError naming the file: unreadable, truncated or not a format OpenSlide reads
    */
   static open(path: string): Slide {
-    const handle = slideAddon().slideOpen(path);
+    const addon = slideAddon();
+    let handle: SlideHandle;
+    try {
+      handle = addon.slideOpen(path);
+    } catch (error) {
+      // the addon's message names the file: "slideOpen: PATH: not a format OpenSlide reads"
+      throw new SlideError(path, (error as Error).message.replace(/^slideOpen: /, ''));
+    }
     return new Slide(path, handle);
   }
 
@@ -87,12 +107,13 @@ export class Slide {
   /**
    * The level to read: `level` by index, or the one whose resolution is
    * nearest (in log scale) to `mpp` microns per pixel; level 0 by default.
-   * @throws for a level that does not exist, or an mpp on a slide that does not record it
+   * @throws SlideError for a level that does not exist, or an mpp on a slide that does not record it
    */
   selectLevel(choice: { level?: number; mpp?: number }): number {
     if (choice.level !== undefined) {
       if (!Number.isInteger(choice.level) || choice.level < 0 || choice.level >= this.levels.length) {
-        throw new Error(
+        throw new SlideError(
+          this.path,
           `${this.path}: no level ${choice.level}; this slide has ${this.levels.length} ` +
             `(${this.levels.map((l, i) => `${i}: ${l.width}x${l.height}`).join(', ')})`,
         );
@@ -101,7 +122,7 @@ export class Slide {
     }
     if (choice.mpp !== undefined) {
       const mpp = this.mpp;
-      if (!mpp) throw new Error(`${this.path}: the slide does not record its microns per pixel; choose a level with --level`);
+      if (!mpp) throw new SlideError(this.path, `${this.path}: the slide does not record its microns per pixel; choose a level with --level`);
       const base = Math.sqrt(mpp.x * mpp.y);
       const distance = (l: SlideLevel) => Math.abs(Math.log((base * l.downsample) / choice.mpp!));
       return this.levels.reduce((best, l, i) => (distance(l) < distance(this.levels[best]) ? i : best), 0);
@@ -152,7 +173,7 @@ export class Slide {
     const oy = region?.y ?? 0;
     const mean = stats?.mean ?? [0, 0, 0];
     const std = stats?.std ?? [1, 1, 1];
-    if (mean.length !== 3) throw new Error(`${this.path}: slides are RGB, but the model was trained on ${mean.length}-channel images`);
+    if (mean.length !== 3) throw new SlideError(this.path, `${this.path}: slides are RGB, but the model was trained on ${mean.length}-channel images`);
     return {
       width,
       height,

@@ -6,36 +6,23 @@
  * 2, without a stack trace.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 
 import { UNet } from '../../src/models/unet.js';
+import { REPO, expectInputError, runPatho } from './run.js';
 
-const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
-const bin = join(repo, 'bin', 'patho.js');
 const dir = mkdtempSync(join(tmpdir(), 'patho-e2e-'));
 const data = join(dir, 'data');
 const out = join(dir, 'run');
 const model = join(out, 'model.pt');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs `patho ...args` in the temporary folder; one thread keeps it quick on shared cores. */
-function patho(...args: string[]): { code: number | null; stdout: string; stderr: string } {
-  const result = spawnSync(process.execPath, [bin, ...args], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
-  return { code: result.status, stdout: result.stdout, stderr: result.stderr };
-}
-
-/** Expects exit code 2 with `message` on stderr and no stack trace. */
-function expectInputError(result: ReturnType<typeof patho>, message: RegExp): void {
-  assert.equal(result.code, 2, `exit code ${result.code}; stderr: ${result.stderr}`);
-  assert.match(result.stderr, message);
-  assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace without --verbose');
-}
+/** Runs `patho ...args` in the temporary folder. */
+const patho = (...args: string[]) => runPatho(dir, ...args);
 
 /** Pixel values, size and channel count of a PNG as stored (not as sharp expands it). */
 async function png(path: string): Promise<{ width: number; height: number; channels: number; values: Set<number> }> {
@@ -50,7 +37,7 @@ function writeGray(path: string, pixels: Uint8Array, size: number): Promise<unkn
 }
 
 before(async () => {
-  const membrane = join(repo, 'data', 'membrane', 'train');
+  const membrane = join(REPO, 'data', 'membrane', 'train');
   mkdirSync(join(data, 'images'), { recursive: true });
   mkdirSync(join(data, 'masks'), { recursive: true });
   for (const name of ['0', '1', '2', '3']) {

@@ -100,21 +100,23 @@ test('under torchrun (RANK=1, WORLD_SIZE=2) a rank predicts every second input',
 
 test('bad inputs: a missing level, --level on an image, a truncated slide, not a slide; clear messages, no crash', async () => {
   let r = patho(CMU, '--out', dir, '--level', '2');
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   assert.match(r.stderr, /cmu-1-small-region\.svs: no level 2; this slide has 1 \(0: 2220x2967\)/);
   r = patho(CMU, '--out', dir, '--level', '0', '--mpp', '1');
   assert.equal(r.code, 2);
   const truncated = join(dir, 'cut.svs');
   writeFileSync(truncated, readFileSync(CMU).subarray(0, 300_000));
   r = patho(truncated, '--out', dir);
-  assert.equal(r.code, 1);
+  assert.equal(r.code, 2);
   assert.match(r.stderr, /cut\.svs: a TIFF that OpenSlide cannot read \(truncated or damaged\?\)/);
   const text = join(dir, 'notes.ndpi');
   writeFileSync(text, 'hello');
   r = patho(text, '--out', dir);
+  assert.equal(r.code, 2);
   assert.match(r.stderr, /notes\.ndpi: not a format OpenSlide reads/);
   const png = join(dir, 'tiny.png');
   await sharp(Buffer.alloc(12), { raw: { width: 2, height: 2, channels: 3 } }).png().toFile(png);
   r = patho(png, '--out', dir, '--mpp', '0.5');
+  assert.equal(r.code, 2);
   assert.match(r.stderr, /tiny\.png: --level and --mpp apply to whole-slide images; this is a plain image/);
 });

@@ -33,6 +33,7 @@ test('views of one storage: offsets and strides are copied out, contiguous views
   assert.deepEqual([...asFloat32Array(views.column)], [2, 6, 10]);
   assert.deepEqual([...asFloat32Array(views.block)], [5, 6, 9, 10]);
   assert.deepEqual([...asFloat32Array(views.row)], [4, 5, 6, 7]);
+  assert.deepEqual([...asFloat32Array(views.expanded)], [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3], 'a stride-0 expand repeats its storage');
   assert.equal(views.row.data.buffer, views.base.data.buffer);
   assert.equal(views.tied, views.base, 'the same tensor twice is one object');
 });

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 
+import { assertCloseRecord } from '../close.js';
+
 /** Deterministic pseudo-random probabilities and masks (an LCG, enough for tests). */
 export function randomBatch(length: number, seed: number): { probabilities: Float32Array; masks: Uint8Array } {
   let state = seed >>> 0;
@@ -14,13 +16,12 @@ export function randomBatch(length: number, seed: number): { probabilities: Floa
   return { probabilities, masks };
 }
 
-/** Asserts that every numeric field of `actual` is within `tolerance` of `expected` (NaN matches NaN). */
-export function assertClose(actual: Record<string, number>, expected: Record<string, number>, tolerance = 1e-12): void {
+/**
+ * Asserts the same fields, each within float64 rounding of `expected` (the
+ * suite's rule, test/close.ts; NaN matches NaN). Scores are ratios of exact
+ * pixel counts, averaged over at most `terms` images.
+ */
+export function assertClose(actual: Record<string, number>, expected: Record<string, number>, terms = 16): void {
   assert.deepEqual(Object.keys(actual).sort(), Object.keys(expected).sort());
-  for (const key of Object.keys(expected)) {
-    const a = actual[key];
-    const e = expected[key];
-    const same = (Number.isNaN(a) && Number.isNaN(e)) || Math.abs(a - e) <= tolerance;
-    assert.ok(same, `${key}: got ${a}, expected ${e}`);
-  }
+  assertCloseRecord(actual, expected, { precision: 'float64', terms });
 }

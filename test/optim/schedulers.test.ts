@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import { CosineAnnealingLR, PolynomialLR, ReduceLROnPlateau, StepLR } from '../../src/optim/index.js';
-import { difference, manifest } from '../tensor/fixtures.js';
+import { assertCloseValues } from '../close.js';
+import { manifest } from '../tensor/fixtures.js';
 
 interface SchedulerCase {
   name: string;
@@ -37,24 +38,25 @@ function schedule(c: SchedulerCase, epochs = c.rates.length): number[] {
   return rates;
 }
 
-function assertRates(t: { diagnostic(m: string): void }, got: number[], expected: number[]): void {
-  const d = difference(got, expected);
-  t.diagnostic(`rates ${got.map((r) => r.toPrecision(4)).join(' ')}; max |diff| ${d.abs.toExponential(2)}`);
-  assert.ok(d.scaled <= 1e-9, `epoch ${d.at + 1}: ${got[d.at]} vs PyTorch ${expected[d.at]}`);
+function assertRates(t: { diagnostic(m: string): void }, got: number[], expected: number[], baseLr: number): void {
+  // Both sides compute in float64, one update per epoch, from terms the size of
+  // the base rate: a rate near zero (a cosine past its minimum) carries their rounding.
+  t.diagnostic(`rates ${got.map((r) => r.toPrecision(4)).join(' ')}`);
+  assertCloseValues(t, 'rates', got, expected, { precision: 'float64', terms: got.length, scale: baseLr });
 }
 
 for (const name of ['StepLR', 'PolynomialLR', 'ReduceLROnPlateau']) {
-  test(`${name} gives torch's rates over 12 epochs`, (t) => assertRates(t, schedule(byName(name)), byName(name).rates));
+  test(`${name} gives torch's rates over 12 epochs`, (t) => assertRates(t, schedule(byName(name)), byName(name).rates, byName(name).baseLr));
 }
 
 test('CosineAnnealingLR (tMax 8) gives torch\'s rates up to tMax', (t) => {
   const c = byName('CosineAnnealingLR');
-  assertRates(t, schedule(c, c.options.tMax), c.rates.slice(0, c.options.tMax));
+  assertRates(t, schedule(c, c.options.tMax), c.rates.slice(0, c.options.tMax), c.baseLr);
 });
 
 test('CosineAnnealingLR (tMax 8) past tMax follows torch, whose cosine rises again', (t) => {
   const c = byName('CosineAnnealingLR');
-  assertRates(t, schedule(c).slice(c.options.tMax), c.rates.slice(c.options.tMax));
+  assertRates(t, schedule(c).slice(c.options.tMax), c.rates.slice(c.options.tMax), c.baseLr);
 });
 
 test('a scheduler restored from stateDict() continues with the same rates (StepLR, 5 + 7 epochs)', () => {

@@ -17,6 +17,12 @@ test('torchrun variables', () => {
   });
 });
 
+test("patho's launcher adds the rendezvous file of a job on one host", () => {
+  assert.deepEqual(worldFromEnv({ RANK: '0', WORLD_SIZE: '2', MASTER_ADDR: '127.0.0.1', MASTER_PORT: '29400', PATHO_STORE_FILE: '/tmp/patho-rendezvous-x/store' }), {
+    rank: 0, worldSize: 2, localRank: 0, masterAddr: '127.0.0.1', masterPort: 29400, storeFile: '/tmp/patho-rendezvous-x/store',
+  });
+});
+
 test('torchrun wins over SLURM when both are set (torchrun inside an allocation)', () => {
   const world = worldFromEnv({ RANK: '1', WORLD_SIZE: '2', SLURM_PROCID: '0', SLURM_NTASKS: '1', SLURM_NODELIST: 'n[1-2]' });
   assert.equal(world?.rank, 1);

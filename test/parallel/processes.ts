@@ -1,7 +1,9 @@
 /**
  * Child processes for the data-parallel tests: each rank is its own Node
- * process, as in a real job. Every child is killed after `timeoutMs` so a hang
- * fails the test instead of stalling the suite.
+ * process, as in a real job. Every child is killed after `timeoutMs` (2 min
+ * by default) so a hang fails the test instead of stalling the suite: a guard
+ * against hangs only, far beyond what any run takes on a loaded machine, never
+ * the thing a test asserts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { dirname, join } from 'node:path';
@@ -12,6 +14,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 export const WORKERS = join(here, 'workers');
 /** The CLI entry point. */
 export const PATHO_BIN = join(here, '..', '..', '..', 'bin', 'patho.js');
+
+/** How long a child may run before it is taken for hung and killed. */
+export const HANG_GUARD_MS = 120_000;
 
 export interface Finished {
   code: number | null;
@@ -28,7 +33,7 @@ export interface Running {
 }
 
 /** Starts `node args...` with `env` added to this process's environment (minus any inherited job variables). */
-export function start(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000): Running {
+export function start(args: string[], env: Record<string, string> = {}, timeoutMs = HANG_GUARD_MS): Running {
   const base = { ...process.env };
   for (const name of ['RANK', 'WORLD_SIZE', 'LOCAL_RANK', 'MASTER_ADDR', 'MASTER_PORT', 'SLURM_PROCID', 'SLURM_NTASKS']) delete base[name];
   const child = spawn(process.execPath, args, { env: { ...base, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

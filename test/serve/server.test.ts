@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { HEIGHT, MASK, SECRET, WIDTH, writeServedFolder } from './fixtures.js';
+import { rawRequest as rawHttp } from './raw-http.js';
 
 let tmp: string;
 let server: RunningServer;
@@ -23,28 +23,7 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
-/**
- * Sends `target` exactly as given on a raw socket: fetch() and http.get()
- * would normalise `..` and `%2e%2e` before they ever reach the server.
- */
-function rawRequest(target: string, headers: Record<string, string> = {}, method = 'GET'): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const socket = connect(port, '127.0.0.1');
-    const chunks: Buffer[] = [];
-    socket.on('data', (chunk) => chunks.push(chunk));
-    socket.on('error', reject);
-    socket.on('end', () => {
-      const response = Buffer.concat(chunks);
-      const split = response.indexOf('\r\n\r\n');
-      const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(response.toString('latin1'))?.[1]);
-      resolve({ status, body: response.subarray(split + 4) });
-    });
-    const all = { Host: `127.0.0.1:${port}`, Connection: 'close', ...headers };
-    const lines = [`${method} ${target} HTTP/1.1`, ...Object.entries(all).map(([k, v]) => `${k}: ${v}`)];
-    // write, not end: the server may drop a half-closed connection before it answers
-    socket.write(lines.join('\r\n') + '\r\n\r\n', 'latin1');
-  });
-}
+const rawRequest = (target: string, headers: Record<string, string> = {}, method = 'GET') => rawHttp(port, target, headers, method);
 
 async function rgba(body: Buffer) {
   const { data, info } = await sharp(body).ensureAlpha().raw().toBuffer({ resolveWithObject: true });

@@ -29,8 +29,9 @@ test('conv2d + relu + sum on [2,3,9,11] with a [4,3,3,3] kernel: cuda:0 output a
     const wCpu = randn([4, 3, 3, 3]);
     const cpu = run('cpu');
     const gpu = run('cuda:0');
-    // cuDNN may use TF32 and other algorithms: equal to float32 rounding, not bit for bit
-    ['output', 'grad x', 'grad w'].forEach((label, i) => assertClose(t, label, gpu[i], cpu[i], 1e-3));
+    // cuDNN may use TF32 and other algorithms: equal to TF32 rounding, not bit for bit;
+    // K: the weight gradient sums N * H * W = 198 products, the longest reduction here
+    ['output', 'grad x', 'grad w'].forEach((label, i) => assertClose(t, label, gpu[i], cpu[i], 2 * 9 * 11, { precision: 'tfloat32' }));
   });
 });
 

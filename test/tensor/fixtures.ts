@@ -1,6 +1,6 @@
 /**
- * Reference numbers from PyTorch (tools/make_fixtures.py) and the comparison
- * the parity tests share: |actual - expected| <= tolerance * max(1, |expected|).
+ * Reference numbers from PyTorch (tools/make_fixtures.py), compared with the
+ * suite's one rule (test/close.ts).
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -8,6 +8,9 @@ import { fileURLToPath } from 'node:url';
 
 import { loadSafetensors } from '../../src/io/safetensors.js';
 import { fromBytes, keep, Tensor, type DType } from '../../src/tensor/index.js';
+import { assertCloseValues, UNIT_ROUNDOFF, type Difference, type Precision, type Reporter } from '../close.js';
+
+export { difference, type Difference, type Reporter } from '../close.js';
 
 /** Tests run from dist/test/<dir>/, so fixtures are found from the repository root. */
 export const ENGINE_FIXTURES = fileURLToPath(new URL('../../../test/fixtures/engine/', import.meta.url));
@@ -65,56 +68,28 @@ export function get(tensors: Map<string, Tensor>, key: string): Tensor {
   return t;
 }
 
-export interface Difference {
-  /** Largest |actual - expected|. */
-  abs: number;
-  /** Largest |actual - expected| / max(1, |expected|), what the tolerance bounds. */
-  scaled: number;
-  /** Flat index of the element with the largest scaled difference. */
-  at: number;
-}
-
-export function difference(actual: ArrayLike<number>, expected: ArrayLike<number>): Difference {
-  let abs = 0;
-  let scaled = 0;
-  let at = -1;
-  for (let i = 0; i < expected.length; i++) {
-    const d = Math.abs(actual[i] - expected[i]);
-    const s = d / Math.max(1, Math.abs(expected[i]));
-    if (!(s <= scaled)) {
-      scaled = s;
-      at = i;
-    }
-    abs = Math.max(abs, d);
-  }
-  return { abs, scaled, at };
-}
-
-/** Where the differences of one test are reported. */
-export interface Reporter {
-  diagnostic(message: string): void;
-}
-
 /**
- * Asserts equal shapes and values within `tolerance` (scaled as above), and
- * reports the largest difference whether it passes or not.
+ * Asserts equal shapes and values within the suite's rounding bound (see
+ * test/close.ts) for K = `terms`, the precision being the actual tensor's
+ * dtype unless given; integers and booleans must be equal. Reports the largest
+ * difference either way.
  */
-export function assertClose(t: Reporter, label: string, actual: Tensor, expected: Tensor, tolerance = 1e-4): Difference {
+export function assertClose(
+  t: Reporter,
+  label: string,
+  actual: Tensor,
+  expected: Tensor,
+  terms: number,
+  { precision = actual.dtype as Precision, scale }: { precision?: Precision; scale?: number } = {},
+): Difference {
   assert.deepEqual([...actual.shape], [...expected.shape], `${label}: shape [${actual.shape}] vs PyTorch [${expected.shape}]`);
   const a = actual.toArray();
   const e = expected.toArray();
   if (!(e instanceof Float32Array || e instanceof Float64Array)) {
-    // integers and booleans are exact
     assert.deepEqual(Array.from(a as ArrayLike<number | bigint>), Array.from(e as ArrayLike<number | bigint>), `${label}: values differ`);
     t.diagnostic(`${label}: exact`);
-    return { abs: 0, scaled: 0, at: -1 };
+    return { abs: 0, scale: 0, bound: 0, ratio: 0, at: -1 };
   }
-  const d = difference(a as Float32Array, e);
-  t.diagnostic(`${label}: max |diff| ${d.abs.toExponential(2)}, scaled ${d.scaled.toExponential(2)}`);
-  assert.ok(
-    d.scaled <= tolerance,
-    `${label}: largest difference ${d.abs.toExponential(3)} (scaled ${d.scaled.toExponential(3)} > ${tolerance}) at flat index ${d.at}: ` +
-      `got ${a[d.at]}, PyTorch ${e[d.at]}`,
-  );
-  return d;
+  assert.ok(precision in UNIT_ROUNDOFF, `${label}: no rounding rule for ${precision}`);
+  return assertCloseValues(t, label, a as Float32Array | Float64Array, e, { precision, terms, scale });
 }

@@ -12,15 +12,25 @@ interface Config {
   rank: number;
   worldSize: number;
   masterPort: number;
+  /** Meet through this file instead of a TCPStore (as under patho's launcher). */
+  storeFile?: string;
   timeoutMs?: number;
   /** This rank joins, then stops taking part (a hung or unreachable peer); the others report the error. */
   stalledRank?: number;
+  /** A folder: write ready<rank> once loaded, then wait for the test's go file before the rendezvous. */
+  startTogether?: string;
 }
 
 async function main(world: Config): Promise<void> {
   const { ProcessGroup } = await import('../../../src/parallel/group.js');
   const { tensor } = await import('../../../src/tensor/create.js');
-  const timeoutMs = world.timeoutMs ?? 10_000;
+  const timeoutMs = world.timeoutMs ?? 60_000;
+  if (world.startTogether) {
+    const { existsSync, writeFileSync } = await import('node:fs');
+    const { setTimeout: sleep } = await import('node:timers/promises');
+    writeFileSync(`${world.startTogether}/ready${world.rank}`, '');
+    while (!existsSync(`${world.startTogether}/go`)) await sleep(10);
+  }
   const group = ProcessGroup.init({ ...world, localRank: world.rank, masterAddr: '127.0.0.1', backend: 'gloo', timeoutMs });
   const r = world.rank;
   if (world.stalledRank !== undefined) {

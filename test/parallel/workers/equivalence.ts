@@ -29,6 +29,7 @@ async function main(c: Config): Promise<void> {
   const { tensor } = await import('../../../src/tensor/create.js');
   const { manualSeed, setNumThreads } = await import('../../../src/tensor/runtime.js');
   const { tidy } = await import('../../../src/tensor/scope.js');
+  const { trainStep } = await import('../../../src/train/step.js');
 
   setNumThreads(1);
   manualSeed(100 + c.rank);
@@ -39,6 +40,7 @@ async function main(c: Config): Promise<void> {
   // small buckets, so that several all-reduces per step are exercised
   const ddp = group ? new DistributedDataParallel(net, group, { bucketBytes: 1024 }) : null;
   const optimizer = new SGD(net.parameters(), { lr: 0.05, momentum: 0.9 });
+  const parts = { net, loss: bce, optimizer, device: 'cpu', ddp };
   const size = 8;
   for (let step = 0; step < c.steps; step++) {
     tidy(() => {
@@ -52,12 +54,9 @@ async function main(c: Config): Promise<void> {
           masks[n * size * size + i] = v > 0.2 ? 1 : 0;
         }
       }
-      const logits = net.forward(tensor(images, [c.batch, 1, size, size]));
-      bce(logits, tensor(masks, [c.batch, 1, size, size])).backward();
+      // the trainer's own step: forward, loss, backward, gradient averaging, update
+      trainStep(parts, tensor(images, [c.batch, 1, size, size]), tensor(masks, [c.batch, 1, size, size]));
     });
-    ddp?.syncGradients();
-    optimizer.step();
-    optimizer.zeroGrad();
   }
   const weights = Object.fromEntries(net.namedParameters().map(([name, p]) => [name, [...p.toFloat32Array()]]));
   group?.destroy();

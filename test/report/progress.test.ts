@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { ProgressBar, formatDuration } from '../../src/cli/progress.js';
+import { ProgressBar, formatDuration } from '../../src/report/progress.js';
 
 /** A stream that records what is written, and a clock the test moves by hand. */
 function fakes(isTTY: boolean, columns = 80) {
