@@ -94,7 +94,10 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             outDir: o.out,
             name,
             level: o.level,
-            mpp: o.mpp,
+            // a model trained on slides at an mpp predicts at the level nearest it, unless told otherwise
+            mpp: o.mpp ?? (o.level === undefined ? meta.mpp ?? undefined : undefined),
+            classes: meta.classes ?? null,
+            objectType: o.objects as 'annotation' | 'detection',
             tissueMask: o.tissueMask,
             threshold: o.threshold,
             normalization: meta.normalization,

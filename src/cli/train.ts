@@ -1,6 +1,7 @@
 /** `patho train`: a U-Net from a folder of images and masks to data/model.pt. */
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
+import { IGNORE_LABEL } from '../data/ignore.js';
 import { DataLoader } from '../data/loader.js';
 import { classCount } from '../data/masks.js';
 import type { ValidationSpec } from '../data/split.js';
@@ -11,13 +12,16 @@ import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
 import { manualSeed } from '../tensor/runtime.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
+import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
 import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
 
 export async function trainCommand(o: TrainOptions): Promise<number> {
-  if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
+  if (!o.slides && !existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho train');
+  const annotations = o.slides ? o.annotations ?? join(dirname(resolve(o.slides)), 'annotations') : null;
+  if (o.slides) checkSlideOptions(o, annotations!);
   if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho train');
   if (o.resume && !existsSync(join(o.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(o.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
@@ -44,7 +48,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       : o.valSplit > 0
         ? { fraction: o.valSplit, seed: o.seed }
         : undefined;
-  const loader = new DataLoader(o.data, o.images, o.masks, {
+  const loader = o.slides ? slideLoader(o, annotations!, world) : new DataLoader(o.data, o.images, o.masks, {
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
     augment: (o.preset as 'em' | 'he' | 'rigid' | 'none' | undefined) ?? 'auto',
@@ -58,10 +62,12 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
   });
   try {
     await loader.open();
+    const classCountWithBackground = loader instanceof SlideLoader ? loader.dataset.numClasses : classCount(o.foreground);
+    // one sigmoid output for a binary mask, a softmax over classes otherwise
+    const outputs = classCountWithBackground === 2 ? 1 : classCountWithBackground;
     const net = new UNet({
       inChannels: loader.dataset.channels,
-      // one sigmoid output for a binary mask, a softmax over classes otherwise
-      classes: classCount(o.foreground) === 2 ? 1 : classCount(o.foreground),
+      classes: outputs,
       depth: o.depth,
       baseChannels: o.baseChannels,
       batchNorm: o.batchNorm,
@@ -73,7 +79,8 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       lr: o.lr,
       optimizer: o.optimizer,
       momentum: o.momentum,
-      loss: o.loss,
+      loss: outputs > 1 ? 'cross-entropy' : o.loss,
+      ignoreIndex: loader instanceof SlideLoader ? IGNORE_LABEL : undefined,
       modelPath: join(o.out, 'model.pt'),
       device,
       amp: o.amp ? 'bfloat16' : null,
@@ -82,7 +89,7 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
       group,
     });
     if (main) process.stderr.write(
-      `patho train: ${loader.dataset.entries.length} training images from ${o.data}, ` +
+      `patho train: ${describeTrainingData(loader, o)}, ` +
         `U-Net depth ${o.depth} base ${o.baseChannels} (${(net.parameterCount() / 1e6).toFixed(2)} M parameters) on ${device}\n`,
     );
     let records: EpochRecord[];
@@ -113,6 +120,44 @@ export async function trainCommand(o: TrainOptions): Promise<number> {
     group?.destroy();
     await loader.close();
   }
+}
+
+function checkSlideOptions(o: TrainOptions, annotations: string): void {
+  if (!existsSync(o.slides!)) throw new UsageError(`--slides ${o.slides}: no such folder`, 'patho train');
+  if (!existsSync(annotations)) {
+    throw new UsageError(`--annotations ${annotations}: no such folder${o.annotations ? '' : ' (the default beside --slides; name the GeoJSON folder with --annotations)'}`, 'patho train');
+  }
+  if (o.patch <= 0) throw new UsageError('--patch 0 (whole images) does not apply to --slides: give the patch side in pixels', 'patho train');
+}
+
+/** The loader over annotated slides: patches of --patch pixels at --mpp, unlabelled pixels as --unlabelled says. */
+function slideLoader(o: TrainOptions, annotations: string, world: { rank: number; worldSize: number } | null): SlideLoader {
+  return new SlideLoader(o.slides!, annotations, {
+    batchSize: o.batchSize,
+    patchSize: o.patch,
+    mpp: o.mpp,
+    classes: o.classes,
+    unlabelled: o.unlabelled as 'ignore' | 'background',
+    samplesPerEpoch: o.samplesPerEpoch,
+    validationSlides: o.valSlides,
+    augment: (o.preset as 'em' | 'he' | 'rigid' | 'none' | undefined) ?? 'auto',
+    seed: o.seed,
+    workers: o.workers,
+    rank: world?.rank,
+    worldSize: world?.worldSize,
+    skipBad: o.skipBad,
+  });
+}
+
+/** The start-of-run line about the data: what is trained on, and for slides the classes and resolution. */
+function describeTrainingData(loader: DataLoader | SlideLoader, o: TrainOptions): string {
+  if (!(loader instanceof SlideLoader)) return `${loader.dataset.entries.length} training images from ${o.data}`;
+  const { classes, entries } = loader.dataset;
+  return (
+    `${entries.length} training slide(s) from ${o.slides}, classes ${classes.names.map((n, i) => `${i + 1} ${n}`).join(', ')} (0 background), ` +
+    `unannotated pixels ${classes.unlabelled === 'ignore' ? 'ignored' : 'background'}, ${loader.length} batches of ${o.patch} px patches per epoch ` +
+    (loader.mpp ? `at ${loader.mpp} um/px` : 'at level 0')
+  );
 }
 
 /**

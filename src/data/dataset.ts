@@ -240,7 +240,16 @@ async function checkPair(name: string, imagePath: string, maskPath: string, fore
 }
 
 /** Base name -> path for the image files of a folder; duplicate base names are problems. */
-async function listImages(dir: string, problems: DatasetProblem[]): Promise<Map<string, string>> {
+function listImages(dir: string, problems: DatasetProblem[]): Promise<Map<string, string>> {
+  return listByBaseName(dir, IMAGE_EXTENSIONS, problems);
+}
+
+/**
+ * Base name -> path of the files of `dir` with one of `extensions`
+ * (lower case, with the dot); duplicate base names are problems.
+ * @throws naming the folder when it cannot be read
+ */
+export async function listByBaseName(dir: string, extensions: readonly string[], problems: DatasetProblem[]): Promise<Map<string, string>> {
   let files: string[];
   try {
     files = await readdir(dir);
@@ -251,7 +260,7 @@ async function listImages(dir: string, problems: DatasetProblem[]): Promise<Map<
   const byName = new Map<string, string>();
   for (const file of files.sort()) {
     const ext = extname(file).toLowerCase();
-    if (file.startsWith('.') || !IMAGE_EXTENSIONS.includes(ext)) continue;
+    if (file.startsWith('.') || !extensions.includes(ext)) continue;
     const name = file.slice(0, file.length - ext.length);
     const path = join(dir, file);
     const other = byName.get(name);

@@ -6,9 +6,9 @@
 import { availableParallelism } from 'node:os';
 import { resolveAugment, type AugmentOption } from './augment/config.js';
 import { SegmentationDataset, type DatasetOptions } from './dataset.js';
-import { combineSums, type ChannelStats, type ChannelSums } from './normalize.js';
+import { combineSums, type ChannelStats } from './normalize.js';
 import { SamplePipeline, type BatchJob, type PipelineConfig } from './pipeline.js';
-import { WorkerPool } from './pool.js';
+import { statsAcrossWorkers, WorkerPool } from './pool.js';
 import { DistributedSampler } from './sampler.js';
 import { splitNames, type ValidationSpec } from './split.js';
 import type { ForegroundSpec } from './masks.js';
@@ -271,12 +271,6 @@ export class DataLoader implements AsyncIterable<HostBatch> {
     const { dataset, pipeline, pool } = this.state();
     const indices = dataset.entries.map((_, i) => i);
     if (!pool) return combineSums(await pipeline.sums(indices));
-    // split across workers (which also fills their caches); sums are
-    // combined in index order, so the result is the same for any worker count
-    const parts = await Promise.all(
-      Array.from({ length: pool.size }, (_, w) => pool.run<ChannelSums[]>({ kind: 'sums', indices: indices.filter((i) => i % pool.size === w) })),
-    );
-    const ordered = indices.map((i) => parts[i % pool.size][Math.floor(i / pool.size)]);
-    return combineSums(ordered);
+    return statsAcrossWorkers(pool, indices);
   }
 }

@@ -5,7 +5,8 @@
  */
 import { augment, type AugmentConfig } from './augment/index.js';
 import type { SegmentationDataset } from './dataset.js';
-import { channelSums, normalizeInPlace, type ChannelStats, type ChannelSums } from './normalize.js';
+import { channelSums, type ChannelStats, type ChannelSums } from './normalize.js';
+import { packSamples } from './pack.js';
 import { choosePatch, cropImage, cropMask } from './patch.js';
 import type { RawImage } from './raw.js';
 import { Rng } from './rng.js';
@@ -69,26 +70,7 @@ export class SamplePipeline {
   /** Builds, normalises and packs the samples of a batch (NCHW images, NHW masks). */
   async batch(job: BatchJob): Promise<HostBatch> {
     const samples = await Promise.all(job.indices.map((i) => this.sample(i, job.epoch)));
-    const first = samples[0].image;
-    const c = first.channels;
-    const plane = first.height * first.width;
-    const images = new Float32Array(samples.length * c * plane);
-    const masks = new Uint8Array(samples.length * plane);
-    samples.forEach((s, n) => {
-      if (s.image.width !== first.width || s.image.height !== first.height) {
-        const a = this.dataset.entries[job.indices[0]].imagePath;
-        const b = this.dataset.entries[job.indices[n]].imagePath;
-        throw new Error(
-          `images in one batch differ in size: ${a} is ${first.width}x${first.height}, ${b} is ${s.image.width}x${s.image.height}; ` +
-            'set patchSize, or use batch size 1',
-        );
-      }
-      const slot = images.subarray(n * c * plane, (n + 1) * c * plane);
-      slot.set(s.image.data);
-      if (job.stats) normalizeInPlace(slot, c, job.stats);
-      masks.set(s.mask.data, n * plane);
-    });
-    return { names: samples.map((s) => s.name), images, masks, shape: [samples.length, c, first.height, first.width] };
+    return packSamples(samples, job.stats, (n) => this.dataset.entries[job.indices[n]].imagePath);
   }
 
   /** Per-image channel sums, for the normalisation statistics (decoding warms the cache). */

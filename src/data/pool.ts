@@ -8,7 +8,8 @@
  */
 import { Worker } from 'node:worker_threads';
 import { ImageDecodeError } from './decode.js';
-import type { WorkerInit, WorkerReply, WorkerRequest, WorkerTask } from './worker.js';
+import { combineSums, type ChannelStats, type ChannelSums } from './normalize.js';
+import type { WorkerReply, WorkerTask } from './worker.js';
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
@@ -17,15 +18,18 @@ interface Slot {
   pending: Map<number, Pending>;
 }
 
-/** Worker threads running src/data/worker.ts. */
-export class WorkerPool {
+/**
+ * Worker threads running `script` (default src/data/worker.ts; the slide
+ * loader's is src/wsi/worker.ts), each started with `init` as its workerData.
+ */
+export class WorkerPool<Task extends { kind: string } = WorkerTask> {
   private readonly slots: Slot[];
   private nextId = 0;
   private failure: Error | null = null;
   private closing = false;
 
-  constructor(count: number, init: WorkerInit) {
-    this.slots = Array.from({ length: count }, () => this.start(init));
+  constructor(count: number, init: unknown, script: URL = new URL('./worker.js', import.meta.url)) {
+    this.slots = Array.from({ length: count }, () => this.start(init, script));
   }
 
   /** Number of worker threads. */
@@ -34,7 +38,7 @@ export class WorkerPool {
   }
 
   /** Sends a request to the least busy worker; resolves with its result. */
-  run<T>(task: WorkerTask): Promise<T> {
+  run<T>(task: Task): Promise<T> {
     if (this.failure) return Promise.reject(this.failure);
     if (this.closing) return Promise.reject(new Error('data loader workers are closed'));
     const slot = this.slots.reduce((best, s) => (s.pending.size < best.pending.size ? s : best));
@@ -42,7 +46,7 @@ export class WorkerPool {
     return new Promise<T>((resolve, reject) => {
       slot.pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
       if (slot.pending.size === 1) slot.worker.ref();
-      slot.worker.postMessage({ ...task, id } satisfies WorkerRequest);
+      slot.worker.postMessage({ ...task, id });
     });
   }
 
@@ -53,8 +57,8 @@ export class WorkerPool {
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 
-  private start(init: WorkerInit): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), {
+  private start(init: unknown, script: URL): Slot {
+    const worker = new Worker(script, {
       workerData: init,
       // --input-type (from `node --input-type=module -e ...`) is refused for file workers
       execArgv: process.execArgv.filter((arg) => !arg.startsWith('--input-type')),
@@ -88,4 +92,16 @@ export class WorkerPool {
       slot.worker.unref();
     }
   }
+}
+
+/**
+ * Channel statistics of the samples `indices`, their sums computed across
+ * the workers (which also fills their caches) and combined in index order, so
+ * the result is the same for any worker count.
+ */
+export async function statsAcrossWorkers(pool: WorkerPool<{ kind: 'sums'; indices: number[] }>, indices: number[]): Promise<ChannelStats> {
+  const parts = await Promise.all(
+    Array.from({ length: pool.size }, (_, w) => pool.run<ChannelSums[]>({ kind: 'sums', indices: indices.filter((i) => i % pool.size === w) })),
+  );
+  return combineSums(indices.map((i) => parts[i % pool.size][Math.floor(i / pool.size)]));
 }

@@ -1,4 +1,5 @@
 /** Reading an image for inference: decode, scale to [0, 1], normalise with the training statistics. */
+import { DatasetError } from '../data/dataset.js';
 import { decodeImageFile } from '../data/decode.js';
 import { normalizeInPlace, type ChannelStats } from '../data/normalize.js';
 import { cropImage } from '../data/patch.js';
@@ -11,7 +12,8 @@ export async function readImageForInference(path: string, stats: ChannelStats | 
   const image = cropImage(raw, { x: 0, y: 0 }, raw.height, raw.width);
   if (stats) {
     if (stats.mean.length !== image.channels) {
-      throw new Error(`${path}: ${image.channels}-channel image, but the model was trained on ${stats.mean.length}-channel images`);
+      const message = `${image.channels}-channel image, but the model was trained on ${stats.mean.length}-channel images`;
+      throw new DatasetError([{ file: path, message }], `${path}: ${message}`);
     }
     normalizeInPlace(image.data, image.channels, stats);
   }

@@ -5,6 +5,12 @@
  * Binary losses take logits [N, 1, H, W] and a float mask of the same shape
  * (1 = foreground); multi-class losses take logits [N, C, H, W] and int64
  * class indices [N, H, W].
+ *
+ * With `ignoreIndex` (partially annotated slides: IGNORE_LABEL), pixels whose
+ * mask holds that value count for nothing: they are left out of every sum,
+ * and means are over the other pixels, as PyTorch's cross_entropy does with
+ * ignore_index. A batch with no labelled pixel has loss 0 and no gradient
+ * (PyTorch would give NaN).
  */
 import { full } from '../tensor/create.js';
 import * as F from '../tensor/ops.js';
@@ -20,14 +26,26 @@ export type Loss = (logits: Tensor, target: Tensor) => Tensor;
 export interface BinaryLossOptions {
   /** Weight of foreground pixels relative to background (BCE's pos_weight); class imbalance. */
   posWeight?: number;
+  /** Mask value of pixels left out of the loss. Default: none. */
+  ignoreIndex?: number;
 }
 
-/** Mean binary cross-entropy of sigmoid(logits) against the mask. */
+/** The mask with ignored pixels set to 0, and a float 0/1 mask of the labelled ones (null without ignoreIndex). */
+function labelled(target: Tensor, ignoreIndex: number | undefined): { target: Tensor; valid: Tensor | null } {
+  if (ignoreIndex === undefined) return { target, valid: null };
+  const valid = target.ne(ignoreIndex).to(target.dtype);
+  return { target: target.mul(valid), valid };
+}
+
+/** Mean binary cross-entropy of sigmoid(logits) against the mask (over the labelled pixels). */
 export function bce(logits: Tensor, target: Tensor, options: BinaryLossOptions = {}): Tensor {
-  if (options.posWeight === undefined || options.posWeight === 1) return F.binaryCrossEntropyWithLogits(logits, target);
+  const weighted = options.posWeight !== undefined && options.posWeight !== 1;
+  if (!weighted && options.ignoreIndex === undefined) return F.binaryCrossEntropyWithLogits(logits, target);
   return tidy(() => {
-    const posWeight = full([1], options.posWeight!, { device: logits.device });
-    return F.binaryCrossEntropyWithLogits(logits, target, { posWeight });
+    const posWeight = weighted ? full([1], options.posWeight!, { device: logits.device }) : undefined;
+    const { target: y, valid } = labelled(target, options.ignoreIndex);
+    if (!valid) return F.binaryCrossEntropyWithLogits(logits, y, { posWeight });
+    return F.binaryCrossEntropyWithLogits(logits, y, { posWeight, weight: valid, reduction: 'sum' }).div(valid.sum().clamp(1, null));
   });
 }
 
@@ -36,9 +54,11 @@ export function bce(logits: Tensor, target: Tensor, options: BinaryLossOptions =
  * batch, p = sigmoid(logits). A tiny smoothing term makes an empty prediction of
  * an empty mask J = 1 instead of 0/0.
  */
-export function softJaccard(logits: Tensor, target: Tensor, smooth = 1e-6): Tensor {
+export function softJaccard(logits: Tensor, target: Tensor, smooth = 1e-6, ignoreIndex?: number): Tensor {
   return tidy(() => {
-    const p = logits.sigmoid();
+    const { target: y, valid } = labelled(target, ignoreIndex);
+    target = y;
+    const p = valid ? logits.sigmoid().mul(valid) : logits.sigmoid();
     const intersection = p.mul(target).sum();
     const union = p.sum().add(target.sum()).sub(intersection);
     return intersection.add(smooth).div(union.add(smooth));
@@ -47,13 +67,15 @@ export function softJaccard(logits: Tensor, target: Tensor, smooth = 1e-6): Tens
 
 /** The original patho's loss: BCE - log(J + 1e-12), J the soft Jaccard of the batch. */
 export function bceWithJaccard(logits: Tensor, target: Tensor, options: BinaryLossOptions = {}): Tensor {
-  return tidy(() => bce(logits, target, options).sub(softJaccard(logits, target).add(1e-12).log()));
+  return tidy(() => bce(logits, target, options).sub(softJaccard(logits, target, 1e-6, options.ignoreIndex).add(1e-12).log()));
 }
 
 /** 1 - soft Dice over the batch, with add-one smoothing as is usual for Dice losses. */
-export function diceLoss(logits: Tensor, target: Tensor, smooth = 1): Tensor {
+export function diceLoss(logits: Tensor, target: Tensor, smooth = 1, ignoreIndex?: number): Tensor {
   return tidy(() => {
-    const p = logits.sigmoid();
+    const { target: y, valid } = labelled(target, ignoreIndex);
+    target = y;
+    const p = valid ? logits.sigmoid().mul(valid) : logits.sigmoid();
     const intersection = p.mul(target).sum();
     const total = p.sum().add(target.sum());
     return intersection.mul(2).add(smooth).div(total.add(smooth)).rsub(1);
@@ -62,12 +84,28 @@ export function diceLoss(logits: Tensor, target: Tensor, smooth = 1): Tensor {
 
 /** BCE + Dice loss. */
 export function bceDice(logits: Tensor, target: Tensor, options: BinaryLossOptions = {}): Tensor {
-  return tidy(() => bce(logits, target, options).add(diceLoss(logits, target)));
+  return tidy(() => bce(logits, target, options).add(diceLoss(logits, target, 1, options.ignoreIndex)));
 }
 
-/** Cross-entropy over classes, optionally weighted per class. */
-export function crossEntropy(logits: Tensor, target: Tensor, options: { classWeights?: Tensor } = {}): Tensor {
-  return F.crossEntropy(logits, target, { weight: options.classWeights });
+/**
+ * Cross-entropy over classes, optionally weighted per class: the weighted
+ * mean over the labelled pixels, sum(w[y] * loss) / sum(w[y]), as PyTorch's.
+ */
+export function crossEntropy(logits: Tensor, target: Tensor, options: { classWeights?: Tensor; ignoreIndex?: number } = {}): Tensor {
+  const { classWeights: weight, ignoreIndex } = options;
+  if (ignoreIndex === undefined) return F.crossEntropy(logits, target, { weight });
+  return tidy(() => {
+    const total = F.crossEntropy(logits, target, { weight, ignoreIndex, reduction: 'sum' });
+    let labelledWeight: Tensor;
+    if (weight) {
+      const w = weight.toFloat32Array();
+      labelledWeight = w.reduce<Tensor>((sum, wc, c) => sum.add(target.eq(c).sum().to('float32').mul(wc)), full([], 0, { device: logits.device }));
+    } else {
+      labelledWeight = target.ne(ignoreIndex).sum().to('float32');
+    }
+    // a batch without labelled pixels: total is 0, and so is the loss
+    return total.div(labelledWeight.clamp(1e-12, null));
+  });
 }
 
 /** The loss a name on the command line stands for. */
@@ -78,7 +116,7 @@ export function lossByName(name: LossName, options: BinaryLossOptions & { classW
     case 'bce-jaccard':
       return (x, y) => bceWithJaccard(x, y, options);
     case 'dice':
-      return (x, y) => diceLoss(x, y);
+      return (x, y) => diceLoss(x, y, 1, options.ignoreIndex);
     case 'bce-dice':
       return (x, y) => bceDice(x, y, options);
     case 'cross-entropy':

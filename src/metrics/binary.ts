@@ -44,6 +44,7 @@ export interface BinaryMetrics {
  *
  * @param probabilities N x H x W probabilities
  * @param masks N x H x W ground truth, nonzero = foreground
+ * @param ignore N x H x W, nonzero where a pixel is not counted (unannotated); default: every pixel counts
  * @returns Float64Array laid out [image][threshold][tp, fp, fn, tn], thresholds
  *   in the order given
  */
@@ -52,9 +53,13 @@ export function countBinary(
   masks: Uint8Array,
   thresholds: readonly number[] = DEFAULT_THRESHOLDS,
   images = 1,
+  ignore?: Uint8Array,
 ): Float64Array {
   checkThresholds(thresholds);
   const pixels = pixelsPerImage('countBinary', probabilities.length, masks.length, images);
+  if (ignore && ignore.length !== masks.length) {
+    throw new RangeError(`countBinary: ignore mask of ${ignore.length} pixels for masks of ${masks.length}`);
+  }
   const k = thresholds.length;
   const order = thresholds.map((_, i) => i).sort((a, b) => thresholds[a] - thresholds[b]);
   const sorted = Float64Array.from(order, (i) => thresholds[i]);
@@ -67,6 +72,7 @@ export function countBinary(
     negatives.fill(0);
     const end = (image + 1) * pixels;
     for (let i = image * pixels; i < end; i++) {
+      if (ignore && ignore[i] !== 0) continue;
       const reached = thresholdsReached(sorted, probabilities[i]);
       if (masks[i] !== 0) positives[reached]++;
       else negatives[reached]++;
@@ -147,11 +153,12 @@ export class BinaryMetricAccumulator {
    * @param probabilities N x H x W probabilities
    * @param masks N x H x W ground truth, nonzero = foreground
    * @param images N
+   * @param ignore N x H x W, nonzero where a pixel is not counted
    * @returns scores indexed [image][threshold]
    */
-  add(probabilities: Probabilities, masks: Uint8Array, images = 1): BinaryScores[][] {
+  add(probabilities: Probabilities, masks: Uint8Array, images = 1, ignore?: Uint8Array): BinaryScores[][] {
     const k = this.thresholds.length;
-    const counts = countBinary(probabilities, masks, this.thresholds, images);
+    const counts = countBinary(probabilities, masks, this.thresholds, images, ignore);
     const perImage: BinaryScores[][] = [];
     for (let image = 0; image < images; image++) {
       const row: BinaryScores[] = [];
@@ -219,9 +226,9 @@ export class BinaryMetricAccumulator {
 export function binaryMetrics(
   probabilities: Probabilities,
   masks: Uint8Array,
-  { thresholds = DEFAULT_THRESHOLDS, images = 1 }: { thresholds?: readonly number[]; images?: number } = {},
+  { thresholds = DEFAULT_THRESHOLDS, images = 1, ignore }: { thresholds?: readonly number[]; images?: number; ignore?: Uint8Array } = {},
 ): BinaryMetrics & { perImage: BinaryScores[][] } {
   const accumulator = new BinaryMetricAccumulator(thresholds);
-  const perImage = accumulator.add(probabilities, masks, images);
+  const perImage = accumulator.add(probabilities, masks, images, ignore);
   return { ...accumulator.result(), perImage };
 }

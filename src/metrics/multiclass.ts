@@ -2,8 +2,10 @@
  * Per-class Dice and IoU for several classes, from class-index predictions
  * (an argmax) and class-index masks, with the empty conventions of
  * `scores.ts`: a class absent from both prediction and truth of an image
- * scores 1 on that image.
+ * scores 1 on that image. Mask pixels of IGNORE_LABEL (unannotated) are
+ * not counted at all: not as any class, not in the accuracy.
  */
+import { IGNORE_LABEL } from '../data/ignore.js';
 import { overlapFromCounts, pixelsPerImage } from './scores.js';
 
 /** Overlap scores of one class. */
@@ -62,7 +64,7 @@ export class MulticlassMetricAccumulator {
    * Adds a batch and returns its per-image scores.
    *
    * @param predicted N x H x W predicted class indices
-   * @param masks N x H x W true class indices
+   * @param masks N x H x W true class indices; IGNORE_LABEL pixels are skipped
    * @param images N
    * @returns scores indexed [image][class]
    */
@@ -79,6 +81,7 @@ export class MulticlassMetricAccumulator {
       for (let i = image * pixels; i < end; i++) {
         const truth = masks[i];
         const guess = predicted[i];
+        if (truth === IGNORE_LABEL) continue;
         if (truth >= classes || guess >= classes) {
           const [what, value] = truth >= classes ? ['mask', truth] : ['prediction', guess];
           throw new RangeError(

@@ -28,6 +28,10 @@ export interface CheckpointMeta {
   epochsSinceBest?: number;
   /** Training seconds of the run up to this checkpoint (counts against --max-minutes after a resume). */
   elapsedSeconds?: number;
+  /** Names and colours of classes 1, 2, ... of a model trained on annotated slides, for its outputs. */
+  classes?: { names: string[]; colors: [number, number, number][] } | null;
+  /** Microns per pixel of the patches it was trained on (slides trained with --mpp). */
+  mpp?: number | null;
   torchVersion: string;
   device: string;
   savedAt: string;
@@ -48,6 +52,8 @@ export interface DataSource {
   foreground: ForegroundSpec | null;
   /** the loader's own validation pairs, absolute paths; empty without a validation split */
   validation: { name: string; image: string; mask: string }[];
+  /** set when the run trained on annotated slides (root is then the slide folder) */
+  slides?: { annotations: string; unlabelled: 'ignore' | 'background'; validationSlides: string[] };
 }
 
 export interface Checkpoint extends CheckpointMeta {

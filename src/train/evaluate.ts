@@ -2,6 +2,7 @@
  * Running a network over a loader and scoring it: Dice, IoU, precision and
  * recall at several thresholds, per image and averaged.
  */
+import { IGNORE_LABEL } from '../data/ignore.js';
 import { batchToTensors } from '../data/tensors.js';
 import type { HostBatch } from '../data/types.js';
 import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
@@ -67,9 +68,11 @@ export async function evaluateBinary(
   for await (const { batch, value: probabilities, loss } of run) {
     const n = batch.shape[0];
     lossSum += loss * n;
-    const binaryMasks = batch.masks.map((v) => (v > 0 ? 1 : 0));
-    const scores = foreground.add(probabilities, binaryMasks, n);
-    background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n);
+    // unannotated pixels (slides) are scored by neither accumulator
+    const ignore = batch.masks.includes(IGNORE_LABEL) ? batch.masks.map((v) => (v === IGNORE_LABEL ? 1 : 0)) : undefined;
+    const binaryMasks = batch.masks.map((v) => (v > 0 && v !== IGNORE_LABEL ? 1 : 0));
+    const scores = foreground.add(probabilities, binaryMasks, n, ignore);
+    background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n, ignore);
     sweep?.add(probabilities, binaryMasks, n);
     boundary?.add(probabilities, binaryMasks, n, batch.shape[2], batch.shape[3]);
     scores.forEach((row, i) => {

@@ -18,6 +18,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { batchToTensors } from '../data/tensors.js';
 import { DataLoader } from '../data/loader.js';
+import { SlideLoader } from '../wsi/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
 import type { HostBatch } from '../data/types.js';
 import { lossByName, type Loss, type LossName } from '../losses/index.js';
@@ -58,6 +59,8 @@ export interface ModelOptions {
   loss?: LossName;
   /** Foreground weight of BCE (class imbalance). */
   posWeight?: number;
+  /** Mask value that the loss leaves out (IGNORE_LABEL for partially annotated slides). Default: none. */
+  ignoreIndex?: number;
   /**
    * Learning-rate schedule. Default 'none'. It spans the epochs of `train()`;
    * with a time budget (`maxMinutes`) it follows every step over whichever of
@@ -117,7 +120,7 @@ export interface TrainOptions {
 
 export class Model {
   readonly net: UNet;
-  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'group'>> & Pick<ModelOptions, 'loss' | 'posWeight'>;
+  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex' | 'group'>> & Pick<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex'>;
   /** Set when training data-parallel across processes. */
   readonly ddp: DistributedDataParallel | null;
   readonly optimizer: Optimizer<{ lr: number }>;
@@ -130,6 +133,8 @@ export class Model {
   private scheduler: LRScheduler | null = null;
   /** The data of the current training run, saved with the weights. */
   private data: DataSource | null = null;
+  /** Class names and training resolution of a run on annotated slides, saved for the outputs of predictions. */
+  private slides: { classes: { names: string[]; colors: [number, number, number][] }; mpp: number | null } | null = null;
   private readonly parts: StepParts;
   private loading: Promise<void> | null;
 
@@ -156,7 +161,7 @@ export class Model {
     if (net.options.classes === 1 && lossName === 'cross-entropy') {
       throw new Error(`Model: cross-entropy needs a network with 2 or more classes; this one has 1 (use bce, bce-jaccard, dice or bce-dice)`);
     }
-    this.loss = lossByName(lossName, { posWeight: o.posWeight });
+    this.loss = lossByName(lossName, { posWeight: o.posWeight, ignoreIndex: o.ignoreIndex });
     this.optimizer =
       o.optimizer === 'adam'
         ? new Adam(net.parameters(), { lr: o.lr, weightDecay: o.weightDecay })
@@ -199,8 +204,8 @@ export class Model {
     if (this.loading) await this.loading;
   }
 
-  /** Trains for `epochs` epochs on `loader` (a DataLoader or any async iterable of batches per epoch). */
-  async train(loader: DataLoader, options: TrainOptions = {}): Promise<EpochRecord[]> {
+  /** Trains for `epochs` epochs on `loader`: image/mask folders (DataLoader) or annotated slides (SlideLoader). */
+  async train(loader: DataLoader | SlideLoader, options: TrainOptions = {}): Promise<EpochRecord[]> {
     await this.ready();
     const d = TRAINING_DEFAULTS;
     const epochs = options.epochs ?? d.epochs;
@@ -215,7 +220,8 @@ export class Model {
     await loader.open();
     this.normalization = await loader.stats();
     const validation = options.validation === undefined ? await loader.validation() : options.validation;
-    this.data = await describeData(loader, options.validation === undefined ? (validation as DataLoader | null) : null);
+    this.data = await describeData(loader, options.validation === undefined && validation instanceof DataLoader ? validation : null);
+    this.slides = loader instanceof SlideLoader ? { classes: loader.dataset.classes, mpp: loader.mpp } : null;
     const budgeted = options.maxMinutes !== undefined && this.options.schedule !== 'none';
     const byEpoch = budgeted ? null : epochScheduler(this.options.schedule, this.optimizer, epochs);
     const byProgress = budgeted ? progressScheduler(this.options.schedule, this.optimizer) : null;
@@ -285,7 +291,8 @@ export class Model {
     const ddp = this.ddp;
     // a validation DataLoader decodes only this rank's images; other iterables are dealt out after the fact
     const part = ddp ? { rank: ddp.group.rank, worldSize: ddp.group.worldSize } : null;
-    const batches = !part ? validation : validation instanceof DataLoader ? validation.epochBatches(0, part) : shard(validation, part.rank, part.worldSize);
+    const ownLoader = validation instanceof DataLoader || validation instanceof SlideLoader;
+    const batches = !part ? validation : ownLoader ? validation.epochBatches(0, part) : shard(validation, part.rank, part.worldSize);
     const common = {
       device: this.options.device, amp: this.options.amp, loss: this.loss,
       reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
@@ -345,8 +352,13 @@ export class Model {
       normalization: this.normalization,
       threshold: this.threshold,
       data: this.data,
-      training: { ...training, loss: this.options.loss ?? null, posWeight: this.options.posWeight ?? null, amp: amp ?? null, memoryFormat },
+      training: {
+        ...training, loss: this.options.loss ?? null, posWeight: this.options.posWeight ?? null, ignoreIndex: this.options.ignoreIndex ?? null,
+        amp: amp ?? null, memoryFormat,
+      },
       device,
+      classes: this.slides ? { names: this.slides.classes.names, colors: this.slides.classes.colors } : null,
+      mpp: this.slides?.mpp ?? null,
     };
   }
 

@@ -5,12 +5,14 @@
  */
 import { resolve } from 'node:path';
 import type { DataLoader } from '../data/loader.js';
+import { SlideLoader } from '../wsi/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
+import { CheckpointError } from '../io/errors.js';
 import type { UNet } from '../models/unet.js';
 import type { Optimizer } from '../optim/optimizer.js';
 import type { LRScheduler } from '../optim/schedulers.js';
 import { buildInfo, getRngState, setRngState } from '../tensor/runtime.js';
-import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type DataSource } from './checkpoint.js';
+import { CHECKPOINT_FORMAT, disposeCheckpoint, loadCheckpoint, saveCheckpoint, type CheckpointMeta, type DataSource } from './checkpoint.js';
 import type { RunProgress } from './loop.js';
 
 /** Everything of a run that a checkpoint saves or a resume restores. */
@@ -27,6 +29,10 @@ export interface RunState {
   /** the training options, recorded as they were (meta.training) */
   training: Record<string, string | number | boolean | null>;
   device: string;
+  /** names and colours of the classes, when the data named them (annotated slides) */
+  classes?: CheckpointMeta['classes'];
+  /** microns per pixel of the training patches, when chosen */
+  mpp?: number | null;
 }
 
 /** Writes a checkpoint of `run` atomically; `full` adds optimizer, scheduler and RNG state for resuming. */
@@ -47,6 +53,8 @@ export async function saveRun(path: string, run: RunState, full: boolean): Promi
       device: run.device,
       savedAt: new Date().toISOString(),
       data: run.data,
+      classes: run.classes ?? null,
+      mpp: run.mpp ?? null,
       model: run.net.stateDict(),
       optimizer: full ? (run.optimizer.stateDict() as never) : undefined,
       scheduler: full && run.scheduler ? (run.scheduler.stateDict() as never) : undefined,
@@ -66,13 +74,13 @@ export async function resumeRun(path: string, run: RunState): Promise<{ threshol
   const checkpoint = await loadCheckpoint(path, { device: run.device });
   try {
     if (checkpoint.meta.format !== CHECKPOINT_FORMAT) {
-      throw new Error(`--resume: ${path} is not a patho training checkpoint (no epoch, optimizer or architecture in it)`);
+      throw new CheckpointError(path, 'is not a patho training checkpoint (no epoch, optimizer or architecture in it) to --resume from');
     }
     const saved = checkpoint.meta.unet;
     const mine = run.net.options as unknown as Record<string, unknown>;
     const differs = Object.entries(saved ?? {}).filter(([k, v]) => mine[k] !== v);
     if (differs.length) {
-      throw new Error(`--resume: ${path} was trained with ${differs.map(([k, v]) => `${k}=${v}`).join(', ')}; this run has ${differs.map(([k]) => `${k}=${mine[k]}`).join(', ')}`);
+      throw new CheckpointError(path, `--resume: was trained with ${differs.map(([k, v]) => `${k}=${v}`).join(', ')}; this run has ${differs.map(([k]) => `${k}=${mine[k]}`).join(', ')}`);
     }
     run.net.loadStateDict(checkpoint.model);
     if (checkpoint.optimizer) run.optimizer.loadStateDict(checkpoint.optimizer as never);
@@ -111,7 +119,8 @@ export async function loadWeights(
 }
 
 /** The data a run trains on, as its checkpoints record it. */
-export async function describeData(loader: DataLoader, validation: DataLoader | null): Promise<DataSource> {
+export async function describeData(loader: DataLoader | SlideLoader, validation: DataLoader | null): Promise<DataSource> {
+  if (loader instanceof SlideLoader) return loader.describe();
   const entries = validation ? (await validation.open()).dataset.entries : [];
   return {
     root: resolve(loader.root),

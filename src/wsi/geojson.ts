@@ -1,8 +1,10 @@
 /**
  * Predicted regions as a GeoJSON FeatureCollection that QuPath imports as
- * annotations: one Polygon feature per region (holes included), coordinates in
- * level-0 pixels of the slide, area in um^2 where the slide knows its mpp.
- * Pure: no addon.
+ * annotations (or detections): one Polygon feature per region (holes
+ * included), coordinates in level-0 pixels of the slide, the training class
+ * names and colours, and the area in `measurements` (QuPath keeps
+ * measurements and drops properties it does not know), in um^2 where the
+ * slide knows its mpp. Pure: no addon.
  */
 import { signedArea, traceRegions, type Ring } from './contours.js';
 
@@ -15,6 +17,10 @@ export interface GeoJsonOptions {
   mpp?: { x: number; y: number } | null;
   /** class names by mask value; default 'foreground' for a binary mask, 'class K' otherwise */
   classNames?: Record<number, string>;
+  /** class colours by mask value; default a fixed palette */
+  classColors?: Record<number, [number, number, number]>;
+  /** QuPath object type of every feature. Default 'annotation'. */
+  objectType?: 'annotation' | 'detection';
   /** regions with fewer mask pixels are left out. Default 1. */
   minPixels?: number;
 }
@@ -24,9 +30,11 @@ export interface PolygonFeature {
   type: 'Feature';
   geometry: { type: 'Polygon'; coordinates: Ring[] };
   properties: {
-    objectType: 'annotation';
+    objectType: 'annotation' | 'detection';
     classification: { name: string; color: [number, number, number] };
-    /** area in level-0 pixels, holes excluded */
+    /** what QuPath shows in its measurement table: 'Area px^2' (level-0 pixels, holes excluded) and, with an mpp, 'Area µm^2' */
+    measurements: Record<string, number>;
+    /** the same areas as plain properties, for tools that read GeoJSON directly */
     area_px: number;
     area_um2?: number;
   };
@@ -53,13 +61,21 @@ export function maskToGeoJson(mask: Uint8Array, width: number, height: number, o
   const features: PolygonFeature[] = [];
   for (const value of [...values].sort((a, b) => a - b)) {
     const name = options.classNames?.[value] ?? (binary ? 'foreground' : `class ${value}`);
-    const color = COLORS[(binary ? 0 : value - 1) % COLORS.length];
+    const color = options.classColors?.[value] ?? COLORS[(binary ? 0 : value - 1) % COLORS.length];
     for (const region of traceRegions(mask, width, height, value)) {
       if (region.pixels < (options.minPixels ?? 1)) continue;
       const rings = [region.outer, ...region.holes].map((ring) => ring.map(([x, y]): [number, number] => [x * scale + ox, y * scale + oy]));
       const area = rings.reduce((sum, ring) => sum + signedArea(ring), 0);
-      const properties: PolygonFeature['properties'] = { objectType: 'annotation', classification: { name, color }, area_px: area };
-      if (options.mpp) properties.area_um2 = area * options.mpp.x * options.mpp.y;
+      const properties: PolygonFeature['properties'] = {
+        objectType: options.objectType ?? 'annotation',
+        classification: { name, color },
+        measurements: { 'Area px^2': area },
+        area_px: area,
+      };
+      if (options.mpp) {
+        properties.area_um2 = area * options.mpp.x * options.mpp.y;
+        properties.measurements['Area µm^2'] = properties.area_um2;
+      }
       features.push({ type: 'Feature', geometry: { type: 'Polygon', coordinates: rings }, properties });
     }
   }

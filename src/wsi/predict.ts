@@ -56,6 +56,10 @@ export interface SlidePredictOptions extends SlidingWindowOptions {
   thumbnailSize?: number;
   /** Called once before the first tile with the number of tiles. */
   onStart?: (tiles: number) => void;
+  /** The names and colours of classes 1, 2, ... (from the checkpoint of a model trained on annotated slides), for the GeoJSON. */
+  classes?: { names: string[]; colors: [number, number, number][] } | null;
+  /** QuPath object type of the GeoJSON features. Default 'annotation'. */
+  objectType?: 'annotation' | 'detection';
 }
 
 /** What `predictSlide` did. */
@@ -169,7 +173,15 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
   const offset: [number, number] = [region.x * downsample, region.y * downsample];
   let regions = 0;
   if (formats.has('geojson')) {
-    const collection = maskToGeoJson(kept.data, kept.width, kept.height, { scale, offset, mpp: slide.mpp });
+    const named = options.classes;
+    const collection = maskToGeoJson(kept.data, kept.width, kept.height, {
+      scale,
+      offset,
+      mpp: slide.mpp,
+      objectType: options.objectType,
+      classNames: named ? Object.fromEntries(named.names.map((n, k) => [k + 1, n])) : undefined,
+      classColors: named ? Object.fromEntries(named.colors.map((c, k) => [k + 1, c])) : undefined,
+    });
     regions = collection.features.length;
     const path = join(options.outDir, `${options.name}.geojson`);
     await writeFile(path, JSON.stringify(collection));

@@ -97,11 +97,15 @@ export class Slide {
     return this.properties['openslide.vendor'] ?? 'unknown';
   }
 
-  /** Microns per level-0 pixel, or null when the slide does not record it. */
+  /**
+   * Microns per level-0 pixel, or null when the slide does not record it:
+   * OpenSlide's, else the TIFF resolution tags (OpenSlide 3.4.1 reports no
+   * mpp for generic TIFFs, patho's own mask TIFFs among them).
+   */
   get mpp(): { x: number; y: number } | null {
     const x = Number(this.properties['openslide.mpp-x']);
     const y = Number(this.properties['openslide.mpp-y']);
-    return x > 0 && y > 0 ? { x, y } : null;
+    return x > 0 && y > 0 ? { x, y } : tiffResolutionMpp(this.properties);
   }
 
   /**
@@ -201,6 +205,24 @@ export class Slide {
     if (!this.handle) throw new Error(`${this.path}: the slide was closed`);
     return this.handle;
   }
+}
+
+/** Microns per pixel that a TIFF's resolution tags can stand for; outside it they are a writer's placeholder. */
+const PLAUSIBLE_MPP = [0.01, 100];
+
+/**
+ * Microns per pixel from the tiff.XResolution/YResolution/ResolutionUnit
+ * properties. Writers that know no resolution put 72 or 25.4 pixels per inch
+ * there (hundreds of microns per pixel), which is not taken for a microscope's.
+ */
+export function tiffResolutionMpp(properties: Readonly<Record<string, string>>): { x: number; y: number } | null {
+  const micronsPerUnit = { centimeter: 1e4, inch: 25400 }[properties['tiff.ResolutionUnit']];
+  const xRes = Number(properties['tiff.XResolution']);
+  const yRes = Number(properties['tiff.YResolution']);
+  if (!micronsPerUnit || !(xRes > 0) || !(yRes > 0)) return null;
+  const mpp = { x: micronsPerUnit / xRes, y: micronsPerUnit / yRes };
+  const plausible = (v: number) => v >= PLAUSIBLE_MPP[0] && v <= PLAUSIBLE_MPP[1];
+  return plausible(mpp.x) && plausible(mpp.y) ? mpp : null;
 }
 
 /** An RGB picture with its scale: thumbnail pixels per pixel of the level it was asked of. */

@@ -97,3 +97,26 @@ test('a checkpoint that is not a patho model is exit 2 naming it, for predict an
   writeFileSync(join(dir, 'text.pt'), 'hello');
   expectInputError(patho('info', '--model', 'text.pt'), /checkpoint text\.pt: not a PyTorch zip archive/);
 });
+
+test('--resume from a model that is not a training checkpoint, and an image of the wrong channel count, are exit 2 naming the file', async () => {
+  // model.pt describes a 3-channel U-Net; this data set is gray
+  cpSync(model, join(dir, 'run-resume', 'last.pt'), { recursive: true });
+  expectInputError(
+    patho('train', '--data', 'data', '--out', 'run-resume', '--resume', '--workers', '0', ...tiny),
+    /checkpoint \S*last\.pt: --resume: was trained with inChannels=3; this run has inChannels=1/,
+  );
+  // a plain state_dict has nothing to resume
+  cpSync(join(dir, 'state-dict.pt'), join(dir, 'run-plain', 'last.pt'), { recursive: true });
+  expectInputError(
+    patho('train', '--data', 'data', '--out', 'run-plain', '--resume', '--workers', '0', ...tiny),
+    /checkpoint \S*last\.pt: .*not a patho/,
+  );
+  // a model trained on 3-channel images (its normalisation says so); these are gray
+  const net = new UNet({ inChannels: 3, classes: 1, depth: 1, baseChannels: 2 });
+  await saveCheckpoint(join(dir, 'normalized.pt'), {
+    format: CHECKPOINT_FORMAT, epoch: 0, unet: net.options, training: {}, normalization: { mean: [0.5, 0.5, 0.5], std: [0.2, 0.2, 0.2] },
+    threshold: 0.5, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
+  });
+  net.dispose();
+  expectInputError(patho('predict', '--model', 'normalized.pt', '--out', 'pred-gray', join('data', 'images', '0.png')), /0\.png: 1-channel image, but the model was trained on 3-channel images/);
+});

@@ -73,6 +73,19 @@ test('pixels touching only at a corner are separate regions; several classes get
   const classes = maskToGeoJson(draw(6, 3, [[0, 0, 2, 3, 1], [3, 0, 6, 3, 2]]), 6, 3);
   assert.deepEqual(classes.features.map((f) => f.properties.classification.name), ['class 1', 'class 2']);
   assert.equal(classes.features[1].properties.area_um2, undefined);
+  assert.deepEqual(classes.features[1].properties.measurements, { 'Area px^2': 9 });
+});
+
+test('training class names and colours, detections, and areas in the measurements QuPath keeps', () => {
+  const fc = maskToGeoJson(draw(6, 3, [[0, 0, 2, 3, 1], [3, 0, 6, 3, 2]]), 6, 3, {
+    classNames: { 1: 'Stroma', 2: 'Tumor' },
+    classColors: { 1: [150, 200, 150], 2: [200, 0, 0] },
+    objectType: 'detection',
+    mpp: { x: 0.5, y: 0.5 },
+  });
+  assert.deepEqual(fc.features.map((f) => f.properties.classification), [{ name: 'Stroma', color: [150, 200, 150] }, { name: 'Tumor', color: [200, 0, 0] }]);
+  assert.ok(fc.features.every((f) => f.properties.objectType === 'detection'));
+  assert.deepEqual(fc.features[0].properties.measurements, { 'Area px^2': 6, 'Area µm^2': 1.5 });
 });
 
 test('a ring-shaped region that touches itself at a corner traces without crossing', () => {
