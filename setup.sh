@@ -26,7 +26,8 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-npm ci --no-audit --no-fund
+# onnxruntime-node: the CPU provider ships in the npm package; skip its CUDA download (also in .npmrc)
+ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund
 npm run build
 
 if [[ "${1:-}" == "--train" ]]; then

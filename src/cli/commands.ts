@@ -443,8 +443,30 @@ export const SERVE = defineCommand({
   ],
 });
 
+/** `patho export` */
+export const EXPORT = defineCommand({
+  name: 'export',
+  summary: 'write a trained model as ONNX, or as a web page that runs it in the browser',
+  description:
+    'Write a checkpoint as an ONNX model (opset 17) that takes 0-255 pixels [batch, channels, height, width] of any size and returns probabilities: normalisation first, batch norm folded into the convolutions, sigmoid or softmax last; class names, threshold and mpp in its metadata. With --format web, write a self-contained folder for any static web host instead: index.html with the model card, the ONNX model, ONNX Runtime Web and OpenSeadragon; the page segments an image dropped on it in the browser (WebGPU where present, else WebAssembly), tiled and blended as patho predict does, and nothing leaves the machine.',
+  options: [
+    model,
+    { name: 'format', type: 'string', choices: ['onnx', 'web'], default: 'onnx', help: 'onnx (one .onnx file) or web (a folder with the page that runs it)' },
+    { name: 'class-names', type: 'list', metavar: 'LIST', help: "names of the output channels (default: foreground for one class, class0,class1,... otherwise)" },
+    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'microns per pixel of the training images, written to the metadata' },
+    { name: 'threshold', type: 'number', metavar: 'T', min: 0, max: 1, help: "probability threshold written to the metadata (default: the checkpoint's)" },
+    verbose,
+  ],
+  positionals: [{ name: 'OUT', help: 'the .onnx file to write (onnx) or the folder (web)', required: true }],
+  examples: [
+    { command: 'patho export --model runs/glas/model.pt --format onnx glas.onnx', help: 'the GlaS model for onnxruntime-node or onnxruntime-web' },
+    { command: 'patho export -m model.pt --class-names gland --mpp 0.62 glas.onnx', help: 'with a class name and the pixel size' },
+    { command: 'patho export --format web -m runs/glas/model.pt site/', help: 'a page that runs the model in any browser; serve site/ with any static server' },
+  ],
+});
+
 /** Every command, by name. */
-export const COMMANDS = { train: TRAIN, plan: PLAN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE } as const;
+export const COMMANDS = { train: TRAIN, plan: PLAN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE, export: EXPORT } as const;
 
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
@@ -457,6 +479,7 @@ export type PredictOptions = OptionsOf<typeof PREDICT>;
 export type InfoOptions = OptionsOf<typeof INFO>;
 export type ReportOptions = OptionsOf<typeof REPORT>;
 export type ServeOptions = OptionsOf<typeof SERVE>;
+export type ExportOptions = OptionsOf<typeof EXPORT>;
 
 /** A command to run, or help or the version to print. */
 export type CommandLine =
@@ -467,6 +490,7 @@ export type CommandLine =
   | { command: 'info'; options: InfoOptions; positionals: string[] }
   | { command: 'report'; options: ReportOptions; positionals: string[] }
   | { command: 'serve'; options: ServeOptions; positionals: string[] }
+  | { command: 'export'; options: ExportOptions; positionals: string[] }
   | { command: 'help'; text: string }
   | { command: 'version' };
 
@@ -505,6 +529,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return parse(REPORT);
     case 'serve':
       return parse(SERVE);
+    case 'export':
+      return parse(EXPORT);
   }
 }
 

@@ -32,6 +32,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./report.js')).reportCommand(line.options, line.positionals);
       case 'serve':
         return await (await import('./serve.js')).serveCommand(line.options, line.positionals);
+      case 'export':
+        return await (await import('./export.js')).exportCommand(line.options, line.positionals);
     }
   } catch (error) {
     return report(error, verbose);

@@ -10,6 +10,7 @@ import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
 import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
+import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
 import { predictSlide, type SlideFormat } from '../wsi/predict.js';
@@ -66,7 +67,11 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   const { device, world } = started;
   // a worker of a multi-process job: its share of the inputs
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
-  const { net, meta } = await loadTrainedNet(o.model, { device });
+  const trained = await loadTrainedNet(o.model, { device });
+  const meta = trained.meta;
+  // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
+  const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
+  trained.net.dispose();
   const window: SlidingWindowOptions = {
     tile: o.tile,
     overlap: o.overlap,
@@ -74,7 +79,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     tta: o.tta,
     batchSize: o.batchSize,
     device,
-    amp: o.amp ? 'bfloat16' : null,
+    amp: autocast,
   };
   const rank = world ? `rank ${world.rank}: ` : '';
   try {

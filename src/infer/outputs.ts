@@ -1,26 +1,9 @@
 /** Writing predictions as files a viewer opens: binary mask, probability map and overlay PNGs. */
 import sharp from 'sharp';
 import type { RawImage } from '../data/raw.js';
-import type { ProbabilityMap } from './sliding.js';
+import { probabilityBytes, type ProbabilityMap } from './labels.js';
 
-/**
- * Per-pixel labels: for one class, 1 where p >= threshold; for several, the
- * most probable class.
- */
-export function labelsFrom(map: ProbabilityMap, threshold: number): Uint8Array {
-  const plane = map.width * map.height;
-  const labels = new Uint8Array(plane);
-  if (map.classes === 1) {
-    for (let i = 0; i < plane; i++) labels[i] = map.data[i] >= threshold ? 1 : 0;
-    return labels;
-  }
-  for (let i = 0; i < plane; i++) {
-    let best = 0;
-    for (let k = 1; k < map.classes; k++) if (map.data[k * plane + i] > map.data[best * plane + i]) best = k;
-    labels[i] = best;
-  }
-  return labels;
-}
+export { labelsFrom } from './labels.js';
 
 /** The mask as 8-bit gray PNG: 0/255 for one class, class indices for several. */
 export async function writeMaskPng(path: string, labels: Uint8Array, width: number, height: number, binary: boolean): Promise<void> {
@@ -31,10 +14,7 @@ export async function writeMaskPng(path: string, labels: Uint8Array, width: numb
 
 /** The foreground probability scaled to 0..255. */
 export async function writeProbabilityPng(path: string, map: ProbabilityMap): Promise<void> {
-  const plane = map.width * map.height;
-  const offset = map.classes === 1 ? 0 : plane; // class 1 of several
-  const pixels = new Uint8Array(plane);
-  for (let i = 0; i < plane; i++) pixels[i] = Math.round(Math.min(1, Math.max(0, map.data[offset + i])) * 255);
+  const pixels = probabilityBytes(map);
   await sharp(Buffer.from(pixels.buffer), { raw: { width: map.width, height: map.height, channels: 1 } }).toColourspace('b-w').png().toFile(path);
 }
 

@@ -6,18 +6,13 @@
  * streaming engine underneath (tiled.ts) is the one whole slides use.
  */
 import type { PlanarImage } from '../data/types.js';
+import type { ProbabilityMap } from './labels.js';
 import { predictTiled, type InferenceNet, type SlidingWindowOptions, type TileSource } from './tiled.js';
 
 export { axisWeights, blendWeights, predictTiled, tileCount, tileStarts } from './tiled.js';
 export type { InferenceNet, SlidingWindowOptions, TiledOptions, TileSource } from './tiled.js';
 
-/** Probability maps [classes, H, W] (CHW) for a normalised planar image. */
-export interface ProbabilityMap {
-  width: number;
-  height: number;
-  classes: number;
-  data: Float32Array;
-}
+export type { ProbabilityMap } from './labels.js';
 
 /** A planar image in memory as a tile source. */
 export function planarSource(image: PlanarImage): TileSource {

@@ -201,7 +201,7 @@ export class UNet extends Module {
       throw new Error(`UNet: expected input [N, ${this.options.inChannels}, H, W], got [${x.shape}]`);
     }
     const [height, width] = [x.shape[2], x.shape[3]];
-    const { input, top, left } = this.padInput(x);
+    const { input, top, left } = padUNetInput(this.options, x);
     const skips: Tensor[] = [this.inc.forward(input)];
     if (input !== x) input.dispose();
     for (const down of this.downs) skips.push(down.forward(skips[skips.length - 1]));
@@ -239,44 +239,52 @@ export class UNet extends Module {
    * image sits in it (the output is cropped at the same offset).
    */
   plannedInput(height: number, width: number): { height: number; width: number; top: number; left: number } {
-    const [h, top] = this.planAxis(height);
-    const [w, left] = this.planAxis(width);
-    return { height: h, width: w, top, left };
+    return plannedUNetInput(this.options, height, width);
   }
+}
 
-  private planAxis(size: number): [number, number] {
-    const { depth, padding } = this.options;
-    if (padding === 'same') {
-      const multiple = 2 ** depth;
-      const padded = Math.ceil(size / multiple) * multiple;
-      return [padded, Math.floor((padded - size) / 2)];
-    }
-    // 'valid': find the smallest bottleneck size whose output covers `size`.
-    for (let bottom = 1; ; bottom++) {
-      let out = bottom;
-      let input = bottom + 4;
-      for (let l = 0; l < depth; l++) {
-        out = 2 * out - 4;
-        input = 2 * input + 4;
-      }
-      if (out >= size) {
-        const margin = (input - out) / 2;
-        return [input, margin];
-      }
-    }
-  }
+/** `UNet.plannedInput` from the options alone (the inference network has no UNet). */
+export function plannedUNetInput(options: Pick<Required<UNetOptions>, 'depth' | 'padding'>, height: number, width: number): { height: number; width: number; top: number; left: number } {
+  const [h, top] = planAxis(options, height);
+  const [w, left] = planAxis(options, width);
+  return { height: h, width: w, top, left };
+}
 
-  private padInput(x: Tensor): { input: Tensor; top: number; left: number } {
-    const [h, w] = [x.shape[2], x.shape[3]];
-    const plan = this.plannedInput(h, w);
-    if (plan.height === h && plan.width === w) return { input: x, top: 0, left: 0 };
-    const pads = [plan.left, plan.width - w - plan.left, plan.top, plan.height - h - plan.top];
-    // 'valid' crops its output where the image starts: the margin it loses was padding.
-    const cropTop = this.options.padding === 'same' ? plan.top : 0;
-    const cropLeft = this.options.padding === 'same' ? plan.left : 0;
-    const reflectable = pads[0] < w && pads[1] < w && pads[2] < h && pads[3] < h;
-    return { input: F.pad(x, pads, reflectable ? 'reflect' : 'replicate'), top: cropTop, left: cropLeft };
+function planAxis({ depth, padding }: Pick<Required<UNetOptions>, 'depth' | 'padding'>, size: number): [number, number] {
+  if (padding === 'same') {
+    const multiple = 2 ** depth;
+    const padded = Math.ceil(size / multiple) * multiple;
+    return [padded, Math.floor((padded - size) / 2)];
   }
+  // 'valid': find the smallest bottleneck size whose output covers `size`.
+  for (let bottom = 1; ; bottom++) {
+    let out = bottom;
+    let input = bottom + 4;
+    for (let l = 0; l < depth; l++) {
+      out = 2 * out - 4;
+      input = 2 * input + 4;
+    }
+    if (out >= size) {
+      const margin = (input - out) / 2;
+      return [input, margin];
+    }
+  }
+}
+
+/**
+ * Pads [N, C, H, W] by reflection to the planned input (or returns it as it is)
+ * and says where to crop the output.
+ */
+export function padUNetInput(options: Pick<Required<UNetOptions>, 'depth' | 'padding'>, x: Tensor): { input: Tensor; top: number; left: number } {
+  const [h, w] = [x.shape[2], x.shape[3]];
+  const plan = plannedUNetInput(options, h, w);
+  if (plan.height === h && plan.width === w) return { input: x, top: 0, left: 0 };
+  const pads = [plan.left, plan.width - w - plan.left, plan.top, plan.height - h - plan.top];
+  // 'valid' crops its output where the image starts: the margin it loses was padding.
+  const cropTop = options.padding === 'same' ? plan.top : 0;
+  const cropLeft = options.padding === 'same' ? plan.left : 0;
+  const reflectable = pads[0] < w && pads[1] < w && pads[2] < h && pads[3] < h;
+  return { input: F.pad(x, pads, reflectable ? 'reflect' : 'replicate'), top: cropTop, left: cropLeft };
 }
 
 /** The original patho's name for the network. */

@@ -41,7 +41,7 @@ export function viewerPage(title: string): string {
 <style>${STYLE}</style>
 </head>
 <body>
-<nav><h1>patho</h1><ul id="items"></ul></nav>
+<nav><h1>patho</h1><ul id="items"></ul><section id="models-pane" hidden><h2>models</h2><ul id="models"></ul></section></nav>
 <main>
 <form id="controls" onsubmit="return false">
 <label><input type="checkbox" id="overlay" checked> overlay</label>
@@ -161,6 +161,23 @@ export function viewerScript(): void {
     view.addHandler('animation-finish', updateStatus);
   }
 
+  // beside each model of the folder: its page that runs it in the browser (src/web/)
+  fetch('/browser/models')
+    .then((response) => response.json() as Promise<{ path: string; name: string }[]>)
+    .then((models) => {
+      for (const model of models) {
+        const li = document.createElement('li');
+        const link = document.createElement('a');
+        link.href = `/browser/run/${model.path.split('/').map(encodeURIComponent).join('/')}`;
+        link.textContent = 'run in the browser';
+        li.append(`${model.path} `, link);
+        $<HTMLUListElement>('models').append(li);
+      }
+      $<HTMLElement>('models-pane').hidden = models.length === 0;
+    })
+    // the viewer works without the list; a failure only leaves the pane hidden
+    .catch(() => undefined);
+
   fetch('/api/items')
     .then((response) => response.json() as Promise<Item[]>)
     .then((items) => {
@@ -189,6 +206,8 @@ nav ul { list-style: none; padding: 0; margin: 0; }
 nav li { padding: 3px 6px; cursor: pointer; border-radius: 3px; word-break: break-all; }
 nav li:hover { background: #eee; }
 nav li.current { background: #dde8ff; font-weight: 600; }
+nav h2 { font-size: 1em; margin: 1em 0 0.3em; }
+#models li { cursor: default; }
 main { flex: 1; display: flex; flex-direction: column; min-width: 0; }
 #controls { display: flex; gap: 1.5em; align-items: center; padding: 0.5em 1em; border-bottom: 1px solid #ccc; }
 #status { margin-left: auto; color: #666; }

@@ -10,6 +10,7 @@
  *   GET /dzi/PATH_files/L/C_R.jpg|png       a tile (?style=image|fill|outline&colour=prediction|truth)
  *   GET /files/PATH                         PATH itself
  *   GET /vendor/openseadragon/FILE          OpenSeadragon
+ *   GET /browser/...                        a run's model in the browser (browser.ts)
  */
 import { constants } from 'node:fs';
 import { open, realpath, stat } from 'node:fs/promises';
@@ -18,6 +19,7 @@ import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
 import { dirname, extname } from 'node:path';
 import { pipeline } from 'node:stream';
+import { handleBrowser } from './browser.js';
 import { findItems } from './catalog.js';
 import { viewerPage } from './page.js';
 import { resolveInside } from './paths.js';
@@ -119,6 +121,7 @@ async function handle(request: IncomingMessage, response: ServerResponse, contex
   if (path.startsWith('/vendor/openseadragon/')) return sendFile(response, context.vendor, path.slice('/vendor/openseadragon/'.length));
   if (path.startsWith('/files/')) return sendFile(response, context.root, path.slice('/files/'.length));
   if (path.startsWith('/dzi/')) return sendDeepZoom(response, context.root, path.slice('/dzi/'.length), query);
+  if (path.startsWith('/browser/')) return handleBrowser(response, context.root, path.slice('/browser/'.length));
   return send(response, 404, 'text/plain; charset=utf-8', 'not found\n');
 }
 

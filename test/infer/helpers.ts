@@ -1,5 +1,8 @@
 /** Networks whose output is known, for testing inference without training. */
-import { tensor } from '../../src/tensor/create.js';
+import { UNet, type UNetOptions } from '../../src/models/unet.js';
+import { randn, tensor } from '../../src/tensor/create.js';
+import { manualSeed, noGrad } from '../../src/tensor/runtime.js';
+import { tidy } from '../../src/tensor/scope.js';
 import { conv2d } from '../../src/tensor/ops.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { InferenceNet } from '../../src/infer/tiled.js';
@@ -33,4 +36,21 @@ export function syntheticImage(width: number, height: number, channels = 3): { w
     }
   }
   return { width, height, channels, data };
+}
+
+/** A U-Net in eval mode whose batch norms hold non-trivial statistics and affine parameters. */
+export function unetWithStatistics(options: UNetOptions, seed = 1): UNet {
+  manualSeed(seed);
+  const net = new UNet(options);
+  noGrad(() =>
+    tidy(() => {
+      for (const [name, t] of net.stateDict()) {
+        const shape = [...t.shape];
+        if (name.endsWith('running_mean')) t.copy_(randn(shape).mul(0.3));
+        else if (name.endsWith('running_var')) t.copy_(randn(shape).abs().add(0.5));
+        else if (/\d\.(weight|bias)$/.test(name) && t.rank === 1 && !name.startsWith('outc')) t.copy_(randn(shape).mul(0.2).add(name.endsWith('weight') ? 1 : 0));
+      }
+    }),
+  );
+  return net.eval();
 }

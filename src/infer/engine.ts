@@ -1,0 +1,35 @@
+/**
+ * Which network prediction runs: the folded inference network (folded.ts) in
+ * the precision the device does fastest. bfloat16 only on CPUs whose flags say
+ * oneDNN has bfloat16 arithmetic for it (AVX512-BF16 or AMX); elsewhere a
+ * bfloat16 conv is emulated and slower than float32.
+ */
+import { readFileSync } from 'node:fs';
+import type { UNet } from '../models/unet.js';
+import { FoldedUNet } from './folded.js';
+
+/** True when /proc/cpuinfo (or the given text) lists avx512_bf16 or amx_bf16. */
+export function cpuHasFastBfloat16(cpuinfo?: string): boolean {
+  let text = cpuinfo;
+  if (text === undefined) {
+    try {
+      text = readFileSync('/proc/cpuinfo', 'utf8');
+    } catch {
+      return false; // not Linux: no way to tell, float32 is the safe side
+    }
+  }
+  return /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(text);
+}
+
+/**
+ * The folded network for `device`: bfloat16 on a CPU with fast bfloat16 when
+ * `amp` asks for it, float32 otherwise (a GPU's mixed precision stays autocast,
+ * applied around the forward pass by the tiling code).
+ */
+export function inferenceNetFor(net: UNet, device: string, amp: boolean): { net: FoldedUNet; autocast: 'bfloat16' | null } {
+  if (device === 'cpu') {
+    const bf16 = amp && cpuHasFastBfloat16();
+    return { net: new FoldedUNet(net, { dtype: bf16 ? 'bfloat16' : 'float32' }), autocast: null };
+  }
+  return { net: new FoldedUNet(net, { memoryFormat: 'contiguous' }), autocast: amp ? 'bfloat16' : null };
+}

@@ -1,0 +1,77 @@
+/**
+ * A checkpoint made ready for the browser page: its model card, the settings
+ * the page runs it with (the tiling defaults of `patho predict`), and its
+ * ONNX export (src/export/onnx.ts), the bytes the page loads.
+ */
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PREDICT } from '../cli/commands.js';
+import { exportOnnx, type OnnxExportOptions } from '../export/onnx.js';
+import { disposeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { modelCard, type ModelCard } from './card.js';
+import type { RunSettings } from './protocol.js';
+
+/** What the page needs of a checkpoint. */
+export interface WebModel {
+  card: ModelCard;
+  settings: RunSettings;
+  onnx: Uint8Array;
+}
+
+/** A default of `patho predict`'s option table, so the page tiles exactly as the command does by default. */
+function predictDefault(name: 'tile' | 'overlap'): number {
+  const option = PREDICT.options.find((o) => o.name === name);
+  return (option as { default: number }).default;
+}
+
+/** The card, run settings and ONNX export of the checkpoint at `path`; `options` as for `exportOnnx`. */
+export async function webModel(path: string, options: OnnxExportOptions = {}): Promise<WebModel> {
+  const checkpoint = await loadCheckpoint(path);
+  const meta = checkpoint.meta;
+  disposeCheckpoint(checkpoint);
+  if (!meta.unet) throw new Error(`${path} holds weights but no architecture: the browser page needs a patho checkpoint`);
+  const dir = await mkdtemp(join(tmpdir(), 'patho-web-'));
+  let onnx: Uint8Array;
+  let exported: Record<string, string>;
+  try {
+    exported = await exportOnnx(path, join(dir, 'model.onnx'), options);
+    onnx = await readFile(join(dir, 'model.onnx'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+  // class names, threshold and mpp as the export wrote them into the model
+  const card = modelCard(meta, path, {
+    classes: JSON.parse(exported.class_names) as string[],
+    threshold: Number(exported.threshold),
+    mpp: exported.mpp === undefined ? null : Number(exported.mpp),
+  });
+  return {
+    card,
+    onnx,
+    settings: {
+      inChannels: card.inChannels,
+      classes: meta.unet.classes,
+      threshold: card.threshold,
+      tile: predictDefault('tile'),
+      overlap: predictDefault('overlap'),
+      // one tile per run: WebAssembly gains nothing from larger batches, and memory stays small
+      batchSize: 1,
+      threads: 0,
+      backend: 'auto',
+    },
+  };
+}
+
+const prepared = new Map<string, { modified: number; model: Promise<WebModel> }>();
+
+/** `webModel` of the checkpoint, made again only when the file changes (for `patho serve`). */
+export async function cachedWebModel(path: string): Promise<WebModel> {
+  const modified = (await stat(path)).mtimeMs;
+  const entry = prepared.get(path);
+  if (entry?.modified === modified) return entry.model;
+  const model = webModel(path);
+  prepared.set(path, { modified, model });
+  model.catch(() => prepared.delete(path));
+  return model;
+}
