@@ -8,7 +8,7 @@
  * it, so peak memory is the widest layer plus the skips waiting for the decoder.
  * The ONNX exporter writes the same folded layers.
  */
-import { plannedUNetInput, padUNetInput, type DoubleConv, type UNet, type UNetOptions } from '../models/unet.js';
+import { padUNetInput, type DoubleConv, type UNet, type UNetOptions } from '../models/unet.js';
 import { Sequential } from '../nn/containers.js';
 import { BatchNorm2d, Conv2d, ConvTranspose2d } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
@@ -102,7 +102,7 @@ export function foldUNet(net: UNet, options: FoldOptions = {}): FoldedLayers {
 }
 
 /** Every tensor of the folded layers. */
-export function foldedTensors(layers: FoldedLayers): Tensor[] {
+function foldedTensors(layers: FoldedLayers): Tensor[] {
   const convs = [...layers.inc, ...layers.downs.flat(), ...layers.ups.flatMap((u) => [u.up, ...u.conv]), layers.outc];
   return convs.flatMap((c) => [c.weight, c.bias]);
 }
@@ -189,11 +189,6 @@ export class FoldedUNet implements InferenceNet {
 
   probabilities(logits: Tensor): Tensor {
     return this.options.classes === 1 ? logits.sigmoid() : F.softmax(logits, 1);
-  }
-
-  /** The input size the network runs on for an H x W image (as `UNet.plannedInput`). */
-  plannedInput(height: number, width: number): { height: number; width: number; top: number; left: number } {
-    return plannedUNetInput(this.options, height, width);
   }
 
   dispose(): void {

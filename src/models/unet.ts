@@ -243,8 +243,8 @@ export class UNet extends Module {
   }
 }
 
-/** `UNet.plannedInput` from the options alone (the inference network has no UNet). */
-export function plannedUNetInput(options: Pick<Required<UNetOptions>, 'depth' | 'padding'>, height: number, width: number): { height: number; width: number; top: number; left: number } {
+/** `UNet.plannedInput` from the options alone, for `padUNetInput`. */
+function plannedUNetInput(options: Pick<Required<UNetOptions>, 'depth' | 'padding'>, height: number, width: number): { height: number; width: number; top: number; left: number } {
   const [h, top] = planAxis(options, height);
   const [w, left] = planAxis(options, width);
   return { height: h, width: w, top, left };
@@ -273,7 +273,7 @@ function planAxis({ depth, padding }: Pick<Required<UNetOptions>, 'depth' | 'pad
 
 /**
  * Pads [N, C, H, W] by reflection to the planned input (or returns it as it is)
- * and says where to crop the output.
+ * and says where to crop the output; the inference network (no UNet) shares it.
  */
 export function padUNetInput(options: Pick<Required<UNetOptions>, 'depth' | 'padding'>, x: Tensor): { input: Tensor; top: number; left: number } {
   const [h, w] = [x.shape[2], x.shape[3]];
