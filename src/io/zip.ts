@@ -8,6 +8,10 @@
 
 import type { FileHandle } from 'node:fs/promises';
 
+import { crc32 } from './crc32.js';
+
+export { crc32 } from './crc32.js';
+
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIR = 0x06054b50;
@@ -23,23 +27,6 @@ const UINT16_MAX = 0xffff;
 const FLAG_UTF8 = 0x0800;
 /** DOS date of 1980-01-01, the earliest valid one; fixed so output is reproducible. */
 const DOS_DATE = 0x0021;
-
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
-/** CRC-32 (the ZIP/PNG polynomial) of `data`, continuing from `crc`. */
-export function crc32(data: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
 
 /** Random-access bytes, so archives can be read from a file without loading it whole. */
 export interface ByteSource {
