@@ -78,6 +78,31 @@ const thresholds = {
 
 const batchSize = { name: 'batch-size', short: 'b', type: 'int', metavar: 'B', default: 4, min: 1, help: 'images per batch' } as const;
 
+/** How train and plan hold images out for validation: one of the three. */
+const validationOptions = [
+  {
+    name: 'val-split',
+    type: 'number',
+    metavar: 'FRACTION',
+    default: 0.2,
+    min: 0,
+    max: 0.9,
+    help: 'fraction of the images held out for validation, chosen by --seed',
+  },
+  { name: 'val', type: 'string', metavar: 'DIR', help: 'a separate validation folder (with the same subfolders) instead of --val-split' },
+  {
+    name: 'val-names',
+    type: 'list',
+    metavar: 'LIST',
+    help: 'base names of the images held out for validation, e.g. 25,26,27,28,29, instead of --val-split',
+  },
+] as const;
+const validationExclusive = [
+  ['val-split', 'val'],
+  ['val-split', 'val-names'],
+  ['val', 'val-names'],
+] as const;
+
 const skipBad = {
   name: 'skip-bad',
   type: 'boolean',
@@ -98,22 +123,7 @@ export const TRAIN = defineCommand({
     data,
     images,
     masks,
-    {
-      name: 'val-split',
-      type: 'number',
-      metavar: 'FRACTION',
-      default: 0.2,
-      min: 0,
-      max: 0.9,
-      help: 'fraction of the images held out for validation, chosen by --seed',
-    },
-    { name: 'val', type: 'string', metavar: 'DIR', help: 'a separate validation folder (with the same subfolders) instead of --val-split' },
-    {
-      name: 'val-names',
-      type: 'list',
-      metavar: 'LIST',
-      help: 'base names of the images held out for validation, e.g. 25,26,27,28,29, instead of --val-split',
-    },
+    ...validationOptions,
     foreground,
     {
       name: 'slides',
@@ -191,7 +201,7 @@ export const TRAIN = defineCommand({
       type: 'string',
       choices: SCHEDULES,
       default: TRAINING.schedule,
-      help: 'learning-rate schedule: constant, cosine decay, polynomial decay or x0.1 every third; over --epochs, or with --max-minutes over whichever runs out first, step by step',
+      help: 'learning-rate schedule: constant, cosine decay, polynomial decay or x0.1 after each of the first two thirds; over --epochs, or with --max-minutes over whichever runs out first, step by step',
     },
     {
       name: 'early-stop',
@@ -245,9 +255,7 @@ export const TRAIN = defineCommand({
     verbose,
   ],
   exclusive: [
-    ['val-split', 'val'],
-    ['val-split', 'val-names'],
-    ['val', 'val-names'],
+    ...validationExclusive,
     ['slides', 'data'],
     ['slides', 'val'],
     ['slides', 'val-names'],
@@ -283,9 +291,7 @@ export const PLAN = defineCommand({
     images,
     masks,
     foreground,
-    { name: 'val-split', type: 'number', metavar: 'FRACTION', default: 0.2, min: 0, max: 0.9, help: 'fraction of the images held out for validation' },
-    { name: 'val', type: 'string', metavar: 'DIR', help: 'a separate validation folder instead of --val-split' },
-    { name: 'val-names', type: 'list', metavar: 'LIST', help: 'base names of the validation images instead of --val-split' },
+    ...validationOptions,
     { name: 'max-minutes', type: 'number', metavar: 'M', min: 0, help: 'the time budget to plan for (default: 10 minutes)' },
     { name: 'seed', type: 'int', metavar: 'S', default: 0, help: 'seed of the validation split' },
     devices,
@@ -295,9 +301,7 @@ export const PLAN = defineCommand({
     verbose,
   ],
   exclusive: [
-    ['val-split', 'val'],
-    ['val-split', 'val-names'],
-    ['val', 'val-names'],
+    ...validationExclusive,
   ],
   examples: [
     { command: 'patho plan', help: 'the plan for the bundled membrane set, with a 10-minute budget' },

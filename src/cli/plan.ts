@@ -1,7 +1,7 @@
 /** `patho plan`: the training plan for a folder, this machine and a time budget. */
 import { existsSync } from 'node:fs';
 import type { ValidationSpec } from '../data/split.js';
-import { formatPlan, planFolder } from '../plan/index.js';
+import { formatPlan, planFolder, type Plan, type PlanFolderOptions } from '../plan/index.js';
 import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { UsageError } from './args.js';
 import type { PlanOptions } from './commands.js';
@@ -12,8 +12,18 @@ export async function planCommand(o: PlanOptions): Promise<number> {
   if (o.val && !existsSync(o.val)) throw new UsageError(`--val ${o.val}: no such folder`, 'patho plan');
   // a plan is per device: several processes each run the plan of their own device
   const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  const plan = await planData(o, device, o.maxMinutes !== undefined ? { maxMinutes: o.maxMinutes } : {});
+  process.stdout.write(o.json ? JSON.stringify(plan, null, 2) + '\n' : formatPlan(plan, o.data));
+  return 0;
+}
+
+/** What planning reads of the options of patho plan and patho train. */
+type DataOptions = Pick<PlanOptions, 'data' | 'images' | 'masks' | 'foreground' | 'skipBad' | 'threads' | 'val' | 'valNames' | 'valSplit' | 'seed'>;
+
+/** The plan for the folder and validation split the options name, on `device` (timed with --threads unless `measure` is false). */
+export function planData(o: DataOptions, device: string, given: PlanFolderOptions['given'], measure = true): Promise<Plan> {
   if (o.threads > 0) setNumThreads(o.threads);
-  const plan = await planFolder({
+  return planFolder({
     root: o.data,
     images: o.images,
     masks: o.masks,
@@ -21,10 +31,9 @@ export async function planCommand(o: PlanOptions): Promise<number> {
     skipBad: o.skipBad,
     validation: validationOf(o),
     device,
-    given: o.maxMinutes !== undefined ? { maxMinutes: o.maxMinutes } : {},
+    given,
+    measure,
   });
-  process.stdout.write(o.json ? JSON.stringify(plan, null, 2) + '\n' : formatPlan(plan, o.data));
-  return 0;
 }
 
 /** The validation spec of --val, --val-names or --val-split (as patho train reads them). */

@@ -3,11 +3,10 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { SegmentationDataset } from '../data/dataset.js';
 import { writeReport } from '../report/index.js';
-import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { UsageError } from './args.js';
 import type { ReportOptions } from './commands.js';
-import { parseDevices } from './devices.js';
 import { ensureWritableFolder } from './output.js';
+import { startUp } from './startup.js';
 
 export async function reportCommand(o: ReportOptions, [runDir]: string[]): Promise<number> {
   if (!existsSync(runDir)) throw new UsageError(`${runDir}: no such folder`, 'patho report');
@@ -17,8 +16,9 @@ export async function reportCommand(o: ReportOptions, [runDir]: string[]): Promi
   // the page, and the validation predictions in RUN_DIR/validation/
   ensureWritableFolder(runDir, 'RUN_DIR', 'patho report');
   if (o.out) ensureWritableFolder(dirname(o.out), '--out', 'patho report');
-  const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
-  if (o.threads > 0) setNumThreads(o.threads);
+  const started = await startUp(o, 'patho report', false);
+  if ('exitCode' in started) return started.exitCode;
+  const { device } = started;
   const pairs = o.data
     ? (await SegmentationDataset.open(o.data, o.images, o.masks, { foreground: o.foreground })).entries.map((e) => ({
         name: e.name,

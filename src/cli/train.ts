@@ -8,12 +8,12 @@ import { UNet, UNET_LIMITS } from '../models/unet.js';
 import { removeOrphanedTemporaries, writeFileAtomic } from '../io/atomic.js';
 import { ProcessGroup } from '../parallel/group.js';
 import { reportAfterTraining } from '../report/index.js';
-import { cuda, manualSeed, setNumThreads } from '../tensor/runtime.js';
+import { cuda, manualSeed } from '../tensor/runtime.js';
 import { worldFromEnv } from '../parallel/env.js';
-import { formatPlan, planFolder, type Plan } from '../plan/index.js';
+import { formatPlan, type Plan } from '../plan/index.js';
 import { applyPlan, givenOptions, readPlan } from '../plan/apply.js';
 import { parseDevices } from './devices.js';
-import { validationOf } from './plan.js';
+import { planData, validationOf } from './plan.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
 import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
@@ -187,18 +187,7 @@ async function planRun(o: TrainOptions, given: readonly string[]): Promise<Plan 
   if (o.resume) return existsSync(path) ? readPlan(path) : null;
   // the first device of --devices, as start-up will choose it (a worker's kind is all the plan needs)
   const device = worker ? (process.env.PATHO_DEVICE ?? (cuda.deviceCount() > 0 ? 'cuda:0' : 'cpu')) : parseDevices(o.devices, cuda.deviceCount()).devices[0];
-  if (o.threads > 0) setNumThreads(o.threads);
-  const plan = await planFolder({
-    root: o.data,
-    images: o.images,
-    masks: o.masks,
-    foreground: o.foreground,
-    skipBad: o.skipBad,
-    validation: validationOf(o),
-    device,
-    given: givenOptions(o, given),
-    measure: !worker,
-  });
+  const plan = await planData(o, device, givenOptions(o, given), !worker);
   if (!worker || found.rank === 0) {
     mkdirSync(o.out, { recursive: true });
     // atomic, as the checkpoints: a killed start never leaves half a plan for --resume to read

@@ -33,12 +33,6 @@ export class Adam extends Optimizer<Required<AdamOptions>> {
         this.setState(state, 'exp_avg', zerosLike(param));
         this.setState(state, 'exp_avg_sq', zerosLike(param));
       }
-      if (state.step instanceof Tensor) {
-        // PyTorch keeps the step count as a tensor; here it is a number
-        const count = state.step.item();
-        state.step.dispose();
-        state.step = count;
-      }
       state.step = (state.step as number) + 1;
       const group = byStep.get(state.step) ?? [];
       group.push(u);

@@ -102,7 +102,10 @@ export abstract class Optimizer<Options extends { lr: number }> {
       if (!p) throw new Error(`optimizer state names parameter ${key}, which does not exist`);
       const s: ParamState = {};
       for (const [name, value] of Object.entries(saved)) {
-        if (value instanceof Tensor) {
+        if (name === 'step' && value instanceof Tensor && value.numel === 1) {
+          // PyTorch keeps step counts as tensors; here they are numbers, read once on loading
+          s[name] = value.item();
+        } else if (value instanceof Tensor) {
           if (value.numel !== 1 && value.shape.join() !== p.shape.join() && name !== 'step') {
             throw new Error(`optimizer state ${key}.${name} has shape [${value.shape}] but the parameter is [${p.shape}]`);
           }

@@ -3,11 +3,12 @@
  * the library (`Model`) and the command line (`patho train`) both read, so a
  * default changed here changes in both, and in the CLI's help.
  */
+import { DEFAULT_THRESHOLDS } from '../metrics/scores.js';
 
 export const OPTIMIZERS = ['sgd', 'adam'] as const;
 export type OptimizerName = (typeof OPTIMIZERS)[number];
 
-/** Learning-rate schedules: constant, cosine decay, polynomial decay, x0.1 after each third. */
+/** Learning-rate schedules: constant, cosine decay, polynomial decay, x0.1 after each of the first two thirds. */
 export const SCHEDULES = ['none', 'cosine', 'poly', 'step'] as const;
 export type ScheduleName = (typeof SCHEDULES)[number];
 
@@ -27,7 +28,7 @@ export const TRAINING_DEFAULTS = {
   schedule: 'none' as ScheduleName,
   epochs: 50,
   /** probability thresholds scored at every validation; the first picks the best epoch */
-  thresholds: [0.5, 0.7] as readonly number[],
+  thresholds: DEFAULT_THRESHOLDS,
   /** validate every N epochs (and after the last) */
   validateEvery: 1,
   /** seconds between writes of last.pt; 0 writes it after every epoch */

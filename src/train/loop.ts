@@ -79,7 +79,6 @@ export interface LoopParts {
 
 export interface LoopOptions {
   epochs: number;
-  thresholds: readonly number[];
   earlyStop: number;
   maxMinutes?: number;
   validateEvery: number;
@@ -185,8 +184,7 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
       parts.afterSteps();
       const report = parts.validate && (last || progress.epoch % options.validateEvery === 0) ? await parts.validate() : null;
       // the first threshold decides the best epoch ('argmax' for several classes)
-      const key = report ? Object.keys(report.thresholds)[0] : String(options.thresholds[0]);
-      const current = report ? report.thresholds[key].dice : null;
+      const current = report ? Object.values(report.thresholds)[0].dice : null;
       // without validation data every epoch is the best so far; skipped validations never are
       const best = current === null ? !parts.validate : progress.bestDice === null || current > progress.bestDice;
       if (best && current !== null) progress.bestDice = current;

@@ -262,7 +262,6 @@ export class Model {
       this.progress,
       {
         epochs,
-        thresholds,
         earlyStop: options.earlyStop ?? d.earlyStop,
         maxMinutes: options.maxMinutes,
         validateEvery: Math.max(1, options.validateEvery ?? d.validateEvery),

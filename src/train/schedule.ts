@@ -4,43 +4,35 @@
  * progress from 0 to 1 when a time budget drives it (seeked every step, so a
  * 20-minute run ends at the low rate whatever its epoch count).
  */
-import { CosineAnnealingLR, MultiStepLR, PolynomialLR, StepLR, type HasLearningRate, type LRScheduler } from '../optim/schedulers.js';
+import { CosineAnnealingLR, MultiStepLR, PolynomialLR, type HasLearningRate, type LRScheduler } from '../optim/schedulers.js';
 import type { ScheduleName } from './defaults.js';
 
 /** The polynomial schedule's power, as nnU-Net's. */
 const POLY_POWER = 0.9;
 
-/** `name` over `epochs` epochs; null for a constant rate. */
-export function epochScheduler(name: ScheduleName, optimizer: HasLearningRate, epochs: number): LRScheduler | null {
+/**
+ * `name` over `span` epochs; 'step' decays x0.1 after each of the first two
+ * thirds. Null for a constant rate.
+ */
+function namedScheduler(name: ScheduleName, optimizer: HasLearningRate, span: number): LRScheduler | null {
   switch (name) {
     case 'cosine':
-      return new CosineAnnealingLR(optimizer, epochs);
+      return new CosineAnnealingLR(optimizer, span);
     case 'poly':
-      return new PolynomialLR(optimizer, epochs, POLY_POWER);
+      return new PolynomialLR(optimizer, span, POLY_POWER);
     case 'step':
-      return new StepLR(optimizer, Math.max(1, Math.floor(epochs / 3)), 0.1);
+      return new MultiStepLR(optimizer, [span / 3, (2 * span) / 3], 0.1);
     case 'none':
       return null;
   }
 }
 
-/**
- * `name` over a progress of 0..1 (its "epoch" is the fraction of the run
- * done); 'step' decays x0.1 at each of the first two thirds. Null for a
- * constant rate.
- */
-export function progressScheduler(name: ScheduleName, optimizer: HasLearningRate): LRScheduler | null {
-  switch (name) {
-    case 'cosine':
-      return new CosineAnnealingLR(optimizer, 1);
-    case 'poly':
-      return new PolynomialLR(optimizer, 1, POLY_POWER);
-    case 'step':
-      return new MultiStepLR(optimizer, [1 / 3, 2 / 3], 0.1);
-    case 'none':
-      return null;
-  }
-}
+/** `name` over `epochs` epochs, stepped once per epoch. */
+export const epochScheduler = (name: ScheduleName, optimizer: HasLearningRate, epochs: number): LRScheduler | null =>
+  namedScheduler(name, optimizer, epochs);
+
+/** `name` over a run's progress of 0..1 (its "epoch" is the fraction of the run done). */
+export const progressScheduler = (name: ScheduleName, optimizer: HasLearningRate): LRScheduler | null => namedScheduler(name, optimizer, 1);
 
 /** Sets the rate of a progress scheduler for a run `progress` of the way through (clamped to 0..1). */
 export function seekProgress(scheduler: LRScheduler, progress: number): void {

@@ -45,7 +45,7 @@ function fakeRun(events: string[], onStep: (epoch: number, step: number) => void
   return { parts, progress, now: () => (ms += 10) };
 }
 
-const loopOptions = { epochs: 2, thresholds: [0.5], earlyStop: 0, validateEvery: 1, checkpointEvery: 0 };
+const loopOptions = { epochs: 2, earlyStop: 0, validateEvery: 1, checkpointEvery: 0 };
 
 test('each epoch writes the best model before last.pt, so last.pt never names a best score whose weights are not saved', async () => {
   const events: string[] = [];
