@@ -7,9 +7,28 @@
  * persistent workers do. close() terminates them.
  */
 import { Worker } from 'node:worker_threads';
+import { SlideError } from '../wsi/errors.js';
+import { DatasetError } from './dataset.js';
 import { ImageDecodeError } from './decode.js';
 import { combineSums, type ChannelStats, type ChannelSums } from './normalize.js';
-import type { WorkerReply, WorkerTask } from './worker.js';
+import type { WorkerError, WorkerReply } from './protocol.js';
+import type { WorkerTask } from './worker.js';
+
+/** The typed errors a worker's failure is rebuilt as, by name. */
+const TYPED_ERRORS: Record<string, (e: WorkerError) => Error> = {
+  ImageDecodeError: (e) => new ImageDecodeError(e.file ?? '', e.reason ?? e.message),
+  SlideError: (e) => new SlideError(e.path ?? '', e.message),
+  DatasetError: (e) => new DatasetError(e.problems ?? [], e.message),
+};
+
+/** The error a worker sent, as the class it was thrown as (or a plain Error of that name). */
+function rebuildError(sent: WorkerError): Error {
+  const make = TYPED_ERRORS[sent.name];
+  if (make) return make(sent);
+  const error = new Error(sent.message);
+  error.name = sent.name;
+  return error;
+}
 
 type Pending = { resolve: (value: unknown) => void; reject: (error: Error) => void };
 
@@ -71,7 +90,7 @@ export class WorkerPool<Task extends { kind: string } = WorkerTask> {
       slot.pending.delete(reply.id);
       if (slot.pending.size === 0) worker.unref();
       if (reply.ok) pending.resolve(reply.result);
-      else pending.reject(reply.decode ? new ImageDecodeError(reply.decode.file, reply.decode.reason) : new Error(reply.error));
+      else pending.reject(rebuildError(reply.error));
     });
     worker.on('error', (error) => this.fail(new Error(`data loader worker failed: ${error.message}`)));
     worker.on('exit', (code) => {

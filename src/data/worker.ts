@@ -5,26 +5,19 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { SegmentationDataset, type SharedDataset } from './dataset.js';
-import { ImageDecodeError } from './decode.js';
+import { errorReply, type WorkerReply } from './protocol.js';
 import { SamplePipeline, type BatchJob, type PipelineConfig } from './pipeline.js';
 
 /** Work for a worker: build a batch, or sum channels for the normalisation statistics. */
 export type WorkerTask = { kind: 'batch'; job: BatchJob } | { kind: 'sums'; indices: number[] };
 
 /** A task as sent, with the id its reply carries. */
-export type WorkerRequest = WorkerTask & { id: number };
+type WorkerRequest = WorkerTask & { id: number };
 
-/**
- * A reply: the result, or the error message (which names the file); an
- * unreadable image is sent as such, so that the main thread throws the same
- * ImageDecodeError as without workers.
- */
-export type WorkerReply =
-  | { id: number; ok: true; result: unknown }
-  | { id: number; ok: false; error: string; decode?: { file: string; reason: string } };
+export type { WorkerReply } from './protocol.js';
 
 /** What the loader passes as workerData. */
-export interface WorkerInit {
+interface WorkerInit {
   dataset: SharedDataset;
   config: PipelineConfig;
 }
@@ -42,8 +35,7 @@ if (parentPort) {
         port.postMessage({ id: request.id, ok: true, result: await pipeline.sums(request.indices) } satisfies WorkerReply);
       }
     } catch (error) {
-      const decode = error instanceof ImageDecodeError ? { file: error.file, reason: error.reason } : undefined;
-      port.postMessage({ id: request.id, ok: false, error: (error as Error).message, decode } satisfies WorkerReply);
+      port.postMessage(errorReply(request.id, error));
     }
   });
 }

@@ -30,23 +30,43 @@ export interface BinaryLossOptions {
   ignoreIndex?: number;
 }
 
-/** The mask with ignored pixels set to 0, and a float 0/1 mask of the labelled ones (null without ignoreIndex). */
-function labelled(target: Tensor, ignoreIndex: number | undefined): { target: Tensor; valid: Tensor | null } {
+/** A binary mask with ignored pixels set to 0, and a float 0/1 mask of the labelled ones (null without ignoreIndex). */
+interface Labelled {
+  target: Tensor;
+  valid: Tensor | null;
+}
+
+function labelled(target: Tensor, ignoreIndex: number | undefined): Labelled {
   if (ignoreIndex === undefined) return { target, valid: null };
   const valid = target.ne(ignoreIndex).to(target.dtype);
   return { target: target.mul(valid), valid };
+}
+
+function bceOf(logits: Tensor, { target: y, valid }: Labelled, posWeightValue: number | undefined): Tensor {
+  const posWeight = posWeightValue !== undefined && posWeightValue !== 1 ? full([1], posWeightValue, { device: logits.device }) : undefined;
+  if (!valid) return F.binaryCrossEntropyWithLogits(logits, y, { posWeight });
+  return F.binaryCrossEntropyWithLogits(logits, y, { posWeight, weight: valid, reduction: 'sum' }).div(valid.sum().clamp(1, null));
+}
+
+function softJaccardOf(logits: Tensor, { target, valid }: Labelled, smooth: number): Tensor {
+  const p = valid ? logits.sigmoid().mul(valid) : logits.sigmoid();
+  const intersection = p.mul(target).sum();
+  const union = p.sum().add(target.sum()).sub(intersection);
+  return intersection.add(smooth).div(union.add(smooth));
+}
+
+function diceLossOf(logits: Tensor, { target, valid }: Labelled, smooth: number): Tensor {
+  const p = valid ? logits.sigmoid().mul(valid) : logits.sigmoid();
+  const intersection = p.mul(target).sum();
+  const total = p.sum().add(target.sum());
+  return intersection.mul(2).add(smooth).div(total.add(smooth)).rsub(1);
 }
 
 /** Mean binary cross-entropy of sigmoid(logits) against the mask (over the labelled pixels). */
 export function bce(logits: Tensor, target: Tensor, options: BinaryLossOptions = {}): Tensor {
   const weighted = options.posWeight !== undefined && options.posWeight !== 1;
   if (!weighted && options.ignoreIndex === undefined) return F.binaryCrossEntropyWithLogits(logits, target);
-  return tidy(() => {
-    const posWeight = weighted ? full([1], options.posWeight!, { device: logits.device }) : undefined;
-    const { target: y, valid } = labelled(target, options.ignoreIndex);
-    if (!valid) return F.binaryCrossEntropyWithLogits(logits, y, { posWeight });
-    return F.binaryCrossEntropyWithLogits(logits, y, { posWeight, weight: valid, reduction: 'sum' }).div(valid.sum().clamp(1, null));
-  });
+  return tidy(() => bceOf(logits, labelled(target, options.ignoreIndex), options.posWeight));
 }
 
 /**
@@ -55,36 +75,28 @@ export function bce(logits: Tensor, target: Tensor, options: BinaryLossOptions =
  * an empty mask J = 1 instead of 0/0.
  */
 export function softJaccard(logits: Tensor, target: Tensor, smooth = 1e-6, ignoreIndex?: number): Tensor {
-  return tidy(() => {
-    const { target: y, valid } = labelled(target, ignoreIndex);
-    target = y;
-    const p = valid ? logits.sigmoid().mul(valid) : logits.sigmoid();
-    const intersection = p.mul(target).sum();
-    const union = p.sum().add(target.sum()).sub(intersection);
-    return intersection.add(smooth).div(union.add(smooth));
-  });
+  return tidy(() => softJaccardOf(logits, labelled(target, ignoreIndex), smooth));
 }
 
 /** The original patho's loss: BCE - log(J + 1e-12), J the soft Jaccard of the batch. */
 export function bceWithJaccard(logits: Tensor, target: Tensor, options: BinaryLossOptions = {}): Tensor {
-  return tidy(() => bce(logits, target, options).sub(softJaccard(logits, target, 1e-6, options.ignoreIndex).add(1e-12).log()));
+  return tidy(() => {
+    const y = labelled(target, options.ignoreIndex);
+    return bceOf(logits, y, options.posWeight).sub(softJaccardOf(logits, y, 1e-6).add(1e-12).log());
+  });
 }
 
 /** 1 - soft Dice over the batch, with add-one smoothing as is usual for Dice losses. */
 export function diceLoss(logits: Tensor, target: Tensor, smooth = 1, ignoreIndex?: number): Tensor {
-  return tidy(() => {
-    const { target: y, valid } = labelled(target, ignoreIndex);
-    target = y;
-    const p = valid ? logits.sigmoid().mul(valid) : logits.sigmoid();
-    const intersection = p.mul(target).sum();
-    const total = p.sum().add(target.sum());
-    return intersection.mul(2).add(smooth).div(total.add(smooth)).rsub(1);
-  });
+  return tidy(() => diceLossOf(logits, labelled(target, ignoreIndex), smooth));
 }
 
 /** BCE + Dice loss. */
 export function bceDice(logits: Tensor, target: Tensor, options: BinaryLossOptions = {}): Tensor {
-  return tidy(() => bce(logits, target, options).add(diceLoss(logits, target, 1, options.ignoreIndex)));
+  return tidy(() => {
+    const y = labelled(target, options.ignoreIndex);
+    return bceOf(logits, y, options.posWeight).add(diceLossOf(logits, y, 1));
+  });
 }
 
 /**
@@ -95,16 +107,12 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: { classWei
   const { classWeights: weight, ignoreIndex } = options;
   if (ignoreIndex === undefined) return F.crossEntropy(logits, target, { weight });
   return tidy(() => {
-    const total = F.crossEntropy(logits, target, { weight, ignoreIndex, reduction: 'sum' });
-    let labelledWeight: Tensor;
-    if (weight) {
-      const w = weight.toFloat32Array();
-      labelledWeight = w.reduce<Tensor>((sum, wc, c) => sum.add(target.eq(c).sum().to('float32').mul(wc)), full([], 0, { device: logits.device }));
-    } else {
-      labelledWeight = target.ne(ignoreIndex).sum().to('float32');
-    }
-    // a batch without labelled pixels: total is 0, and so is the loss
-    return total.div(labelledWeight.clamp(1e-12, null));
+    // PyTorch's weighted mean over the labelled pixels, its denominator computed on the device;
+    // with no labelled pixel that mean is 0/0, so such a batch gives 0 instead (no host copy,
+    // no sync: the test stays on the device). Its gradient is zero either way: nll_loss's
+    // backward writes nothing for ignored pixels.
+    const mean = F.crossEntropy(logits, target, { weight, ignoreIndex });
+    return F.where(target.ne(ignoreIndex).sum().gt(0), mean, 0);
   });
 }
 

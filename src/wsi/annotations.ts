@@ -89,11 +89,6 @@ export function outsideSlide(annotations: readonly Annotation[], width: number, 
     }));
 }
 
-/** One line per problem: "file, feature N: message". */
-export function describeProblem(p: AnnotationProblem): string {
-  return p.feature === null ? `${p.file}: ${p.message}` : `${p.file}, feature ${p.feature}: ${p.message}`;
-}
-
 function featureList(json: unknown): unknown[] | null {
   if (Array.isArray(json)) return json;
   if (isObject(json) && json.type === 'FeatureCollection' && Array.isArray(json.features)) return json.features;
@@ -124,13 +119,21 @@ function readFeature(feature: unknown, index: number): Annotation | null {
         bbox[2] = Math.max(bbox[2], x);
         bbox[3] = Math.max(bbox[3], y);
       }
-      // QuPath writes outer rings and holes in either orientation; GeoJSON says outer counter-clockwise
-      area += r === 0 ? Math.abs(signedArea(ring)) : -Math.abs(signedArea(ring));
     });
+    area += polygonArea(rings);
   }
   const { name, color } = classification(properties.classification);
   const objectType = typeof properties.objectType === 'string' ? properties.objectType : 'annotation';
   return { index, className: name, color, objectType, polygons, bbox, area };
+}
+
+/**
+ * Area of one polygon [outer, ...holes]: the outer ring's less its holes'.
+ * QuPath writes outer rings and holes in either orientation (GeoJSON says
+ * outer counter-clockwise), so each ring counts by its absolute area.
+ */
+export function polygonArea(rings: readonly Ring[]): number {
+  return rings.reduce((sum, ring, r) => sum + (r === 0 ? 1 : -1) * Math.abs(signedArea(ring)), 0);
 }
 
 /** [outer, ...holes] per polygon; null for geometries without area (points, lines). */

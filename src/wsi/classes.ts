@@ -20,8 +20,8 @@ export interface ClassSet {
 /** Colours for classes whose annotations carry none (QuPath's defaults for Tumor, Stroma, Immune cells, Necrosis, Other). */
 const DEFAULT_COLORS: [number, number, number][] = [[200, 0, 0], [150, 200, 150], [160, 90, 160], [50, 50, 50], [255, 200, 0]];
 
-export const isBackgroundName = (name: string) => name.toLowerCase() === 'background';
-export const isIgnoreName = (name: string) => name.toLowerCase().startsWith('ignore');
+const isBackgroundName = (name: string) => name.toLowerCase() === 'background';
+const isIgnoreName = (name: string) => name.toLowerCase().startsWith('ignore');
 
 /**
  * The classes to train: `requested` in that order, or every class name the
@@ -47,7 +47,7 @@ export function classSet(annotations: Iterable<Annotation>, requested: readonly 
 }
 
 /** The mask value an annotation paints, or null when it paints nothing (a class not trained, unclassified). */
-export function labelOf(classes: ClassSet, annotation: Annotation): number | null {
+function labelOf(classes: ClassSet, annotation: Annotation): number | null {
   const name = annotation.className;
   if (name === null) return null;
   if (isIgnoreName(name)) return IGNORE_LABEL;

@@ -8,7 +8,7 @@
 import { DatasetError, listByBaseName, naturalCompare, type DatasetProblem } from '../data/dataset.js';
 import { outsideSlide, readAnnotations, type Annotation } from './annotations.js';
 import { classSet, type ClassSet } from './classes.js';
-import { Slide, SLIDE_EXTENSIONS, type SlideLevel } from './slide.js';
+import { Slide, SLIDE_EXTENSIONS } from './slide.js';
 
 /** Files read as slides: the whole-slide formats and tiled TIFF. */
 const SLIDE_FILES = [...SLIDE_EXTENSIONS, '.tif', '.tiff'];
@@ -31,9 +31,6 @@ export interface SlideEntry {
   name: string;
   slidePath: string;
   annotationPath: string;
-  width: number;
-  height: number;
-  levels: SlideLevel[];
   /** microns per level-0 pixel (geometric mean of x and y), or null when the slide does not record it */
   mpp: number | null;
   /** level-0 pixels per patch pixel */
@@ -146,9 +143,6 @@ async function checkSlide(name: string, slidePath: string, annotationPath: strin
       name,
       slidePath,
       annotationPath,
-      width,
-      height,
-      levels: [...slide.levels],
       mpp,
       downsample: options.mpp !== undefined ? options.mpp / mpp! : 1,
       annotations: parsed.annotations.filter((a) => !badFeatures.has(a.index)),

@@ -17,6 +17,7 @@
 import { availableParallelism } from 'node:os';
 import { relative, resolve } from 'node:path';
 import { resolveAugment, type AugmentOption } from '../data/augment/config.js';
+import { DatasetError } from '../data/dataset.js';
 import { combineSums, type ChannelStats } from '../data/normalize.js';
 import { statsAcrossWorkers, WorkerPool } from '../data/pool.js';
 import type { HostBatch } from '../data/types.js';
@@ -195,7 +196,7 @@ export class SlideLoader implements AsyncIterable<HostBatch> {
     if (!this.source && o.validationSlides?.length) {
       validationSet = dataset.subset(o.validationSlides);
       dataset = dataset.without(o.validationSlides);
-      if (dataset.length === 0) throw new Error(`--val-slides holds out every slide (${o.validationSlides.join(', ')}); none is left to train on`);
+      if (dataset.length === 0) throw new DatasetError([], `--val-slides holds out every slide (${o.validationSlides.join(', ')}); none is left to train on`);
     }
     const patch: [number, number] = typeof o.patchSize === 'number' ? [o.patchSize, o.patchSize] : o.patchSize;
     const config: SlidePipelineConfig = { patch, augment: resolveAugment(o.augment ?? 'auto', 3), seed: o.seed ?? 0 };

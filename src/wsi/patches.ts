@@ -78,7 +78,7 @@ function planarRgb(rgba: Uint8Array, plane: number): Float32Array {
  * For each of `count` output pixels, the input pixels it overlaps and their
  * shares: output pixel i covers input [offset + i * factor, offset + (i + 1) * factor).
  */
-export function areaWeights(offset: number, factor: number, count: number): { start: number; weights: number[] }[] {
+function areaWeights(offset: number, factor: number, count: number): { start: number; weights: number[] }[] {
   return Array.from({ length: count }, (_, i) => {
     const a = offset + i * factor;
     const b = a + factor;

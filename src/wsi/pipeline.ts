@@ -16,7 +16,7 @@ import { paintOrder, unlabelledValue } from './classes.js';
 import type { SlideDataset } from './dataset.js';
 import { centredWindow, rasterizeWindow, readWindow } from './patches.js';
 import { BalancedPatchSampler } from './sampler.js';
-import { Slide } from './slide.js';
+import { Slide, SlideError } from './slide.js';
 
 /** Everything besides index and epoch that decides a sample; plain JSON for workers. */
 export interface SlidePipelineConfig {
@@ -34,7 +34,7 @@ export interface SlideBatchJob {
 }
 
 /** The epoch whose draws give the normalisation statistics (never a training epoch). */
-export const STATS_EPOCH = 0x7fffffff;
+const STATS_EPOCH = 0x7fffffff;
 
 export class SlidePipeline {
   private readonly sampler: BalancedPatchSampler;
@@ -69,7 +69,7 @@ export class SlidePipeline {
     try {
       image = readWindow(slide, window);
     } catch (error) {
-      throw new Error(`${entry.slidePath}: reading a patch at (${Math.round(window.x)}, ${Math.round(window.y)}) failed: ${(error as Error).message}`);
+      throw new SlideError(entry.slidePath, `${entry.slidePath}: reading a patch at (${Math.round(window.x)}, ${Math.round(window.y)}) failed: ${(error as Error).message}`);
     }
     const mask = rasterizeWindow(window, this.painted[centre.slide], unlabelledValue(this.dataset.classes));
     const name = `${entry.name}@${Math.round(centre.x)},${Math.round(centre.y)}`;

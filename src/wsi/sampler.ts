@@ -8,8 +8,7 @@
  * index) only, whichever worker thread draws it. Pure: no addon.
  */
 import { Rng } from '../data/rng.js';
-import type { Annotation } from './annotations.js';
-import { signedArea } from './contours.js';
+import { polygonArea, type Annotation } from './annotations.js';
 import { containsPoint } from './rasterize.js';
 
 /** A region that can receive patch centres: one annotation's polygons, its mask value and slide. */
@@ -27,10 +26,18 @@ export interface PatchCentre {
   label: number;
 }
 
+/** A region with what a draw inside it needs, computed once: its polygons' cumulative areas and outer-ring boxes. */
+interface PreparedRegion {
+  annotation: Annotation;
+  cumulative: Float64Array;
+  /** [minX, minY, maxX, maxY] of each polygon's outer ring */
+  boxes: [number, number, number, number][];
+}
+
 /** Regions grouped label -> slide -> cumulative areas, for draws in O(log n). */
 interface Stratum {
   label: number;
-  slides: { slide: number; regions: SamplingRegion[]; cumulative: Float64Array }[];
+  slides: { slide: number; regions: PreparedRegion[]; cumulative: Float64Array }[];
 }
 
 export class BalancedPatchSampler {
@@ -41,13 +48,15 @@ export class BalancedPatchSampler {
     const byLabel = new Map<number, Map<number, SamplingRegion[]>>();
     for (const r of regions) {
       if (!(r.annotation.area > 0)) continue;
-      const bySlide = byLabel.get(r.label) ?? new Map<number, SamplingRegion[]>();
-      byLabel.set(r.label, bySlide);
-      bySlide.set(r.slide, [...(bySlide.get(r.slide) ?? []), r]);
+      let bySlide = byLabel.get(r.label);
+      if (!bySlide) byLabel.set(r.label, (bySlide = new Map()));
+      const list = bySlide.get(r.slide);
+      if (list) list.push(r);
+      else bySlide.set(r.slide, [r]);
     }
     this.strata = [...byLabel.keys()].sort((a, b) => a - b).map((label) => ({
       label,
-      slides: [...byLabel.get(label)!.entries()].sort(([a], [b]) => a - b).map(([slide, list]) => ({ slide, regions: list, cumulative: cumulativeAreas(list.map((r) => r.annotation.area)) })),
+      slides: [...byLabel.get(label)!.entries()].sort(([a], [b]) => a - b).map(([slide, list]) => ({ slide, regions: list.map((r) => prepare(r.annotation)), cumulative: cumulativeAreas(list.map((r) => r.annotation.area)) })),
     }));
     if (this.strata.length === 0) throw new Error('no annotated region to draw patches from');
   }
@@ -63,9 +72,24 @@ export class BalancedPatchSampler {
     const stratum = this.strata[rng.int(this.strata.length)];
     const slide = stratum.slides[rng.int(stratum.slides.length)];
     const region = slide.regions[pick(slide.cumulative, rng)];
-    const [x, y] = pointInside(region.annotation, rng);
+    const [x, y] = pointInside(region, rng);
     return { slide: slide.slide, x, y, label: stratum.label };
   }
+}
+
+function prepare(annotation: Annotation): PreparedRegion {
+  const cumulative = cumulativeAreas(annotation.polygons.map((rings) => Math.max(0, polygonArea(rings))));
+  const boxes = annotation.polygons.map((rings): [number, number, number, number] => {
+    let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
+    for (const [x, y] of rings[0]) {
+      minX = Math.min(minX, x);
+      minY = Math.min(minY, y);
+      maxX = Math.max(maxX, x);
+      maxY = Math.max(maxY, y);
+    }
+    return [minX, minY, maxX, maxY];
+  });
+  return { annotation, cumulative, boxes };
 }
 
 function cumulativeAreas(areas: number[]): Float64Array {
@@ -94,17 +118,11 @@ function pick(cumulative: Float64Array, rng: Rng): number {
  * whose holes fill most of its box takes more tries; after 10 000 misses the
  * region is reported, since its area is then too small to sample.
  */
-function pointInside(annotation: Annotation, rng: Rng): [number, number] {
-  const polygons = annotation.polygons;
-  const areas = polygons.map((rings) => Math.max(0, rings.reduce((s, ring, r) => s + (r === 0 ? 1 : -1) * Math.abs(signedArea(ring)), 0)));
-  const rings = polygons[pick(cumulativeAreas(areas), rng)];
-  let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const [x, y] of rings[0]) {
-    minX = Math.min(minX, x);
-    minY = Math.min(minY, y);
-    maxX = Math.max(maxX, x);
-    maxY = Math.max(maxY, y);
-  }
+function pointInside(region: PreparedRegion, rng: Rng): [number, number] {
+  const { annotation } = region;
+  const p = pick(region.cumulative, rng);
+  const rings = annotation.polygons[p];
+  const [minX, minY, maxX, maxY] = region.boxes[p];
   for (let attempt = 0; attempt < 10_000; attempt++) {
     const x = rng.uniform(minX, maxX);
     const y = rng.uniform(minY, maxY);

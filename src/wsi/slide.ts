@@ -6,6 +6,9 @@
 import type { ChannelStats } from '../data/normalize.js';
 import type { TileSource } from '../infer/tiled.js';
 import { native } from '../tensor/native.js';
+import { SlideError } from './errors.js';
+
+export { SlideError } from './errors.js';
 
 type SlideHandle = { readonly __nativeSlide: unique symbol };
 
@@ -44,19 +47,6 @@ function slideAddon(): SlideAddon {
     );
   }
   return addon as SlideAddon;
-}
-
-/**
- * A slide that OpenSlide cannot open (unreadable, truncated, not a format it
- * reads), or that lacks what was asked of it (a level, its mpp, RGB for the
- * model): a problem of the input, which the CLI reports with exit code 2.
- */
-export class SlideError extends Error {
-  override name = 'SlideError';
-
-  constructor(readonly path: string, message: string) {
-    super(message);
-  }
 }
 
 /** An open whole-slide image. `close()` releases it; closing twice is harmless. */
@@ -215,7 +205,7 @@ const PLAUSIBLE_MPP = [0.01, 100];
  * properties. Writers that know no resolution put 72 or 25.4 pixels per inch
  * there (hundreds of microns per pixel), which is not taken for a microscope's.
  */
-export function tiffResolutionMpp(properties: Readonly<Record<string, string>>): { x: number; y: number } | null {
+function tiffResolutionMpp(properties: Readonly<Record<string, string>>): { x: number; y: number } | null {
   const micronsPerUnit = { centimeter: 1e4, inch: 25400 }[properties['tiff.ResolutionUnit']];
   const xRes = Number(properties['tiff.XResolution']);
   const yRes = Number(properties['tiff.YResolution']);

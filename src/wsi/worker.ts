@@ -4,7 +4,7 @@
  * the batch buffers transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { WorkerReply } from '../data/worker.js';
+import { errorReply, type WorkerReply } from '../data/protocol.js';
 import { SlideDataset, type SharedSlides } from './dataset.js';
 import { SlidePipeline, type SlideBatchJob, type SlidePipelineConfig } from './pipeline.js';
 
@@ -28,7 +28,7 @@ if (parentPort) {
         port.postMessage({ id: request.id, ok: true, result: pipeline.sums(request.indices) } satisfies WorkerReply);
       }
     } catch (error) {
-      port.postMessage({ id: request.id, ok: false, error: (error as Error).message } satisfies WorkerReply);
+      port.postMessage(errorReply(request.id, error));
     }
   });
 }

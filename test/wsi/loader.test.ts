@@ -5,6 +5,7 @@
  * in the folder loader's layout, identical with and without worker threads.
  */
 import assert from 'node:assert/strict';
+import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 
@@ -15,7 +16,7 @@ import { paintOrder } from '../../src/wsi/classes.js';
 import { SlideDataset } from '../../src/wsi/dataset.js';
 import { SlideLoader } from '../../src/wsi/loader.js';
 import { nearestFinerLevel, rasterizeWindow, readWindow } from '../../src/wsi/patches.js';
-import { Slide } from '../../src/wsi/slide.js';
+import { Slide, SlideError } from '../../src/wsi/slide.js';
 import { pixels, tempDir, writeImage } from '../data/helpers.js';
 import { annotatedSlides, CMU_SLIDE, REGIONS } from './helpers.js';
 
@@ -177,4 +178,28 @@ test('data-parallel ranks draw disjoint shares that together are the single proc
   assert.equal(rank1.length, 4);
   assert.deepEqual([...rank0, ...rank1].sort(), [...whole].sort());
   assert.deepEqual(rank0, whole.filter((_, i) => i % 2 === 0));
+});
+
+test('a slide that fails in a worker thread reaches the caller as the SlideError it is without workers', async () => {
+  const broken = await annotatedSlides(['cmu-gone']);
+  const options = { batchSize: 2, patchSize: 16, samplesPerEpoch: 4, seed: 1, normalize: 'none' as const };
+  const loaders = [0, 2].map((workers) => new SlideLoader(broken.slides, broken.annotations, { ...options, workers }));
+  try {
+    for (const loader of loaders) await loader.open();
+    // the slide turns unreadable after the data set was opened: the workers open it when they first cut a patch
+    const path = join(broken.slides, 'cmu-gone.svs');
+    await rm(path);
+    await writeFile(path, 'not a slide');
+    for (const loader of loaders) {
+      await assert.rejects(epochs(loader, 1), (error: Error) => {
+        assert.ok(error instanceof SlideError, `${error.name}: ${error.message}`);
+        assert.equal(error.name, 'SlideError');
+        assert.equal(error.path, path);
+        return true;
+      });
+    }
+  } finally {
+    for (const loader of loaders) await loader.close();
+    await broken.cleanup();
+  }
 });
