@@ -2,9 +2,9 @@
  * The `patho` command line: parses argv and runs a command. Usage and input
  * errors exit with 2, failures with 1; stack traces only with --verbose.
  */
-import { readFileSync } from 'node:fs';
 import { UsageError } from './args.js';
 import { parseCommandLine } from './commands.js';
+import { packageVersion } from '../version.js';
 
 export async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose') || argv.includes('-v');
@@ -55,9 +55,4 @@ function report(error: unknown, verbose: boolean): number {
   if (e instanceof UsageError) process.stderr.write(`${e.hint}\n`);
   if (verbose && e.stack) process.stderr.write(`${e.stack}\n`);
   return inputError ? 2 : 1;
-}
-
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }

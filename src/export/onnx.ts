@@ -14,11 +14,12 @@
  * normalisation, for a viewer to read with the session.
  */
 import { writeFile } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import type { ChannelStats } from '../data/normalize.js';
 import type { UNet } from '../models/unet.js';
 import { FoldedUNet, type FoldedConv } from '../infer/folded.js';
 import { loadTrainedNet } from '../infer/trained.js';
+import type { CheckpointMeta } from '../train/checkpoint.js';
+import { packageVersion } from '../version.js';
 import { ProtoWriter } from './protobuf.js';
 
 /** The opset written: 17 has every op used here with the attributes used here (Resize align_corners, Pad reflect). */
@@ -186,12 +187,8 @@ function writeImageValue(w: ProtoWriter, name: string, channels: number): void {
   );
 }
 
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
-}
-
 /** The metadata_props written: class names, threshold, mpp (when known), how inputs are scaled. */
-export function onnxMetadata(net: UNet | FoldedUNet, info: OnnxModelInfo): Record<string, string> {
+export function onnxMetadata(net: UNet, info: OnnxModelInfo): Record<string, string> {
   const { classes } = net.options;
   const classNames = info.classNames ?? (classes === 1 ? ['foreground'] : Array.from({ length: classes }, (_, i) => `class${i}`));
   if (classNames.length !== classes) {
@@ -206,6 +203,16 @@ export function onnxMetadata(net: UNet | FoldedUNet, info: OnnxModelInfo): Recor
   };
   if (info.mpp !== undefined) meta.mpp = String(info.mpp);
   return meta;
+}
+
+/** What the export of a checkpoint writes besides the network: its normalisation and threshold, overridden by `options`. */
+export function onnxModelInfo(meta: CheckpointMeta, options: OnnxExportOptions = {}): OnnxModelInfo {
+  return {
+    normalization: meta.normalization,
+    threshold: options.threshold ?? meta.threshold,
+    classNames: options.classNames,
+    mpp: options.mpp,
+  };
 }
 
 /** The ONNX ModelProto bytes of a U-Net (in eval mode; its batch norms are folded on the way). */
@@ -253,12 +260,7 @@ export function onnxModelBytes(net: UNet, info: OnnxModelInfo): Uint8Array {
 export async function exportOnnx(checkpointPath: string, outPath: string, options: OnnxExportOptions = {}): Promise<Record<string, string>> {
   const { net, meta } = await loadTrainedNet(checkpointPath);
   try {
-    const info: OnnxModelInfo = {
-      normalization: meta.normalization,
-      threshold: options.threshold ?? meta.threshold,
-      classNames: options.classNames,
-      mpp: options.mpp,
-    };
+    const info = onnxModelInfo(meta, options);
     const bytes = onnxModelBytes(net, info);
     await writeFile(outPath, bytes);
     return onnxMetadata(net, info);

@@ -1,13 +1,13 @@
 /**
- * A minimal Protocol Buffers encoder: the three wire types ONNX's ModelProto
- * needs (varint, 32-bit float, length-delimited). A message is built inside
- * out: encode the submessage, then write its bytes as a field of the parent.
+ * A minimal Protocol Buffers encoder: the two wire types ONNX's ModelProto
+ * needs (varint, length-delimited). A message is built inside out: encode the
+ * submessage, then append its chunks as a field of the parent (each byte is
+ * copied once, by the outermost finish()).
  * No dependency: the schema is the handful of field numbers in onnx.ts.
  */
 
 const VARINT = 0;
 const LENGTH_DELIMITED = 2;
-const FIXED32 = 5;
 
 const utf8 = new TextEncoder();
 
@@ -20,13 +20,6 @@ export class ProtoWriter {
   int(field: number, value: number | bigint): this {
     this.tag(field, VARINT);
     this.varint(BigInt.asUintN(64, BigInt(value)));
-    return this;
-  }
-
-  float(field: number, value: number): this {
-    this.tag(field, FIXED32);
-    const bytes = new Uint8Array(new Float32Array([value]).buffer);
-    for (const b of bytes) this.pending.push(b);
     return this;
   }
 
@@ -47,19 +40,14 @@ export class ProtoWriter {
   message(field: number, build: (w: ProtoWriter) => void): this {
     const inner = new ProtoWriter();
     build(inner);
-    return this.bytes(field, inner.finish());
+    return this.append(field, inner);
   }
 
   /** A packed repeated int64 field. */
   packedInts(field: number, values: readonly number[]): this {
     const inner = new ProtoWriter();
     for (const v of values) inner.varint(BigInt.asUintN(64, BigInt(v)));
-    return this.bytes(field, inner.finish());
-  }
-
-  /** A packed repeated float field. */
-  packedFloats(field: number, values: readonly number[]): this {
-    return this.bytes(field, new Uint8Array(new Float32Array(values).buffer));
+    return this.append(field, inner);
   }
 
   finish(): Uint8Array {
@@ -72,6 +60,17 @@ export class ProtoWriter {
       at += c.length;
     }
     return out;
+  }
+
+  /** `inner`'s encoding as a length-delimited field: its chunks are taken over, not copied. */
+  private append(field: number, inner: ProtoWriter): this {
+    inner.flush();
+    this.tag(field, LENGTH_DELIMITED);
+    this.varint(BigInt(inner.size));
+    this.flush();
+    for (const c of inner.chunks) this.chunks.push(c);
+    this.size += inner.size;
+    return this;
   }
 
   private tag(field: number, wireType: number): void {

@@ -4,21 +4,18 @@
  * oneDNN has bfloat16 arithmetic for it (AVX512-BF16 or AMX); elsewhere a
  * bfloat16 conv is emulated and slower than float32.
  */
-import { readFileSync } from 'node:fs';
 import type { UNet } from '../models/unet.js';
+import { parseCpuInfo, readCpuInfo } from '../plan/machine.js';
 import { FoldedUNet } from './folded.js';
 
-/** True when /proc/cpuinfo (or the given text) lists avx512_bf16 or amx_bf16. */
-export function cpuHasFastBfloat16(cpuinfo?: string): boolean {
-  let text = cpuinfo;
-  if (text === undefined) {
-    try {
-      text = readFileSync('/proc/cpuinfo', 'utf8');
-    } catch {
-      return false; // not Linux: no way to tell, float32 is the safe side
-    }
-  }
-  return /^flags\s*:.*\b(avx512_bf16|amx_bf16)\b/m.test(text);
+/**
+ * True when /proc/cpuinfo (or the given text) lists avx512_bf16, or AMX
+ * (amx_bf16 with amx_tile), as the planner reads them (plan/machine.ts).
+ * Not Linux: no flags, so float32, the safe side.
+ */
+export function cpuHasFastBfloat16(cpuinfo: string = readCpuInfo()): boolean {
+  const { bf16 } = parseCpuInfo(cpuinfo);
+  return bf16.avx512bf16 || bf16.amx;
 }
 
 /**

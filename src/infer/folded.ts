@@ -16,7 +16,7 @@ import * as F from '../tensor/ops.js';
 import { zeros } from '../tensor/create.js';
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
-import type { DType, MemoryFormat, Tensor } from '../tensor/tensor.js';
+import type { MemoryFormat, Tensor } from '../tensor/tensor.js';
 import type { InferenceNet } from './tiled.js';
 
 /** A convolution with its batch norm folded in: weight [Cout, Cin, k, k] (transposed: [Cin, Cout, k, k]), bias [Cout]. */

@@ -31,14 +31,18 @@ export function parseCpuInfo(text: string): { cpuModel: string; bf16: MachineInf
   };
 }
 
+/** The text of /proc/cpuinfo; '' where there is none (not Linux), so that no bf16 is assumed. */
+export function readCpuInfo(): string {
+  try {
+    return readFileSync('/proc/cpuinfo', 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** This machine, planning for `device` ('cpu' or 'cuda:N'); `gpus` is what libtorch reports. */
 export function describeMachine(device: string, gpus: number): MachineInfo {
-  let cpuinfo = '';
-  try {
-    cpuinfo = readFileSync('/proc/cpuinfo', 'utf8');
-  } catch {
-    // not Linux: no flags known, so no bf16 is assumed
-  }
+  const cpuinfo = readCpuInfo();
   return {
     device,
     kind: device.startsWith('cuda') ? 'cuda' : 'cpu',

@@ -11,7 +11,6 @@
  *   GET /browser/app/MODULE          a compiled module of the page (web/app.js, ...)
  *   GET /browser/runtime/FILE        onnxruntime-web
  */
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import type { ServerResponse } from 'node:http';
 import { extname, join, posix } from 'node:path';
@@ -19,14 +18,13 @@ import { RUNTIME_FILES, pageFiles } from '../web/files.js';
 import { cachedWebModel, type WebModel } from '../web/model.js';
 import { browserPage } from '../web/page.js';
 import { resolveInside } from './paths.js';
+import { send as sendPlain, sendFile as sendPlainFile, TYPES as SERVER_TYPES } from './respond.js';
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
+  ...SERVER_TYPES,
   '.mjs': 'text/javascript; charset=utf-8',
   '.wasm': 'application/wasm',
   '.onnx': 'application/octet-stream',
-  '.json': 'application/json',
 };
 
 const ISOLATED = {
@@ -87,19 +85,10 @@ async function checkpoints(root: string, maxDepth = 3): Promise<{ path: string; 
   return found.sort((a, b) => a.path.localeCompare(b.path));
 }
 
-async function sendFile(response: ServerResponse, file: string): Promise<void> {
-  const info = await stat(file);
-  response.writeHead(200, {
-    ...ISOLATED,
-    'Content-Type': TYPES[extname(file)] ?? 'application/octet-stream',
-    'Content-Length': info.size,
-    'Cache-Control': 'no-cache',
-  });
-  if (response.req.method === 'HEAD') return void response.end();
-  createReadStream(file).pipe(response);
+function sendFile(response: ServerResponse, file: string): Promise<void> {
+  return sendPlainFile(response, file, { types: TYPES, headers: { ...ISOLATED, 'Cache-Control': 'no-cache' } });
 }
 
 function send(response: ServerResponse, status: number, type: string, body: string | Uint8Array): void {
-  response.writeHead(status, { ...ISOLATED, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-cache' });
-  response.end(response.req.method === 'HEAD' ? undefined : body);
+  sendPlain(response, status, type, body, ISOLATED);
 }

@@ -12,17 +12,16 @@
  *   GET /vendor/openseadragon/FILE          OpenSeadragon
  *   GET /browser/...                        a run's model in the browser (browser.ts)
  */
-import { constants } from 'node:fs';
-import { open, realpath, stat } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createRequire } from 'node:module';
-import { dirname, extname } from 'node:path';
-import { pipeline } from 'node:stream';
+import { dirname } from 'node:path';
 import { handleBrowser } from './browser.js';
 import { findItems } from './catalog.js';
 import { viewerPage } from './page.js';
 import { resolveInside } from './paths.js';
+import { send, sendFile, TYPES } from './respond.js';
 import { dziDescriptor, OVERLAY_COLOURS, pyramidOfFile, renderTile, TileRefused, type OverlayColour, type TileStyle } from './tiles.js';
 
 /** Options of `startServer`. */
@@ -42,23 +41,6 @@ export interface RunningServer {
   url: string;
   close(): Promise<void>;
 }
-
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.json': 'application/json',
-  '.geojson': 'application/geo+json',
-  '.png': 'image/png',
-  '.jpg': 'image/jpeg',
-  '.jpeg': 'image/jpeg',
-  '.tif': 'image/tiff',
-  '.tiff': 'image/tiff',
-  '.webp': 'image/webp',
-  '.svg': 'image/svg+xml',
-  '.map': 'application/json',
-  '.txt': 'text/plain; charset=utf-8',
-  '.jsonl': 'text/plain; charset=utf-8',
-};
 
 /** Starts serving `dir`; resolves once the server listens. */
 export async function startServer(options: ServerOptions): Promise<RunningServer> {
@@ -118,36 +100,17 @@ async function handle(request: IncomingMessage, response: ServerResponse, contex
   if (path === '/') return send(response, 200, TYPES['.html'], context.page);
   if (path === '/favicon.ico') return send(response, 204, 'image/x-icon', '');
   if (path === '/api/items') return send(response, 200, TYPES['.json'], JSON.stringify(await findItems(context.root)));
-  if (path.startsWith('/vendor/openseadragon/')) return sendFile(response, context.vendor, path.slice('/vendor/openseadragon/'.length));
-  if (path.startsWith('/files/')) return sendFile(response, context.root, path.slice('/files/'.length));
+  if (path.startsWith('/vendor/openseadragon/')) return sendResolved(response, context.vendor, path.slice('/vendor/openseadragon/'.length));
+  if (path.startsWith('/files/')) return sendResolved(response, context.root, path.slice('/files/'.length));
   if (path.startsWith('/dzi/')) return sendDeepZoom(response, context.root, path.slice('/dzi/'.length), query);
   if (path.startsWith('/browser/')) return handleBrowser(response, context.root, path.slice('/browser/'.length));
   return send(response, 404, 'text/plain; charset=utf-8', 'not found\n');
 }
 
-async function sendFile(response: ServerResponse, root: string, encoded: string): Promise<void> {
+async function sendResolved(response: ServerResponse, root: string, encoded: string): Promise<void> {
   const resolved = await resolveInside(root, encoded);
   if (!resolved.ok) return send(response, resolved.status, 'text/plain; charset=utf-8', `${resolved.reason}\n`);
-  // opened before answering, so a file that cannot be read (permissions, deleted
-  // meanwhile) gets a status instead of a broken 200; O_NONBLOCK so that a FIFO
-  // cannot hold the open, and what is opened is the file whose size is sent
-  const file = await open(resolved.path, constants.O_RDONLY | constants.O_NONBLOCK);
-  let streaming = false;
-  try {
-    const info = await file.stat();
-    if (!info.isFile()) return send(response, 404, 'text/plain; charset=utf-8', 'not a file\n');
-    response.writeHead(200, {
-      'Content-Type': TYPES[extname(resolved.path).toLowerCase()] ?? 'application/octet-stream',
-      'Content-Length': info.size,
-      'X-Content-Type-Options': 'nosniff',
-    });
-    if (response.req.method === 'HEAD') return void response.end();
-    // pipeline closes the file however the download ends: done, failed, or the client gone
-    streaming = true;
-    pipeline(file.createReadStream(), response, () => {});
-  } finally {
-    if (!streaming) await file.close();
-  }
+  return sendFile(response, resolved.path);
 }
 
 async function sendDeepZoom(response: ServerResponse, root: string, encoded: string, query: URLSearchParams): Promise<void> {
@@ -173,16 +136,6 @@ async function sendDeepZoom(response: ServerResponse, root: string, encoded: str
   const bytes = await renderTile(resolved.path, level, column, row, style, colour, gone.signal);
   if (!bytes) return send(response, 404, 'text/plain; charset=utf-8', 'no such tile\n');
   return send(response, 200, style === 'image' ? 'image/jpeg' : 'image/png', bytes);
-}
-
-function send(response: ServerResponse, status: number, type: string, body: string | Buffer): void {
-  response.writeHead(status, {
-    'Content-Type': type,
-    'Content-Length': Buffer.byteLength(body),
-    'Cache-Control': 'no-cache',
-    'X-Content-Type-Options': 'nosniff',
-  });
-  response.end(response.req.method === 'HEAD' ? undefined : body);
 }
 
 /** The answer to a failed request: a refused tile as refused, a file that vanished or may not be read, else our fault. */

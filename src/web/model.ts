@@ -3,12 +3,10 @@
  * the page runs it with (the tiling defaults of `patho predict`), and its
  * ONNX export (src/export/onnx.ts), the bytes the page loads.
  */
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { stat } from 'node:fs/promises';
 import { PREDICT } from '../cli/commands.js';
-import { exportOnnx, type OnnxExportOptions } from '../export/onnx.js';
-import { disposeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
+import { onnxMetadata, onnxModelBytes, onnxModelInfo, type OnnxExportOptions } from '../export/onnx.js';
+import { loadTrainedNet } from '../infer/trained.js';
 import { modelCard, type ModelCard } from './card.js';
 import type { RunSettings } from './protocol.js';
 
@@ -27,18 +25,18 @@ function predictDefault(name: 'tile' | 'overlap'): number {
 
 /** The card, run settings and ONNX export of the checkpoint at `path`; `options` as for `exportOnnx`. */
 export async function webModel(path: string, options: OnnxExportOptions = {}): Promise<WebModel> {
-  const checkpoint = await loadCheckpoint(path);
-  const meta = checkpoint.meta;
-  disposeCheckpoint(checkpoint);
-  if (!meta.unet) throw new Error(`${path} holds weights but no architecture: the browser page needs a patho checkpoint`);
-  const dir = await mkdtemp(join(tmpdir(), 'patho-web-'));
+  // loadTrainedNet refuses a checkpoint without an architecture (CheckpointError)
+  const { net, meta } = await loadTrainedNet(path);
   let onnx: Uint8Array;
   let exported: Record<string, string>;
+  let classes: number;
   try {
-    exported = await exportOnnx(path, join(dir, 'model.onnx'), options);
-    onnx = await readFile(join(dir, 'model.onnx'));
+    const info = onnxModelInfo(meta, options);
+    onnx = onnxModelBytes(net, info);
+    exported = onnxMetadata(net, info);
+    classes = net.options.classes;
   } finally {
-    await rm(dir, { recursive: true, force: true });
+    net.dispose();
   }
   // class names, threshold and mpp as the export wrote them into the model
   const card = modelCard(meta, path, {
@@ -51,7 +49,7 @@ export async function webModel(path: string, options: OnnxExportOptions = {}): P
     onnx,
     settings: {
       inChannels: card.inChannels,
-      classes: meta.unet.classes,
+      classes,
       threshold: card.threshold,
       tile: predictDefault('tile'),
       overlap: predictDefault('overlap'),

@@ -16,6 +16,12 @@ test('bfloat16 is fast with AVX512-BF16 or AMX-BF16, not with AVX-512 alone or A
   assert.equal(cpuHasFastBfloat16('model name : avx512_bf16 in a name is not a flag\nflags : avx2\n'), false);
 });
 
+test('AMX counts as the planner counts it (plan/machine.ts): amx_bf16 with amx_tile, not amx_bf16 alone', () => {
+  assert.equal(cpuHasFastBfloat16(flags('avx2 avx512f amx_bf16')), false);
+  assert.equal(cpuHasFastBfloat16(flags('avx2 avx512f amx_bf16 amx_tile')), true);
+  assert.equal(cpuHasFastBfloat16(''), false);
+});
+
 test('on the CPU: folded float32 without --amp; with --amp bfloat16 exactly when the CPU has it', () => {
   const trained = unetWithStatistics({ inChannels: 3, baseChannels: 4, depth: 2 });
   const start = memory().numTensors;

@@ -4,13 +4,14 @@
  * module list the page is served and exported from, and the model card.
  */
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { memory } from '../../src/tensor/runtime.js';
+import { exportOnnx } from '../../src/export/onnx.js';
 import { webModel } from '../../src/web/model.js';
 import { moduleClosure, pageFiles, RUNTIME_FILES } from '../../src/web/files.js';
 
@@ -112,4 +113,11 @@ test('the model card, settings and export of a checkpoint: the predict tiling, t
   assert.equal(card.inChannels, 3);
   assert.equal(card.validationDice, null);
   assert.deepEqual(settings, { inChannels: 3, classes: 1, threshold: 0.5, tile: 512, overlap: 0.25, batchSize: 1, threads: 0, backend: 'auto' });
+});
+
+test('the page\'s ONNX bytes are the ones `patho export` writes for the same options', async () => {
+  const out = join(tmp, 'exported.onnx');
+  await exportOnnx('test/fixtures/web/rgb.pt', out, { classNames: ['gland'], mpp: 0.62 });
+  const { onnx } = await webModel('test/fixtures/web/rgb.pt', { classNames: ['gland'], mpp: 0.62 });
+  assert.ok(Buffer.from(onnx).equals(await readFile(out)));
 });
