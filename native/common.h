@@ -69,3 +69,12 @@ Napi::Value guarded(const Napi::CallbackInfo& info, const char* op, Body body) {
     return patho::guarded(info, #NAME, [&](Napi::Env env) { return NAME##_impl(env, info); }); \
   } \
   static Napi::Value NAME##_impl(Napi::Env env, const Napi::CallbackInfo& info)
+
+// Arguments of an exported function, by position.
+#define NUM(i) info[i].As<Napi::Number>().DoubleValue()
+#define INT(i) info[i].As<Napi::Number>().Int64Value()
+#define BOOL(i) info[i].As<Napi::Boolean>().Value()
+#define STR(i) info[i].As<Napi::String>().Utf8Value()
+
+// Adds an exported function to the module's exports under its own name.
+#define REGISTER(NAME) exports.Set(#NAME, Napi::Function::New(env, NAME, #NAME))

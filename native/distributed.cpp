@@ -99,7 +99,7 @@ static Napi::Value distInitImpl(Napi::Env env, const Napi::CallbackInfo& info) {
     }
     if (backend == "gloo") {
       auto options = c10d::ProcessGroupGloo::Options::create(timeout);
-      options->devices.push_back(glooDevice(storeFile.empty() ? masterAddr : "127.0.0.1"));
+      options->devices.push_back(glooDevice(masterAddr));
       options->threads = 2;
       box->group = c10::make_intrusive<c10d::ProcessGroupGloo>(box->store, rank, size, options);
     } else {

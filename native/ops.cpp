@@ -8,10 +8,6 @@
 namespace patho {
 
 #define TENSOR(i, name) unwrapTensor(info[i], name)
-#define NUM(i) info[i].As<Napi::Number>().DoubleValue()
-#define INT(i) info[i].As<Napi::Number>().Int64Value()
-#define BOOL(i) info[i].As<Napi::Boolean>().Value()
-#define STR(i) info[i].As<Napi::String>().Utf8Value()
 #define RET(expr) return wrapTensor(env, (expr))
 
 // Whole numbers cross as integer scalars so that integer tensors accept them
@@ -258,8 +254,6 @@ PATHO_EXPORT(normal_) {
   TENSOR(0, "tensor").normal_(NUM(1), NUM(2));
   INPLACE_RETURN;
 }
-
-#define REGISTER(NAME) exports.Set(#NAME, Napi::Function::New(env, NAME, #NAME))
 
 void registerOps(Napi::Env env, Napi::Object exports) {
   REGISTER(add); REGISTER(sub); REGISTER(rsub); REGISTER(mul); REGISTER(div); REGISTER(pow);

@@ -9,8 +9,6 @@
 
 namespace patho {
 
-#define NUM(i) info[i].As<Napi::Number>().DoubleValue()
-
 // adamStep(params, grads, expAvgs, expAvgSqs, lr, beta1, beta2, eps, weightDecay, decoupled, step):
 // torch.optim.Adam's update with every parameter at the same step count, in
 // the same order of operations as its single-tensor loop, so the results are
@@ -61,8 +59,6 @@ PATHO_EXPORT(profilerStop) {
   activeProfile().reset();
   return env.Undefined();
 }
-
-#define REGISTER(NAME) exports.Set(#NAME, Napi::Function::New(env, NAME, #NAME))
 
 void registerOptim(Napi::Env env, Napi::Object exports) {
   REGISTER(adamStep);

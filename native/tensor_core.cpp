@@ -14,10 +14,6 @@ namespace patho {
 
 #define ARG(i) info[i]
 #define TENSOR(i, name) unwrapTensor(info[i], name)
-#define NUM(i) info[i].As<Napi::Number>().DoubleValue()
-#define INT(i) info[i].As<Napi::Number>().Int64Value()
-#define BOOL(i) info[i].As<Napi::Boolean>().Value()
-#define STR(i) info[i].As<Napi::String>().Utf8Value()
 
 static at::TensorOptions optionsFrom(const Napi::CallbackInfo& info, int dtypeArg, int deviceArg) {
   return at::TensorOptions().dtype(parseDtype(STR(dtypeArg))).device(parseDevice(STR(deviceArg)));
@@ -220,8 +216,6 @@ PATHO_EXPORT(buildInfo) {
   out.Set("parallelInfo", at::get_parallel_info());
   return out;
 }
-
-#define REGISTER(NAME) exports.Set(#NAME, Napi::Function::New(env, NAME, #NAME))
 
 void registerTensorCore(Napi::Env env, Napi::Object exports) {
   REGISTER(fromBuffer); REGISTER(toBuffer);

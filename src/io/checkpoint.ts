@@ -299,10 +299,12 @@ async function readCheckpoint(zip: ZipReader, budget: ByteBudget): Promise<Value
   }
   const pickle = await readEntry(zip, pickleName, budget);
   const records = new TensorRecords(zip, `${prefix}data/`, budget);
+  // charged at every opcode: the label is made once, not per call
+  const objects = `the objects of ${pickleName}`;
   const result = unpickle(pickle, {
     findGlobal: (module, name) => resolveGlobal(module, name, records),
     persistentLoad: (pid) => records.storage(pid),
-    allocate: (bytes) => budget.charge(bytes, `the objects of ${pickleName}`),
+    allocate: (bytes) => budget.charge(bytes, objects),
   });
   checkValue(result, TREE_SIZE_ALLOWANCE + pickle.length);
   await records.materialise();

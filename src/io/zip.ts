@@ -10,8 +10,6 @@ import type { FileHandle } from 'node:fs/promises';
 
 import { crc32 } from './crc32.js';
 
-export { crc32 } from './crc32.js';
-
 const LOCAL_HEADER = 0x04034b50;
 const CENTRAL_HEADER = 0x02014b50;
 const END_OF_CENTRAL_DIR = 0x06054b50;

@@ -5,7 +5,7 @@
  */
 
 import { Pickler } from '../../src/io/pickle.js';
-import { crc32 } from '../../src/io/zip.js';
+import { crc32 } from '../../src/io/crc32.js';
 
 /** Bytes from single byte values, latin1 strings and byte arrays, in order. */
 export function concat(...parts: (number | string | Uint8Array)[]): Uint8Array {

@@ -16,7 +16,8 @@ import { test } from 'node:test';
 
 import { UNet, type UNetOptions } from '../../src/models/unet.js';
 import { noGrad, setNumThreads, tidy, type DType, type Tensor } from '../../src/tensor/index.js';
-import { assertClose, get, loadFixture, manifest, withPrefix, type Reporter } from '../tensor/fixtures.js';
+import type { Reporter } from '../close.js';
+import { assertClose, get, loadFixture, manifest, withPrefix } from '../tensor/fixtures.js';
 
 setNumThreads(2);
 const fixture = await loadFixture('unet.safetensors');

@@ -10,8 +10,6 @@ import { loadSafetensors } from '../../src/io/safetensors.js';
 import { fromBytes, keep, Tensor, type DType } from '../../src/tensor/index.js';
 import { assertCloseValues, UNIT_ROUNDOFF, type Difference, type Precision, type Reporter } from '../close.js';
 
-export { difference, type Difference, type Reporter } from '../close.js';
-
 /** Tests run from dist/test/<dir>/, so fixtures are found from the repository root. */
 export const ENGINE_FIXTURES = fileURLToPath(new URL('../../../test/fixtures/engine/', import.meta.url));
 

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 
 import { noGrad, tensor, tidy, type Tensor } from '../../src/tensor/index.js';
-import { difference } from './fixtures.js';
+import { difference } from '../close.js';
 
 /** A small deterministic generator (mulberry32) for test data. */
 export function random(seed: number): () => number {
