@@ -1,6 +1,8 @@
 /**
- * The viewer keeps serving: `patho serve` runs in its own process (as an
- * unprivileged user when the tests run as root, so file permissions hold),
+ * The viewer keeps serving: `patho serve` runs in its own process (when the
+ * tests run as root, without the capabilities that let root ignore file
+ * permissions, so a mode-000 file stays unreadable; not as another user,
+ * who could not enter a private checkout such as CI's mktemp folder),
  * is hit with unreadable files, aborted downloads and a flood of requests,
  * and must answer each with a status, stay alive, and come back to the
  * descriptors it started with (counted in /proc/PID/fd).
@@ -40,12 +42,12 @@ before(async () => {
   execFileSync('mkfifo', [join(served, 'pipe.png')]);
   const gray = { raw: { width: HUGE_SIDE, height: HUGE_SIDE, channels: 1 as const } };
   await sharp(Buffer.alloc(HUGE_SIDE * HUGE_SIDE, 136), gray).png({ compressionLevel: 1 }).toFile(join(served, 'huge.png'));
-  await chmod(tmp, 0o755); // mkdtemp's folder is private; the unprivileged server must enter it
+  const command = [process.execPath, resolve('bin/patho.js'), 'serve', '--port', '0', served];
+  // setpriv execs the server in its own process, so server.pid is the server's
   const asRoot = process.getuid?.() === 0;
-  server = spawn(process.execPath, [resolve('bin/patho.js'), 'serve', '--port', '0', served], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-    ...(asRoot ? { uid: 65534, gid: 65534 } : {}),
-  });
+  const dropDac = ['setpriv', '--bounding-set=-dac_override,-dac_read_search', '--'];
+  const [program, ...args] = asRoot ? [...dropDac, ...command] : command;
+  server = spawn(program, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   let printed = '';
   for await (const chunk of server.stdout!) {
     printed += chunk;
