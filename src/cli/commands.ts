@@ -76,6 +76,28 @@ const thresholds = {
   help: 'probability thresholds at which to score (a pixel is foreground when p >= threshold)',
 } as const;
 
+/** `--threshold` of predict and eval: a number, or the checkpoint's own (see `parseThreshold`). */
+const modelThreshold = {
+  name: 'threshold',
+  type: 'string',
+  metavar: 'T|auto',
+  default: 'auto',
+  help: "foreground when p >= T; auto takes the model's threshold (the best of its validation sweep by mean Dice; 0.5 for checkpoints without one)",
+} as const;
+
+/**
+ * The value of a `--threshold T|auto` option: a probability in [0, 1], or
+ * 'auto' for the checkpoint's.
+ *
+ * @throws UsageError (exit code 2) for anything else
+ */
+export function parseThreshold(text: string, program: string): number | 'auto' {
+  if (text === 'auto') return 'auto';
+  const value = text.trim() === '' ? NaN : Number(text);
+  if (!(value >= 0 && value <= 1)) throw new UsageError(`--threshold expects a number from 0 to 1 or auto, got '${text}'`, program);
+  return value;
+}
+
 const batchSize = { name: 'batch-size', short: 'b', type: 'int', metavar: 'B', default: 4, min: 1, help: 'images per batch' } as const;
 
 /** How train and plan hold images out for validation: one of the three. */
@@ -315,14 +337,15 @@ export const EVAL = defineCommand({
   name: 'eval',
   summary: 'score a trained model on images with masks',
   description:
-    'Score a trained model on a folder of images and masks: Dice, IoU, precision and recall at each threshold, as the mean over images, pooled over all pixels, and per image.',
+    "Score a trained model on a folder of images and masks: Dice, IoU, precision and recall at the model's threshold (or --threshold) and at each of --thresholds, as the mean over images, pooled over all pixels, and per image.",
   options: [
     model,
     data,
     images,
     masks,
     foreground,
-    thresholds,
+    modelThreshold,
+    { ...thresholds, help: "more probability thresholds at which to score, after --threshold's" },
     { name: 'sweep', type: 'boolean', help: 'also sweep thresholds 0.05..0.95 and report the best by mean Dice' },
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of tables' },
     batchSize,
@@ -336,7 +359,7 @@ export const EVAL = defineCommand({
   ],
   examples: [
     { command: 'patho eval', help: 'score data/model.pt on the membrane training folder' },
-    { command: 'patho eval --model runs/glas/model.pt --data glas-test --thresholds 0.3,0.5', help: 'another model, data set and thresholds' },
+    { command: 'patho eval --model runs/glas/model.pt --data glas-test --threshold 0.4', help: "another model and data set, at 0.4 instead of the model's threshold" },
     { command: 'patho eval --json > scores.json', help: 'machine-readable scores' },
   ],
 });
@@ -350,7 +373,7 @@ export const PREDICT = defineCommand({
   options: [
     model,
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/predictions', help: 'where the masks go' },
-    { name: 'threshold', type: 'number', metavar: 'T', default: 0.5, min: 0, max: 1, help: 'foreground when p >= T' },
+    modelThreshold,
     { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps (PNG for images, tiled pyramidal TIFF for slides)' },
     { name: 'overlay', type: 'boolean', default: true, help: 'also write the mask outline drawn on the image (a thumbnail for slides)' },
     { name: 'tile', type: 'int', metavar: 'PX', default: 512, min: 16, help: 'side of the square tiles the image is predicted in' },

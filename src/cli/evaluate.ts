@@ -4,17 +4,19 @@ import { DataLoader } from '../data/loader.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
 import { UsageError } from './args.js';
-import type { EvalOptions } from './commands.js';
+import { parseThreshold, type EvalOptions } from './commands.js';
 import { startUp } from './startup.js';
 
 export async function evalCommand(o: EvalOptions): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho eval');
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho eval');
+  const asked = parseThreshold(o.threshold, 'patho eval');
   const started = await startUp(o, 'patho eval', false);
   if ('exitCode' in started) return started.exitCode;
   const { device } = started;
   const { net, meta } = await loadTrainedNet(o.model, { device });
   if (net.options.classes !== 1) throw new UsageError(`patho eval scores binary models; ${o.model} has ${net.options.classes} classes`, 'patho eval');
+  const threshold = asked === 'auto' ? meta.threshold : asked;
   const loader = new DataLoader(o.data, o.images, o.masks, {
     batchSize: 1,
     augment: 'none',
@@ -29,13 +31,14 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     const sizes = new Set(loader.dataset.entries.map((e) => `${e.width}x${e.height}`));
     const batches = sizes.size === 1 && o.batchSize > 1 ? rebatch(loader, o.batchSize, o) : loader.epochBatches(0);
     const report = await evaluateBinary(net, batches, {
-      thresholds: o.thresholds,
+      // the threshold masks are cut at first: the boundary errors are counted at it
+      thresholds: [...new Set([threshold, ...o.thresholds])],
       device,
       amp: o.amp ? 'bfloat16' : null,
       sweep: o.sweep,
       boundary: true,
     });
-    process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
+    process.stdout.write(o.json ? JSON.stringify({ threshold, ...report }) + '\n' : formatReport(report, threshold, asked === 'auto'));
     return 0;
   } finally {
     net.dispose();
@@ -56,8 +59,12 @@ async function* rebatch(base: DataLoader, batchSize: number, o: EvalOptions) {
   }
 }
 
-function formatReport(r: EvaluationReport): string {
-  const lines = [`${r.images} images`, 'threshold   dice     iou      precision  recall   | background dice  iou'];
+/** The tables of the report; `threshold` is the one asked for (the model's when `auto`). */
+function formatReport(r: EvaluationReport, threshold: number, auto: boolean): string {
+  const lines = [
+    `${r.images} images; threshold ${threshold} (${auto ? "the model's" : 'from --threshold'}) first`,
+    'threshold   dice     iou      precision  recall   | background dice  iou',
+  ];
   for (const [t, s] of Object.entries(r.thresholds)) {
     const b = r.background[t];
     lines.push(

@@ -31,7 +31,8 @@ export async function infoCommand(o: InfoOptions): Promise<number> {
     `trained         ${m.epoch ?? '?'} epochs on ${m.device ?? '?'}${m.savedAt ? `, saved ${m.savedAt}` : ''}`,
     `training        ${m.training ? Object.entries(m.training).map(([k, v]) => `${k}=${v}`).join(' ') : '?'}`,
     `normalisation   ${m.normalization ? `mean [${m.normalization.mean.map((v) => v.toFixed(4))}] std [${m.normalization.std.map((v) => v.toFixed(4))}]` : 'none'}`,
-    `best val Dice   ${m.bestDice ?? 'n/a'} (threshold ${m.threshold ?? 0.5})`,
+    `best val Dice   ${m.bestDice ?? 'n/a'}`,
+    `threshold       ${m.threshold} (predict and eval use it unless given --threshold)`,
     `trained with    libtorch ${m.torchVersion ?? '?'}`,
     `this machine    libtorch ${runtime.libtorch}, ${runtime.device}, ${runtime.threads} threads, ${runtime.cudaDevices} CUDA device(s)`,
   ];

@@ -17,7 +17,7 @@ import { predictSlide, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
-import type { PredictOptions } from './commands.js';
+import { parseThreshold, type PredictOptions } from './commands.js';
 import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
 import { ProgressBar } from '../report/progress.js';
@@ -60,6 +60,7 @@ function openIfSlide(file: string): Slide | null {
 
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
+  const asked = parseThreshold(o.threshold, 'patho predict');
   let files = expandInputs(inputs);
   ensureWritableFolder(o.out, '--out', 'patho predict');
   const started = await startUp(o, 'patho predict');
@@ -69,6 +70,8 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
   const trained = await loadTrainedNet(o.model, { device });
   const meta = trained.meta;
+  const threshold = asked === 'auto' ? meta.threshold : asked;
+  const binary = trained.net.options.classes === 1;
   // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
   const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
   trained.net.dispose();
@@ -99,7 +102,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             classes: meta.classes ?? null,
             objectType: o.objects as 'annotation' | 'detection',
             tissueMask: o.tissueMask,
-            threshold: o.threshold,
+            threshold,
             normalization: meta.normalization,
             formats: (o.format ?? ['tiff', 'geojson']) as SlideFormat[],
             overlay: o.overlay,
@@ -118,18 +121,19 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         }
         continue;
       }
-      await predictImage(file, name, o, window, net, meta.normalization, rank);
+      await predictImage(file, name, { ...o, threshold }, window, net, meta.normalization, rank);
     }
   } finally {
     net.dispose();
   }
-  process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}\n`);
+  const cut = binary ? ` at threshold ${threshold}${asked === 'auto' ? " (the model's)" : ''}` : '';
+  process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}${cut}\n`);
   return 0;
 }
 
 /** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
 async function predictImage(
-  file: string, name: string, o: PredictOptions, window: SlidingWindowOptions,
+  file: string, name: string, o: Omit<PredictOptions, 'threshold'> & { threshold: number }, window: SlidingWindowOptions,
   net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {

@@ -214,6 +214,7 @@ function printSummary(records: EpochRecord[], modelPath: string): void {
   process.stdout.write(
     `best epoch ${best.epoch}${scores ? `: ${scores}` : ''}` +
       (Object.keys(best.backgroundDice).length ? `, background Dice@${Object.keys(best.backgroundDice)[0]} ${Object.values(best.backgroundDice)[0].toFixed(4)}` : '') +
+      (best.sweep ? `; threshold ${best.sweep.threshold} (the validation sweep's best, Dice ${best.sweep.dice.toFixed(4)})` : '') +
       `; ${records.length} epochs in ${(seconds / 60).toFixed(1)} min; model at ${modelPath}\n`,
   );
 }

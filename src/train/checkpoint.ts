@@ -15,6 +15,9 @@ import type { ForegroundSpec } from '../data/masks.js';
 
 export const CHECKPOINT_FORMAT = 'patho-checkpoint-1';
 
+/** The threshold of a checkpoint that records none. */
+export const FALLBACK_THRESHOLD = 0.5;
+
 export interface CheckpointMeta {
   format: string;
   /** Completed epochs. */
@@ -22,6 +25,7 @@ export interface CheckpointMeta {
   unet: Required<UNetOptions>;
   training: Record<string, string | number | boolean | null>;
   normalization: ChannelStats | null;
+  /** Probability threshold of a binary mask: the validation sweep's best, the default of predict and eval. */
   threshold: number;
   bestDice: number | null;
   /** Epochs since the best validation Dice (the early-stopping count, continued by a resume). */
@@ -111,6 +115,8 @@ export async function loadCheckpoint(path: string, options: { device?: string } 
     throw new CheckpointError(path, "no 'model' state_dict in it");
   }
   const meta = (raw.meta ?? { format: 'state_dict' }) as unknown as CheckpointMeta;
+  // checkpoints from before the threshold was recorded (and plain state_dicts) predict at 0.5
+  if (typeof meta.threshold !== 'number') meta.threshold = FALLBACK_THRESHOLD;
   return {
     meta,
     model,

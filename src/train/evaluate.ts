@@ -60,7 +60,7 @@ export async function evaluateBinary(
   const thresholds = options.thresholds ?? DEFAULT_THRESHOLDS;
   const foreground = new BinaryMetricAccumulator(thresholds);
   const background = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t));
-  const sweep = options.sweep ? new ThresholdSweep() : null;
+  let sweep = options.sweep ? new ThresholdSweep() : null;
   let boundary = options.boundary ? new BoundaryErrorAccumulator(thresholds[0]) : null;
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
@@ -87,6 +87,7 @@ export async function evaluateBinary(
     bg = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t), options.reduce(background.counts()));
     losses = options.reduce(new Float64Array([lossSum]))[0];
     if (boundary) boundary = new BoundaryErrorAccumulator(boundary.threshold, options.reduce(boundary.counts()));
+    if (sweep) sweep = new ThresholdSweep({}, options.reduce(sweep.counts()));
   }
   const report: EvaluationReport = { images: fg.images, thresholds: {}, background: {}, perImage };
   if (options.loss) report.loss = losses / Math.max(1, fg.images);

@@ -48,6 +48,7 @@ export function formatEpoch(r: EpochRecord): string {
     `epoch ${r.epoch}  loss ${r.trainLoss.toFixed(4)}` +
     (r.valLoss !== null ? `  val_loss ${r.valLoss.toFixed(4)}` : '') +
     (scores ? `  ${scores}` : '') + bg +
+    (r.sweep ? `  best threshold ${r.sweep.threshold} (dice ${r.sweep.dice.toFixed(4)})` : '') +
     `  lr ${r.lr.toPrecision(3)}  ${r.imagesPerSecond.toFixed(2)} img/s  data wait ${(r.dataWait * 100).toFixed(1)}%` +
     (r.best ? '  (best)' : '')
   );

@@ -21,6 +21,8 @@ export interface EpochRecord {
   iou: Record<string, number>;
   /** Dice of the background class (membrane, for the membrane data) per threshold. */
   backgroundDice: Record<string, number>;
+  /** The validation's threshold sweep: its best threshold by mean Dice, and that Dice; null when not swept. */
+  sweep: { threshold: number; dice: number } | null;
   lr: number;
   imagesPerSecond: number;
   /** Share of the epoch spent waiting for the loader. */
@@ -196,6 +198,7 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
         dice: scoresOf(report, 'dice'),
         iou: scoresOf(report, 'iou'),
         backgroundDice: report ? Object.fromEntries(Object.entries(report.background).map(([t, s]) => [t, s.dice])) : {},
+        sweep: report?.sweep && Number.isFinite(report.sweep.best.threshold) ? { threshold: report.sweep.best.threshold, dice: report.sweep.best.dice } : null,
         lr,
         // the whole job's rate: every rank trains its own share of the batches
         imagesPerSecond: (images * parts.worldSize) / trainSeconds,

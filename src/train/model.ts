@@ -8,7 +8,8 @@
  * ```
  * Every epoch it logs the losses, Dice/IoU at each threshold, learning rate and
  * throughput (terminal and JSON lines), and writes the best and the latest
- * checkpoint atomically; `resume` continues from the latest exactly.
+ * checkpoint atomically, each with the threshold its validation's sweep found
+ * best; `resume` continues from the latest exactly.
  *
  * A facade: the step is `trainStep` (step.ts), the epochs `runEpochs`
  * (loop.ts), checkpoints `saveRun`/`resumeRun` (state.ts), the defaults
@@ -130,6 +131,10 @@ export class Model {
   readonly loss: Loss;
   /** Normalisation of the training data, saved with the weights. */
   normalization: ChannelStats | null = null;
+  /**
+   * Probability threshold of a binary mask, saved with the weights: the best
+   * of the latest validation's threshold sweep (by mean Dice); 0.5 before any.
+   */
   threshold = 0.5;
   /** The loop's counters (completed epochs, best Dice, ...); they continue after a resume. */
   readonly progress: RunProgress = { epoch: 0, bestDice: null, epochsSinceBest: 0, elapsedSeconds: 0 };
@@ -300,9 +305,12 @@ export class Model {
       device: this.options.device, amp: this.options.amp, loss: this.loss,
       reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
     };
-    return this.net.options.classes > 1
-      ? evaluateMulticlass(this.net, batches, common)
-      : evaluateBinary(this.net, batches, { ...common, thresholds: [...thresholds] });
+    if (this.net.options.classes > 1) return evaluateMulticlass(this.net, batches, common);
+    const report = await evaluateBinary(this.net, batches, { ...common, thresholds: [...thresholds], sweep: true });
+    // the checkpoints written after this validation carry the threshold that suits their weights best
+    const best = report.sweep!.best.threshold;
+    if (Number.isFinite(best)) this.threshold = best;
+    return report;
   }
 
   /** True on every rank when rank 0 says so. */

@@ -113,7 +113,7 @@ export async function loadWeights(
     net.loadStateDict(checkpoint.model);
     return {
       normalization: checkpoint.meta.normalization ?? null,
-      threshold: checkpoint.meta.threshold ?? 0.5,
+      threshold: checkpoint.meta.threshold,
       bestDice: checkpoint.meta.bestDice ?? null,
     };
   } finally {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { type CommandSpec, UsageError, parseArgs } from '../../src/cli/args.js';
-import { COMMANDS, parseCommandLine } from '../../src/cli/commands.js';
+import { COMMANDS, parseCommandLine, parseThreshold } from '../../src/cli/commands.js';
 
 function usageError(argv: string[], message: string, command = 'patho'): void {
   assert.throws(
@@ -114,12 +114,27 @@ test('eval, predict and info parse their options and positionals', () => {
   if (prediction.command === 'predict') {
     assert.deepEqual(prediction.positionals, ['a.png', 'b.png']);
     assert.equal(prediction.options.model, 'data/model.pt');
-    assert.equal(prediction.options.threshold, 0.6);
+    assert.equal(prediction.options.threshold, '0.6');
     assert.equal(prediction.options.probabilities, true);
     assert.equal(prediction.options.overlay, false);
   }
   const info = parseCommandLine(['info', '-m', 'x.pt']);
   assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, verbose: false }, positionals: [], given: ['model'] });
+});
+
+test("--threshold of predict and eval: auto (the model's, the default) or a probability; anything else is exit 2", () => {
+  const prediction = parseCommandLine(['predict', 'a.png']);
+  assert.ok(prediction.command === 'predict' && prediction.options.threshold === 'auto');
+  const evaluation = parseCommandLine(['eval']);
+  assert.ok(evaluation.command === 'eval' && evaluation.options.threshold === 'auto');
+  assert.equal(parseThreshold('auto', 'patho eval'), 'auto');
+  assert.equal(parseThreshold('0.55', 'patho eval'), 0.55);
+  assert.equal(parseThreshold('0', 'patho eval'), 0);
+  assert.equal(parseThreshold('1', 'patho eval'), 1);
+  for (const bad of ['1.5', '-0.1', 'x', '', 'NaN']) {
+    assert.throws(() => parseThreshold(bad, 'patho eval'), (e: unknown) => e instanceof UsageError && e.exitCode === 2 &&
+      e.message === `--threshold expects a number from 0 to 1 or auto, got '${bad}'`);
+  }
 });
 
 test('help: patho, patho --help, patho help train, patho train -h', () => {
@@ -155,7 +170,6 @@ test('mistakes on the command line give their messages and exit code 2', () => {
   usageError(['train', '--val', 'v', '--val-split', '0.1'], '--val-split and --val cannot be used together', 'patho train');
   usageError(['train', '--val-names', '25,26', '--val', 'v'], '--val and --val-names cannot be used together', 'patho train');
   usageError(['train', 'extra'], "'patho train' takes no positional arguments (got 'extra')", 'patho train');
-  usageError(['eval', '--threshold', '0.5'], "unknown option --threshold for 'patho eval' (did you mean --thresholds?)", 'patho eval');
   usageError(['eval', '--thresholds', '0.5,2'], '--thresholds must be at most 1, got 2', 'patho eval');
   usageError(['predict', '--out', 'x'], "'patho predict' needs at least one INPUT", 'patho predict');
   usageError(['info', '--epochs', '3'], "unknown option --epochs for 'patho info'", 'patho info');

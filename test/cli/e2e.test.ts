@@ -76,12 +76,21 @@ test('train --resume continues from last.pt: a third epoch is appended to the lo
   assert.deepEqual(log, [1, 2, 3]);
 });
 
-test('eval --json prints one object: images, Dice/IoU/precision/recall per threshold, and per-image scores', () => {
+/** The threshold model.pt records (the best of its validation sweep). */
+function modelThreshold(): number {
+  const info = patho('info', '--model', model, '--json');
+  assert.equal(info.code, 0, info.stderr);
+  return JSON.parse(info.stdout).threshold;
+}
+
+test("eval --json prints one object: images, Dice/IoU/precision/recall at the model's threshold and the others, and per-image scores", () => {
   const result = patho('eval', '--model', model, '--data', 'data', '--json', '--workers', '0', '--threads', '1');
   assert.equal(result.code, 0, result.stderr);
   const report = JSON.parse(result.stdout);
   assert.equal(report.images, 4);
-  assert.deepEqual(Object.keys(report.thresholds), ['0.5', '0.7']);
+  const threshold = modelThreshold();
+  assert.equal(report.threshold, threshold);
+  assert.deepEqual(Object.keys(report.thresholds), [...new Set([String(threshold), '0.5', '0.7'])]);
   for (const scores of Object.values(report.thresholds) as Record<string, number>[]) {
     for (const key of ['dice', 'iou', 'precision', 'recall']) assert.ok(scores[key] >= 0 && scores[key] <= 1, `${key} ${scores[key]}`);
   }
@@ -93,14 +102,24 @@ test('eval --json prints one object: images, Dice/IoU/precision/recall per thres
 
   const table = patho('eval', '--model', model, '--data', 'data', '--thresholds', '0.3', '--workers', '0', '--threads', '1');
   assert.equal(table.code, 0, table.stderr);
-  assert.match(table.stdout, /^4 images\nthreshold +dice +iou +precision +recall/);
+  assert.match(table.stdout, new RegExp(`^4 images; threshold ${threshold} \\(the model's\\) first\nthreshold +dice +iou +precision +recall`));
   assert.match(table.stdout, /\n0\.3 +\d\.\d{4}/);
+});
+
+test("eval --threshold T scores at T first instead of the model's threshold; a bad T is exit 2", () => {
+  const result = patho('eval', '--model', model, '--data', 'data', '--json', '--threshold', '0.35', '--workers', '0', '--threads', '1');
+  assert.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout);
+  assert.equal(report.threshold, 0.35);
+  assert.deepEqual(Object.keys(report.thresholds), ['0.35', '0.5', '0.7']);
+  assert.equal(report.boundary.threshold, 0.35, 'the boundary errors are counted at the threshold asked for');
+  expectInputError(patho('eval', '--model', model, '--data', 'data', '--threshold', '2'), /--threshold expects a number from 0 to 1 or auto, got '2'/);
 });
 
 test('predict writes a one-channel 0/255 mask, a probability map and an overlay of the input size for each image', async () => {
   const result = patho('predict', '--model', model, '--out', 'predictions', '--probabilities', '--workers', '0', '--threads', '1', join('data', 'images'));
   assert.equal(result.code, 0, result.stderr);
-  assert.match(result.stdout, /^4 \w+ predicted into predictions\n/);
+  assert.match(result.stdout, new RegExp(`^4 \\w+ predicted into predictions at threshold ${modelThreshold()} \\(the model's\\)\n`));
   for (const name of ['0', '1', '2', '3']) {
     const mask = await png(join(dir, 'predictions', `${name}_mask.png`));
     assert.deepEqual([mask.width, mask.height, mask.channels], [64, 64, 1], `${name}_mask.png`);
@@ -118,6 +137,7 @@ test('info describes the checkpoint in text and as JSON', () => {
   assert.match(text.stdout, /architecture +U-Net depth 2, base 2 channels, 1 in, 1 class\(es\), bilinear upsampling, same padding/);
   assert.match(text.stdout, /normalisation +mean \[0\.\d{4}\] std \[0\.\d{4}\]/);
   assert.match(text.stdout, /best val Dice +\d/);
+  assert.match(text.stdout, new RegExp(`\nthreshold +${modelThreshold()} \\(predict and eval use it unless given --threshold\\)\n`));
   assert.match(text.stdout, /this machine +libtorch \d/);
   const json = patho('info', '--model', model, '--json');
   assert.equal(json.code, 0, json.stderr);

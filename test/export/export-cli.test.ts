@@ -18,7 +18,7 @@ before(async () => {
   const net = unetWithStatistics({ inChannels: 3, classes: 2, baseChannels: 4, depth: 2 });
   await saveCheckpoint(model, {
     format: CHECKPOINT_FORMAT, epoch: 1, unet: net.options, training: {}, normalization: { mean: [0.8, 0.6, 0.8], std: [0.2, 0.2, 0.2] },
-    threshold: 0.5, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
+    threshold: 0.45, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
   });
   net.dispose();
 });
@@ -28,11 +28,11 @@ function patho(...args: string[]) {
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-test('patho export --model m.pt --format onnx OUT.onnx writes a model ONNX Runtime runs', async () => {
+test("patho export --model m.pt --format onnx OUT.onnx writes a model ONNX Runtime runs, with the checkpoint's threshold", async () => {
   const out = join(dir, 'model.onnx');
   const r = patho('--model', model, '--format', 'onnx', '--class-names', 'background,gland', '--mpp', '0.5', out);
   assert.equal(r.code, 0, r.stderr);
-  assert.match(r.stdout, /-> .*model\.onnx \(ONNX, class_names=\["background","gland"\], threshold=0\.5, .*mpp=0\.5\)/);
+  assert.match(r.stdout, /-> .*model\.onnx \(ONNX, class_names=\["background","gland"\], threshold=0\.45, .*mpp=0\.5\)/);
   const session = await ort.InferenceSession.create(out);
   const result = await session.run({ pixels: new ort.Tensor('float32', new Float32Array(3 * 20 * 30).fill(200), [1, 3, 20, 30]) });
   const p = result.probabilities.data as Float32Array;

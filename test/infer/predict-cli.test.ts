@@ -20,13 +20,19 @@ const dir = mkdtempSync(join(tmpdir(), 'patho-predict-'));
 const model = join(dir, 'model.pt');
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** The same weights recorded with a threshold of 0 (every pixel is foreground) and of 1 (none is). */
+const lowModel = join(dir, 'low.pt');
+const highModel = join(dir, 'high.pt');
+
 before(async () => {
   manualSeed(7);
   const net = new UNet({ inChannels: 3, classes: 1, depth: 2, baseChannels: 4, batchNorm: false });
-  await saveCheckpoint(model, {
-    format: CHECKPOINT_FORMAT, epoch: 0, unet: net.options, training: {}, normalization: { mean: [0.8, 0.6, 0.8], std: [0.2, 0.2, 0.2] },
-    threshold: 0.5, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
-  });
+  for (const [path, threshold] of [[model, 0.5], [lowModel, 0], [highModel, 1]] as const) {
+    await saveCheckpoint(path, {
+      format: CHECKPOINT_FORMAT, epoch: 0, unet: net.options, training: {}, normalization: { mean: [0.8, 0.6, 0.8], std: [0.2, 0.2, 0.2] },
+      threshold, bestDice: null, torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
+    });
+  }
   net.dispose();
 });
 
@@ -83,6 +89,31 @@ test('a PNG smaller than a tile: mask PNG and GeoJSON of its size', async () => 
   const meta = await sharp(join(out, 'small_mask.png')).metadata();
   assert.deepEqual([meta.width, meta.height], [45, 30]);
   assert.ok(existsSync(join(out, 'small.geojson')));
+});
+
+test("the mask is cut at the model's threshold by default (--threshold auto); a number given overrides it", async () => {
+  const png = join(dir, 'cut.png');
+  const rgb = Buffer.alloc(40 * 40 * 3).map((_, i) => (i * 53) % 256);
+  await sharp(rgb, { raw: { width: 40, height: 40, channels: 3 } }).png().toFile(png);
+  const foreground = async (modelPath: string, ...args: string[]) => {
+    const out = join(dir, `cut-${modelPath.endsWith('low.pt') ? 'low' : 'high'}-${args.join('')}`);
+    const r = spawnSync(process.execPath, ['bin/patho.js', 'predict', '--model', modelPath, '--threads', '1', png, '--out', out, '--no-overlay', ...args], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    const mask = await sharp(join(out, 'cut_mask.png')).raw().toBuffer();
+    return { share: mask.reduce((n, v) => n + (v === 255 ? 1 : 0), 0) / mask.length, stdout: r.stdout };
+  };
+  const low = await foreground(lowModel);
+  assert.equal(low.share, 1, 'p >= 0 everywhere');
+  assert.match(low.stdout, /1 input predicted into .* at threshold 0 \(the model's\)/);
+  const high = await foreground(highModel, '--threshold', 'auto');
+  assert.equal(high.share, 0, 'a sigmoid stays below 1');
+  assert.match(high.stdout, /at threshold 1 \(the model's\)/);
+  const overridden = await foreground(lowModel, '--threshold', '1');
+  assert.equal(overridden.share, 0);
+  assert.match(overridden.stdout, /at threshold 1\n/);
+  const bad = spawnSync(process.execPath, ['bin/patho.js', 'predict', '--model', lowModel, png, '--threshold', 'high'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--threshold expects a number from 0 to 1 or auto, got 'high'/);
 });
 
 test('under torchrun (RANK=1, WORLD_SIZE=2) a rank predicts every second input', async () => {

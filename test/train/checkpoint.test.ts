@@ -86,7 +86,9 @@ if (process.env.PATHO_SAVE_CHILD) {
       assert.equal(m.normalization!.mean.length, 1);
       assert.equal(m.normalization!.std.length, 1);
       assert.ok(m.normalization!.std[0] > 0);
-      assert.equal(m.threshold, 0.5);
+      // the best threshold of the last validation's sweep (test/train/threshold.test.ts checks it against a new sweep)
+      const lastEpoch = JSON.parse(readFileSync(join(dir, 'run', 'train.jsonl'), 'utf8').trim().split('\n').at(-1)!);
+      assert.equal(m.threshold, lastEpoch.sweep.threshold);
       assert.ok(typeof m.bestDice === 'number' && m.bestDice >= 0 && m.bestDice <= 1, `bestDice ${m.bestDice}`);
       assert.equal(m.torchVersion, buildInfo().torchVersion);
       assert.equal(m.device, 'cpu');
