@@ -246,6 +246,35 @@ function convert(option: OptionSpec, flag: string, raw: string, program: string)
   return checkChoice(option, flag, raw, program);
 }
 
+/**
+ * A value for `option` read from a JSON file (`patho train --config`),
+ * checked as the command line checks its text: type, choices, range; a list
+ * is a JSON array. `label` names the value in messages.
+ */
+export function checkJsonValue(option: OptionSpec, label: string, value: unknown, program: string): unknown {
+  const expected = (what: string) => new UsageError(`${label} must be ${what}, got ${JSON.stringify(value)}`, program);
+  switch (option.type) {
+    case 'boolean':
+      if (typeof value !== 'boolean') throw expected('true or false');
+      return value;
+    case 'int':
+      if (!Number.isInteger(value)) throw expected('an integer');
+      return checkRange(option, label, value as number, program);
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value)) throw expected('a number');
+      return checkRange(option, label, value, program);
+    case 'list': {
+      const numbers = option.items === 'number';
+      const fits = (item: unknown) => (numbers ? typeof item === 'number' && Number.isFinite(item) : typeof item === 'string');
+      if (!Array.isArray(value) || value.length === 0 || !value.every(fits)) throw expected(`an array of ${numbers ? 'numbers' : 'strings'}`);
+      return value.map((item) => (numbers ? checkRange(option, label, item, program) : checkChoice(option, label, item, program)));
+    }
+    default:
+      if (typeof value !== 'string') throw expected(option.choices ? `one of ${option.choices.join(', ')}` : 'a string');
+      return checkChoice(option, label, value, program);
+  }
+}
+
 function checkRange(option: OptionSpec, flag: string, value: number, program: string): number {
   if (option.min !== undefined && value < option.min) throw new UsageError(`${flag} must be at least ${option.min}, got ${value}`, program);
   if (option.max !== undefined && value > option.max) throw new UsageError(`${flag} must be at most ${option.max}, got ${value}`, program);

@@ -256,6 +256,12 @@ export const TRAIN = defineCommand({
       default: true,
       help: 'fill every option not given from a plan for the data, this machine and the budget (see patho plan); --no-plan uses the fixed defaults shown here',
     },
+    {
+      name: 'config',
+      type: 'string',
+      metavar: 'FILE',
+      help: 'options from a JSON file: a plan to replay (patho plan --json, OUT/plan.json, patho info --config) or any of these options by name, e.g. {"lr": 0.001, "base-channels": 32}; options on the command line override it',
+    },
     { name: 'resume', type: 'boolean', help: 'continue from the latest checkpoint in --out (and its plan.json)' },
     { name: 'seed', type: 'int', metavar: 'S', default: 0, help: 'seed of the split, the sampling, the augmentation and the weights' },
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/', help: 'where checkpoints (model.pt) and logs go' },
@@ -294,6 +300,7 @@ export const TRAIN = defineCommand({
       help: 'H&E tiles with their own folder and run directory',
     },
     { command: 'patho train --out runs/glas --resume', help: 'continue an interrupted run' },
+    { command: 'patho train --data glas2 --config runs/glas/plan.json --seed 2', help: "another run with an earlier run's plan, on other data and another seed" },
     {
       command: 'patho train --slides slides --classes Tumor,Stroma --mpp 0.5 --val-slides s7',
       help: 'train on regions drawn in QuPath (GeoJSON in annotations/ beside slides/); unannotated pixels are left out',
@@ -415,10 +422,21 @@ export const INFO = defineCommand({
   summary: "describe a checkpoint and this machine's libtorch",
   description:
     'Describe a checkpoint: architecture, training configuration, data normalisation, best validation Dice; and the libtorch version and device this machine would use.',
-  options: [model, { name: 'json', type: 'boolean', help: 'print one JSON object' }, verbose],
+  options: [
+    model,
+    { name: 'json', type: 'boolean', help: 'print one JSON object' },
+    {
+      name: 'config',
+      type: 'boolean',
+      help: "print the run's plan as a JSON file for patho train --config (a checkpoint without a plan: the options it records)",
+    },
+    verbose,
+  ],
+  exclusive: [['json', 'config']],
   examples: [
     { command: 'patho info', help: 'describe data/model.pt' },
     { command: 'patho info --model runs/glas/model.pt --json', help: 'as JSON' },
+    { command: 'patho info --model runs/glas/model.pt --config > glas.json', help: "the run's plan, for patho train --config glas.json" },
   ],
 });
 

@@ -1,6 +1,6 @@
 /** `patho info`: what a checkpoint holds, and the libtorch this machine runs. */
 import { existsSync } from 'node:fs';
-import { loadCheckpoint, disposeCheckpoint } from '../train/checkpoint.js';
+import { loadCheckpoint, disposeCheckpoint, type CheckpointMeta } from '../train/checkpoint.js';
 import { buildInfo, cuda, getNumThreads } from '../tensor/runtime.js';
 import { UsageError } from './args.js';
 import type { InfoOptions } from './commands.js';
@@ -18,6 +18,10 @@ export async function infoCommand(o: InfoOptions): Promise<number> {
     device: cuda.isAvailable() ? 'cuda:0' : 'cpu',
     threads: getNumThreads(),
   };
+  if (o.config) {
+    process.stdout.write(JSON.stringify(configOf(checkpoint.meta), null, 2) + '\n');
+    return 0;
+  }
   const info = { model: o.model, parameters, ...checkpoint.meta, runtime };
   if (o.json) {
     process.stdout.write(JSON.stringify(info) + '\n');
@@ -38,4 +42,21 @@ export async function infoCommand(o: InfoOptions): Promise<number> {
   ];
   process.stdout.write(lines.join('\n') + '\n');
   return 0;
+}
+
+/**
+ * What `patho train --config` replays of a checkpoint: the plan it was made
+ * from, or, without one, the options of patho train that it records.
+ */
+export function configOf(meta: CheckpointMeta): object {
+  if (meta.plan) return meta.plan;
+  const { unet, training } = meta;
+  if (!unet || !training) throw new UsageError(`${meta.format === 'state_dict' ? 'a plain state_dict' : 'this checkpoint'} records no training options to print as a config`, 'patho info');
+  return {
+    depth: unet.depth, baseChannels: unet.baseChannels, batchNorm: unet.batchNorm, upsample: unet.upsample, padding: unet.padding, dropout: unet.dropout,
+    lr: training.lr, optimizer: training.optimizer, momentum: training.momentum, schedule: training.schedule,
+    // several classes always train with cross-entropy, which --loss does not name
+    ...(unet.classes === 1 && training.loss ? { loss: training.loss } : {}),
+    amp: training.amp !== null && training.amp !== undefined, channelsLast: training.memoryFormat === 'channelsLast',
+  };
 }

@@ -17,13 +17,15 @@ import { planData, validationOf } from './plan.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
 import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
-import type { TrainOptions } from './commands.js';
+import { TRAIN, type TrainOptions } from './commands.js';
+import { withConfig } from './config.js';
 import { ensureWritableFolder } from './output.js';
 import { stopOnSignals } from './signals.js';
 import { startUp } from './startup.js';
 
-/** @param given the options given on the command line (camelCase); a plan fills in the others */
-export async function trainCommand(options: TrainOptions, given: readonly string[] = []): Promise<number> {
+/** @param givenOnCommandLine the options given on the command line (camelCase); --config and a plan fill in the others */
+export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: readonly string[] = []): Promise<number> {
+  const { options, given } = withConfig(parsed, givenOnCommandLine, TRAIN);
   if (!options.slides && !existsSync(options.data)) throw new UsageError(`--data ${options.data}: no such folder`, 'patho train');
   const annotations = options.slides ? options.annotations ?? join(dirname(resolve(options.slides)), 'annotations') : null;
   if (options.slides) checkSlideOptions(options, annotations!);

@@ -84,6 +84,7 @@ test("every option of issue 5's train synopsis parses", () => {
       maxMinutes: 20,
       valEvery: 3,
       checkpointEvery: 60,
+      config: undefined,
       resume: true,
       seed: 7,
       out: 'runs/x',
@@ -119,7 +120,7 @@ test('eval, predict and info parse their options and positionals', () => {
     assert.equal(prediction.options.overlay, false);
   }
   const info = parseCommandLine(['info', '-m', 'x.pt']);
-  assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, verbose: false }, positionals: [], given: ['model'] });
+  assert.deepEqual(info, { command: 'info', options: { model: 'x.pt', json: false, config: false, verbose: false }, positionals: [], given: ['model'] });
 });
 
 test("--threshold of predict and eval: auto (the model's, the default) or a probability; anything else is exit 2", () => {

@@ -4,12 +4,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+
+import { TRAIN } from '../../src/cli/commands.js';
+import { readConfig } from '../../src/cli/config.js';
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const bin = join(repo, 'bin', 'patho.js');
@@ -89,4 +92,50 @@ test('patho train --no-plan keeps the fixed defaults and writes no plan', () => 
   const meta = JSON.parse(patho('info', '--model', join('fixed', 'model.pt'), '--json').stdout);
   assert.equal(meta.plan, null);
   assert.equal(meta.training.optimizer, 'sgd');
+});
+
+test('patho info --config prints the stored plan; patho train --config replays it, the command line overriding it', () => {
+  const printed = patho('info', '--model', join('run', 'model.pt'), '--config');
+  assert.equal(printed.code, 0, printed.stderr);
+  const plan = JSON.parse(readFileSync(join(dir, 'run', 'plan.json'), 'utf8'));
+  assert.deepEqual(JSON.parse(printed.stdout), plan);
+  writeFileSync(join(dir, 'replay.json'), printed.stdout);
+  const result = patho('train', '--data', 'data', '--out', 'replayed', '--config', 'replay.json', '--epochs', '2', '--workers', '0', '--threads', '1', '--seed', '1', '--val-split', '0.25');
+  assert.equal(result.code, 0, result.stderr);
+  const replayed = JSON.parse(readFileSync(join(dir, 'replayed', 'plan.json'), 'utf8'));
+  for (const [key, choice] of Object.entries(plan.choices) as [string, { value: unknown }][]) {
+    // maxMinutes was null (no budget, --epochs given), which sets nothing: the replay has none either
+    assert.deepEqual(replayed.choices[key].value, key === 'epochs' ? 2 : choice.value, key);
+    assert.equal(replayed.choices[key].source, choice.value === null ? 'plan' : 'given', key);
+  }
+  const log = readFileSync(join(dir, 'replayed', 'train.jsonl'), 'utf8').trim().split('\n');
+  assert.equal(log.length, 2, "--epochs 2 on the command line, not the plan's 1");
+  const meta = JSON.parse(patho('info', '--model', join('replayed', 'model.pt'), '--json').stdout);
+  assert.equal(meta.unet.baseChannels, plan.choices.baseChannels.value);
+});
+
+test('patho info --config of a checkpoint without a plan prints the options it records, a config patho train reads', () => {
+  const printed = patho('info', '--model', join('fixed', 'model.pt'), '--config');
+  assert.equal(printed.code, 0, printed.stderr);
+  const options = JSON.parse(printed.stdout);
+  assert.deepEqual(options, {
+    depth: 2, baseChannels: 2, batchNorm: true, upsample: 'bilinear', padding: 'same', dropout: 0,
+    lr: 5e-3, optimizer: 'sgd', momentum: 0.99, schedule: 'none', loss: 'bce-jaccard', amp: false, channelsLast: false,
+  });
+  writeFileSync(join(dir, 'fixed.json'), printed.stdout);
+  assert.deepEqual(readConfig(join(dir, 'fixed.json'), TRAIN), options);
+});
+
+test('patho train --config: an unknown key or a wrong type is exit 2 naming the file and the key', () => {
+  writeFileSync(join(dir, 'typo.json'), JSON.stringify({ epochs: 1, 'learning-rate': 0.01 }));
+  let result = patho('train', '--data', 'data', '--config', 'typo.json');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--config typo\.json: unknown option 'learning-rate'/);
+  writeFileSync(join(dir, 'typed.json'), JSON.stringify({ epochs: '3' }));
+  result = patho('train', '--data', 'data', '--config', 'typed.json');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--config typed\.json: 'epochs' must be an integer, got "3"/);
+  result = patho('train', '--data', 'data', '--config', 'none.json');
+  assert.equal(result.code, 2);
+  assert.match(result.stderr, /--config none\.json: cannot be read \(ENOENT\)/);
 });
