@@ -445,7 +445,7 @@ export const REPORT = defineCommand({
   name: 'report',
   summary: 'write the HTML report of a training run',
   description:
-    "Write RUN_DIR/report.html, one self-contained page: the run's loss, Dice/IoU, learning-rate and throughput curves; the saved model scored again on the run's validation images (per image, a threshold sweep, the worst and best images with outlines); the configuration, normalisation, libtorch and device. The predictions go to RUN_DIR/validation/, where patho serve shows them. patho train writes the report at its end.",
+    "Write RUN_DIR/report.html, one self-contained page: the run's loss, Dice/IoU, learning-rate and throughput curves; the saved model scored again on the run's validation images (per image, a threshold sweep, the worst and best images with ground truth and prediction compared on them: agreement outlined green, misses tinted blue, false alarms orange); the configuration, normalisation, libtorch and device. The predictions go to RUN_DIR/validation/, where patho serve shows them. patho train writes the report at its end.",
   options: [
     { name: 'model', short: 'm', type: 'string', metavar: 'FILE', help: 'checkpoint to score (default: RUN_DIR/model.pt)' },
     { name: 'out', short: 'o', type: 'string', metavar: 'FILE', help: 'where the page goes (default: RUN_DIR/report.html)' },

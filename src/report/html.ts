@@ -7,8 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { CheckpointMeta } from '../train/checkpoint.js';
-import { reportScript } from './page.js';
-import type { ExamplePanels } from './panels.js';
+import { reportScript, scientificLabel } from './page.js';
+import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, type ExamplePanels } from './panels.js';
 import type { ValidationResult } from './validation.js';
 
 /** One example of the worst or best validation images. */
@@ -71,7 +71,7 @@ ${configuration(content)}
 <script type="application/json" id="run-log">${jsonBlock(content.records)}</script>
 ${sweep ? `<script type="application/json" id="sweep">${jsonBlock({ ...sweep, chosen: validation.result.threshold })}</script>` : ''}
 <script>${asset('uplot/dist/uPlot.iife.min.js')}</script>
-<script>(${reportScript.toString()})();</script>
+<script>(${reportScript.toString()})(${scientificLabel.toString()});</script>
 </body>
 </html>
 `;
@@ -115,7 +115,7 @@ function validationSection({ result, worst, best }: { result: ValidationResult; 
 ${worst.map(exampleFigure).join('\n')}
 <h3>Best</h3>
 ${best.length ? best.map(exampleFigure).join('\n') : '<p>Every image is among the worst above.</p>'}
-<p class="legend">Outlines: <span class="truth">ground truth</span>, <span class="prediction">prediction</span>.</p>`;
+<p class="legend">Comparison: <span class="agreement">agreement</span> (outlined), <span class="miss">missed</span> (in the ground truth, not predicted), <span class="false-alarm">false alarm</span> (predicted, not in the ground truth).</p>`;
 }
 
 function exampleFigure(example: Example): string {
@@ -126,7 +126,7 @@ function exampleFigure(example: Example): string {
     `<figure class="panel"><img class="${kind}" src="${src}" width="${panels.width * zoom}" height="${panels.height * zoom}" alt="${escape(alt)}"><figcaption>${kind}</figcaption></figure>`;
   return `<div class="example" data-name="${escape(example.name)}">
 <h4>${escape(example.name)} &middot; Dice ${example.dice.toFixed(4)}</h4>
-<div class="panels">${img(panels.image, `${example.name}: image`, 'image')}${img(panels.truth, `${example.name}: ground truth`, 'truth')}${img(panels.prediction, `${example.name}: prediction`, 'prediction')}</div>
+<div class="panels">${img(panels.image, `${example.name}: image`, 'image')}${img(panels.comparison, `${example.name}: ground truth and prediction compared`, 'comparison')}</div>
 </div>`;
 }
 
@@ -166,6 +166,10 @@ function jsonBlock(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
 }
 
+function cssColour([r, g, b]: readonly number[]): string {
+  return `rgb(${r}, ${g}, ${b})`;
+}
+
 function escape(text: string): string {
   return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 }
@@ -189,8 +193,10 @@ table.sortable th[aria-sort=descending]::after { content: ' \\25BC'; }
 .panel figcaption { font-weight: normal; color: #555; }
 .panel img { image-rendering: pixelated; border: 1px solid #ccc; }
 .example h4 { margin: 1em 0 0.3em; }
-.legend .truth { color: rgb(0, 160, 70); font-weight: 600; }
-.legend .prediction { color: rgb(220, 0, 220); font-weight: 600; }
+.legend span { padding: 0 4px; font-weight: 600; color: #222; }
+.legend .agreement { outline: 2px solid ${cssColour(AGREEMENT_COLOUR)}; }
+.legend .miss { background: ${cssColour(MISS_COLOUR)}; }
+.legend .false-alarm { background: ${cssColour(FALSE_ALARM_COLOUR)}; }
 .config { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
 .config caption { text-align: left; font-weight: 600; }
 .missing { color: #a40; }

@@ -57,7 +57,9 @@ export async function writeReport(runDir: string, options: WriteReportOptions = 
           'run patho report --data DIR to score a folder of images and masks.',
       };
     } else {
-      const thresholds = Object.keys((records.find((r) => r.event === 'epoch')?.dice as object | undefined) ?? {}).map(Number);
+      // the thresholds of the first validated epoch (with --val-every N, epochs between validations have none)
+      const validated = records.find((r) => r.event === 'epoch' && Object.keys((r.dice as object | undefined) ?? {}).length > 0);
+      const thresholds = Object.keys((validated?.dice as object | undefined) ?? {}).map(Number);
       const foreground = options.foreground ?? recorded.foreground;
       const result = await scoreValidation(net, meta, runDir, { pairs, foreground, thresholds, device });
       validation = { result, ...(await examples(runDir, result, options.examples ?? 3)) };

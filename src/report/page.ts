@@ -8,9 +8,22 @@ import type UPlot from 'uplot';
 
 declare const uPlot: typeof UPlot;
 
+/**
+ * A tick label of a small positive quantity such as a learning rate, in the
+ * style 1e-3, 2.5e-4 (uPlot's own labels round 0.0005 to 0.001 and 0.0002 to
+ * 0); up to three significant digits. Passed into `reportScript` as a value,
+ * so that the page gets it without imports.
+ */
+export function scientificLabel(value: number): string {
+  if (value === 0 || !Number.isFinite(value)) return String(value);
+  const [mantissa, exponent] = value.toExponential(2).split('e');
+  return `${Number(mantissa)}e${Number(exponent)}`;
+}
+
 /** Draws every chart and makes tables with class `sortable` sortable by clicking their headers. */
-export function reportScript(): void {
+export function reportScript(rateLabel: (value: number) => string): void {
   type Line = { label: string; values: (number | null)[]; scale?: string; dash?: boolean };
+  type Axis = { label: string; format?: (value: number) => string };
   type Marker = { at: number; label: string; colour: string };
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#17becf', '#8c564b', '#e377c2'];
 
@@ -19,7 +32,8 @@ export function reportScript(): void {
     return element?.textContent ? (JSON.parse(element.textContent) as T) : null;
   };
 
-  const chart = (id: string, xLabel: string, xs: number[], lines: Line[], axes: Record<string, string>, markers: Marker[] = []) => {
+  /** `axes`: the y scales by name, with their labels (a string) or labels and tick format */
+  const chart = (id: string, xLabel: string, xs: number[], lines: Line[], axes: Record<string, string | Axis>, markers: Marker[] = []) => {
     const host = document.getElementById(id);
     if (!host || xs.length === 0) return;
     const scales = Object.keys(axes);
@@ -37,12 +51,21 @@ export function reportScript(): void {
             width: 2,
             dash: line.dash ? [6, 4] : undefined,
             points: { show: xs.length < 60 },
+            // epochs without validation (--val-every N) leave gaps that the line bridges
+            spanGaps: true,
           })),
         ],
         axes: [
           // epochs are whole numbers
           { label: xLabel, incrs: xLabel === 'epoch' ? [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000] : undefined },
-          ...scales.map((scale, i) => ({ scale, label: axes[scale], side: i === 0 ? 3 : 1, grid: { show: i === 0 } })),
+          ...scales.map((scale, i) => {
+            const axis = axes[scale];
+            const { label, format } = typeof axis === 'string' ? { label: axis, format: undefined } : axis;
+            return {
+              scale, label, side: i === 0 ? 3 : 1, grid: { show: i === 0 },
+              ...(format ? { values: (_: UPlot, ticks: number[]) => ticks.map(format), size: 60 } : {}),
+            };
+          }),
         ],
         hooks: {
           // vertical lines at the marked x values, labelled at the top
@@ -90,13 +113,15 @@ export function reportScript(): void {
     { label: 'training loss', values: log.map((r) => r.trainLoss) },
     { label: 'validation loss', values: log.map((r) => r.valLoss) },
   ], { y: 'loss' });
-  const thresholds = Object.keys(log[0]?.dice ?? {});
+  // thresholds of the validated epochs: with --val-every N the others have none
+  const validated = log.filter((r) => Object.keys(r.dice).length > 0);
+  const thresholds = Object.keys(validated[0]?.dice ?? {});
   chart('chart-scores', 'epoch', epochs, [
     ...thresholds.map((t) => ({ label: `Dice@${t}`, values: log.map((r) => r.dice[t] ?? null) })),
     ...thresholds.map((t) => ({ label: `IoU@${t}`, values: log.map((r) => r.iou[t] ?? null), dash: true })),
-    ...Object.keys(log[0]?.backgroundDice ?? {}).map((t) => ({ label: `background Dice@${t}`, values: log.map((r) => r.backgroundDice[t] ?? null) })),
+    ...Object.keys(validated[0]?.backgroundDice ?? {}).map((t) => ({ label: `background Dice@${t}`, values: log.map((r) => r.backgroundDice[t] ?? null) })),
   ], { y: 'score' });
-  chart('chart-lr', 'epoch', epochs, [{ label: 'learning rate', values: log.map((r) => r.lr) }], { y: 'learning rate' });
+  chart('chart-lr', 'epoch', epochs, [{ label: 'learning rate', values: log.map((r) => r.lr) }], { y: { label: 'learning rate', format: rateLabel } });
   chart('chart-throughput', 'epoch', epochs, [
     { label: 'images/s', values: log.map((r) => r.imagesPerSecond) },
     { label: 'waiting for data (%)', values: log.map((r) => r.dataWait * 100), scale: '%', dash: true },

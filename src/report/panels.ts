@@ -1,22 +1,30 @@
 /**
- * The report's example pictures: an image, its ground truth and the
- * prediction side by side, outlines drawn on the image, as PNG data URIs so
- * that the report stays one file.
+ * The report's example pictures: the image, and the image with ground truth
+ * and prediction compared on it, as PNG data URIs so that the report stays
+ * one file.
  */
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { outline } from '../infer/outputs.js';
 import type { ValidationFiles } from './validation.js';
 
-/** Outline colours: ground truth green, prediction magenta (told apart by colour-blind readers too). */
-export const TRUTH_COLOUR = [0, 224, 96] as const;
-export const PREDICTION_COLOUR = [255, 0, 255] as const;
+/**
+ * Colours of the comparison, chosen to stand out on H&E (pink eosin, purple
+ * haematoxylin) and on grey EM alike: no magenta or purple, which eosin and
+ * haematoxylin already are. Misses and false alarms are tinted (the tissue
+ * shows through), agreement is outlined.
+ */
+export const AGREEMENT_COLOUR = [0, 220, 0] as const;
+export const MISS_COLOUR = [0, 200, 255] as const;
+export const FALSE_ALARM_COLOUR = [255, 128, 0] as const;
+/** Weight of the tint colour over the image's pixel. */
+export const TINT = 0.6;
 
-/** The three pictures of one example. */
+/** The two pictures of one example. */
 export interface ExamplePanels {
   image: string;
-  truth: string;
-  prediction: string;
+  /** truth and prediction on the image (see `comparePixels`) */
+  comparison: string;
   width: number;
   height: number;
 }
@@ -43,19 +51,29 @@ export async function renderPanels(runDir: string, files: ValidationFiles, size 
       .toBuffer({ resolveWithObject: true });
     return Uint8Array.from(data, (v) => (v > 127 ? 1 : 0));
   };
-  const drawn = (mask: Uint8Array, colour: readonly number[]) => {
-    const out = Buffer.from(rgb);
-    const edge = outline(mask, width, height);
-    for (let i = 0; i < edge.length; i++) if (edge[i]) out.set(colour, i * 3);
-    return pngDataUri(out, width, height);
+  const comparison = comparePixels(rgb, await labels(files.truth), await labels(files.mask), width, height);
+  return { image: await pngDataUri(rgb, width, height), comparison: await pngDataUri(comparison, width, height), width, height };
+}
+
+/**
+ * The RGB image with a 0/1 truth and prediction compared on it: misses
+ * (truth, not predicted) tinted MISS_COLOUR, false alarms (predicted, not
+ * truth) tinted FALSE_ALARM_COLOUR, the edge of the agreement (both)
+ * outlined in AGREEMENT_COLOUR; the rest is the image.
+ */
+export function comparePixels(rgb: Uint8Array, truth: Uint8Array, predicted: Uint8Array, width: number, height: number): Buffer {
+  const out = Buffer.from(rgb);
+  const agreement = Uint8Array.from(truth, (t, i) => t & predicted[i]);
+  const edge = outline(agreement, width, height);
+  const tint = (i: number, colour: readonly number[]) => {
+    for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round((1 - TINT) * rgb[i * 3 + c] + TINT * colour[c]);
   };
-  return {
-    image: await pngDataUri(rgb, width, height),
-    truth: await drawn(await labels(files.truth), TRUTH_COLOUR),
-    prediction: await drawn(await labels(files.mask), PREDICTION_COLOUR),
-    width,
-    height,
-  };
+  for (let i = 0; i < truth.length; i++) {
+    if (edge[i]) out.set(AGREEMENT_COLOUR, i * 3);
+    else if (truth[i] && !predicted[i]) tint(i, MISS_COLOUR);
+    else if (predicted[i] && !truth[i]) tint(i, FALSE_ALARM_COLOUR);
+  }
+  return out;
 }
 
 async function pngDataUri(rgb: Buffer, width: number, height: number): Promise<string> {

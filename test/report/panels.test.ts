@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { PREDICTION_COLOUR, TRUTH_COLOUR, renderPanels } from '../../src/report/panels.js';
+import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, TINT, comparePixels, renderPanels } from '../../src/report/panels.js';
 
 /** A 0/255 mask of a w x h rectangle at (x, y) in a size x size square. */
 function rectangle(size: number, x: number, y: number, w: number, h: number): Uint8Array {
@@ -22,7 +22,26 @@ async function pixels(uri: string) {
   return { info, at };
 }
 
-test('renderPanels 512x512 -> 256x256: outlines of truth and prediction on the image, one pixel wide after scaling', async () => {
+/** The comparison's colour over a pixel of gray level `v`. */
+const tinted = (v: number, colour: readonly number[]) => colour.map((c) => Math.round((1 - TINT) * v + TINT * c));
+
+test('comparePixels: agreement outlined, misses and false alarms tinted, the rest the image (a known 8x8 case)', () => {
+  const size = 8;
+  const rgb = new Uint8Array(size * size * 3).fill(100);
+  // truth: columns 1-4 of rows 1-6; prediction: columns 3-6 of rows 1-6 -> agreement columns 3-4
+  const truth = Uint8Array.from(rectangle(size, 1, 1, 4, 6), (v) => (v ? 1 : 0));
+  const predicted = Uint8Array.from(rectangle(size, 3, 1, 4, 6), (v) => (v ? 1 : 0));
+  const out = comparePixels(rgb, truth, predicted, size, size);
+  const at = (x: number, y: number) => [...out.subarray((y * size + x) * 3, (y * size + x) * 3 + 3)];
+  // agreement 2 px wide: every pixel of it touches a pixel outside it
+  for (const [x, y] of [[3, 1], [4, 3], [3, 6]]) assert.deepEqual(at(x, y), [...AGREEMENT_COLOUR], `agreement ${x},${y}`);
+  for (const [x, y] of [[1, 1], [2, 4]]) assert.deepEqual(at(x, y), tinted(100, MISS_COLOUR), `miss ${x},${y}`);
+  for (const [x, y] of [[5, 2], [6, 6]]) assert.deepEqual(at(x, y), tinted(100, FALSE_ALARM_COLOUR), `false alarm ${x},${y}`);
+  for (const [x, y] of [[0, 0], [7, 7], [4, 7]]) assert.deepEqual(at(x, y), [100, 100, 100], `neither ${x},${y}`);
+  assert.deepEqual([...rgb.subarray(0, 3)], [100, 100, 100], 'the image itself is left alone');
+});
+
+test('renderPanels 512x512 -> 256x256: the image, and truth and prediction compared on it, outlines one pixel wide after scaling', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'patho-panels-'));
   try {
     await mkdir(join(dir, 'validation'));
@@ -35,21 +54,45 @@ test('renderPanels 512x512 -> 256x256: outlines of truth and prediction on the i
     });
     assert.deepEqual([panels.width, panels.height], [256, 256]);
     const image = await pixels(panels.image);
-    const truth = await pixels(panels.truth);
-    const prediction = await pixels(panels.prediction);
+    const comparison = await pixels(panels.comparison);
     assert.equal(image.info.width, 256);
     assert.deepEqual(image.at(75, 75), [100, 100, 100]);
-    // truth rectangle: x, y in [50, 150) at half scale; its edge is drawn, its inside is not
-    assert.deepEqual(truth.at(50, 100), [...TRUTH_COLOUR]);
-    assert.deepEqual(truth.at(149, 100), [...TRUTH_COLOUR]);
-    assert.deepEqual(truth.at(100, 100), [100, 100, 100]);
-    assert.deepEqual(truth.at(48, 100), [100, 100, 100]);
-    // prediction rectangle: x in [100, 200), y in [100, 150)
-    assert.deepEqual(prediction.at(100, 120), [...PREDICTION_COLOUR]);
-    assert.deepEqual(prediction.at(150, 149), [...PREDICTION_COLOUR]);
-    assert.deepEqual(prediction.at(150, 125), [100, 100, 100]);
-    assert.deepEqual(prediction.at(50, 100), [100, 100, 100]);
+    // at half scale: truth x, y in [50, 150); prediction x in [100, 200), y in [100, 150); agreement x, y in [100, 150)
+    assert.deepEqual(comparison.at(100, 120), [...AGREEMENT_COLOUR]);
+    assert.deepEqual(comparison.at(149, 149), [...AGREEMENT_COLOUR]);
+    assert.deepEqual(comparison.at(125, 125), [100, 100, 100], 'inside the agreement, the image');
+    assert.deepEqual(comparison.at(75, 75), tinted(100, MISS_COLOUR));
+    assert.deepEqual(comparison.at(120, 99), tinted(100, MISS_COLOUR), 'truth above the prediction: missed');
+    assert.deepEqual(comparison.at(175, 125), tinted(100, FALSE_ALARM_COLOUR));
+    assert.deepEqual(comparison.at(48, 100), [100, 100, 100]);
+    assert.deepEqual(comparison.at(220, 220), [100, 100, 100]);
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+/** Hue in degrees (0-360) and saturation (0-1, HSV) of an RGB colour. */
+function hueSaturation([r, g, b]: readonly number[]): { hue: number; saturation: number } {
+  const max = Math.max(r, g, b);
+  const range = max - Math.min(r, g, b);
+  if (range === 0) return { hue: 0, saturation: 0 };
+  const h = max === r ? ((g - b) / range + 6) % 6 : max === g ? (b - r) / range + 2 : (r - g) / range + 4;
+  return { hue: h * 60, saturation: range / max };
+}
+
+test('the comparison colours are saturated and none lies in the purple-to-pink hues of haematoxylin and eosin', () => {
+  // haematoxylin stains purple-blue (hue ~250-290), eosin pink (~320-350); magenta is 300
+  for (const colour of [AGREEMENT_COLOUR, MISS_COLOUR, FALSE_ALARM_COLOUR]) {
+    const { hue, saturation } = hueSaturation(colour);
+    assert.ok(saturation >= 0.9, `${colour}: saturation ${saturation} stands out on gray`);
+    assert.ok(hue < 240 || hue > 355, `${colour}: hue ${hue.toFixed(0)} is among the stains' hues`);
+  }
+  // and they differ from each other in hue by at least 30 degrees
+  const hues = [AGREEMENT_COLOUR, MISS_COLOUR, FALSE_ALARM_COLOUR].map((c) => hueSaturation(c).hue);
+  for (let i = 0; i < hues.length; i++) {
+    for (let j = i + 1; j < hues.length; j++) {
+      const apart = Math.min(Math.abs(hues[i] - hues[j]), 360 - Math.abs(hues[i] - hues[j]));
+      assert.ok(apart >= 30, `hues ${hues[i].toFixed(0)} and ${hues[j].toFixed(0)}`);
+    }
   }
 });

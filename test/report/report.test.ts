@@ -7,7 +7,7 @@ import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 import { readRunLog } from '../../src/train/log.js';
-import { PREDICTION_COLOUR, TRUTH_COLOUR } from '../../src/report/panels.js';
+import { comparePixels } from '../../src/report/panels.js';
 import { artifactPath, launchChromium } from '../serve/browser.js';
 import { writeDiscs } from './fixtures.js';
 
@@ -35,11 +35,6 @@ async function decodePanel(uri: string): Promise<{ data: Buffer; width: number; 
   return { data, width: info.width, height: info.height };
 }
 
-function countColour(pixels: Buffer, colour: readonly number[]): number {
-  let n = 0;
-  for (let i = 0; i < pixels.length; i += 3) if (pixels[i] === colour[0] && pixels[i + 1] === colour[1] && pixels[i + 2] === colour[2]) n++;
-  return n;
-}
 
 before(async () => {
   tmp = await mkdtemp(join(tmpdir(), 'patho-report-'));
@@ -48,7 +43,8 @@ before(async () => {
   await writeDiscs(data, 6, 32);
   // a tiny run whose last step is the report
   const trained = patho(
-    'train', '--data', data, '--val-names', '2,3,4,5', '--epochs', '2', '--base-channels', '2', '--depth', '1',
+    // validation every second epoch: the charts must draw all the same
+    'train', '--data', data, '--val-names', '2,3,4,5', '--epochs', '4', '--val-every', '2', '--base-channels', '2', '--depth', '1',
     '--patch', '0', '--batch-size', '2', '--workers', '0', '--threads', '1', '--out', run,
   );
   assert.equal(trained.status, 0, trained.stderr);
@@ -59,7 +55,8 @@ after(() => rm(tmp, { recursive: true, force: true }));
 
 test('patho train writes report.html, whose embedded run log equals train.jsonl', () => {
   const log = readRunLog(join(run, 'train.jsonl'));
-  assert.equal(log.length, 2);
+  assert.equal(log.length, 4);
+  assert.deepEqual(log.map((r) => Object.keys(r.dice as object).length > 0), [false, true, false, true], 'validated every second epoch');
   assert.deepEqual(jsonBlock(html(), 'run-log'), log);
 });
 
@@ -79,7 +76,8 @@ test('the report is self-contained: uPlot, styles and script inlined, nothing fe
 test('the sweep and per-image scores cover the validation images at the model threshold', () => {
   const page = html();
   const sweep = jsonBlock(page, 'sweep') as { thresholds: number[]; dice: number[]; iou: number[]; chosen: number; images: number };
-  assert.equal(sweep.chosen, 0.5);
+  const info = patho('info', '--model', join(run, 'model.pt'), '--json');
+  assert.equal(sweep.chosen, JSON.parse(info.stdout).threshold, "the masks are cut at the model's threshold");
   assert.equal(sweep.images, 4);
   assert.equal(sweep.thresholds.length, 19);
   assert.equal(sweep.dice.length, 19);
@@ -91,25 +89,20 @@ test('the sweep and per-image scores cover the validation images at the model th
   for (const [, , dice] of rows) assert.ok(Number(dice) >= 0 && Number(dice) <= 1);
 });
 
-test('worst and best examples show image, ground truth and prediction with outlines', async () => {
+test('worst and best examples show the image, and ground truth and prediction compared on it', async () => {
   const examples = [...html().matchAll(/<div class="example" data-name="([^"]*)">(.*?)<\/div>\n<\/div>/gs)];
   // 4 validation images: the 3 worst, then the best of the rest
   assert.equal(examples.length, 4);
+  const binary = async (file: string) => Uint8Array.from(await sharp(join(run, 'validation', file)).toColourspace('b-w').raw().toBuffer(), (v) => (v > 127 ? 1 : 0));
   for (const [, name, body] of examples) {
     const panels = Object.fromEntries([...body.matchAll(/<img class="(\w+)" src="([^"]+)"/g)].map((m) => [m[1], m[2]]));
-    assert.deepEqual(Object.keys(panels), ['image', 'truth', 'prediction'], name);
+    assert.deepEqual(Object.keys(panels), ['image', 'comparison'], name);
     const image = await decodePanel(panels.image);
-    const truth = await decodePanel(panels.truth);
-    const prediction = await decodePanel(panels.prediction);
-    assert.deepEqual([truth.width, truth.height], [32, 32]);
-    assert.equal(countColour(image.data, TRUTH_COLOUR), 0);
-    // the disc's outline: about its circumference in pixels
-    const outlined = countColour(truth.data, TRUTH_COLOUR);
-    assert.ok(outlined > 10 && outlined < 200, `${name}: ${outlined} outline pixels`);
-    assert.equal(countColour(prediction.data, TRUTH_COLOUR), 0);
-    // outside the prediction's outline, the panel is the image
-    const differs = prediction.data.reduce((n, v, i) => n + (v !== image.data[i] ? 1 : 0), 0);
-    assert.equal(differs, 3 * countColour(prediction.data, PREDICTION_COLOUR));
+    const comparison = await decodePanel(panels.comparison);
+    assert.deepEqual([comparison.width, comparison.height], [32, 32]);
+    // the comparison of the truth and the mask the report wrote for patho serve, on the image
+    const expected = comparePixels(image.data, await binary(`${name}_truth.png`), await binary(`${name}_mask.png`), 32, 32);
+    assert.deepEqual(comparison.data, expected, name);
   }
 });
 
@@ -146,7 +139,7 @@ test('patho report --data scores another folder; bad folders exit 2', async () =
   assert.match(empty.stderr, /no train\.jsonl here/);
 });
 
-test('in Chromium, offline, the report draws its five charts and sorts the table by Dice', async () => {
+test('in Chromium, offline, the report draws its five charts (scores across unvalidated epochs, readable learning rates) and sorts the table by Dice', async () => {
   const browser = await launchChromium();
   try {
     const page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
@@ -159,10 +152,43 @@ test('in Chromium, offline, the report draws its five charts and sorts the table
     });
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
+    // the axes' tick labels are drawn on canvases: record the text drawn
+    await page.addInitScript(() => {
+      const drawn: string[] = [];
+      (window as unknown as { drawnText: string[] }).drawnText = drawn;
+      const fillText = CanvasRenderingContext2D.prototype.fillText;
+      CanvasRenderingContext2D.prototype.fillText = function (text: string, x: number, y: number, maxWidth?: number) {
+        drawn.push(String(text));
+        return maxWidth === undefined ? fillText.call(this, text, x, y) : fillText.call(this, text, x, y, maxWidth);
+      };
+    });
     await page.goto(`file://${join(run, 'report.html')}`);
     await page.waitForFunction(() => document.querySelectorAll('.uplot').length === 5, null, { timeout: 10_000 });
     assert.deepEqual(errors, []);
     assert.deepEqual(requested, []);
+
+    // validated every second epoch: the scores chart has its series, drawn as lines across the unvalidated epochs
+    const series = await page.$$eval('#chart-scores .u-legend .u-series .u-label', (labels) => labels.map((l) => l.textContent));
+    assert.ok(series.includes('Dice@0.5') && series.includes('IoU@0.5'), series.join(', '));
+    // coloured pixels at epoch 3 (of 1-4), which has no score: only a line from epoch 2 to 4 puts any there
+    const coloured = await page.$eval('#chart-scores', (host) => {
+      const canvas = host.querySelector('canvas')!;
+      const over = host.querySelector<HTMLElement>('.u-over')!;
+      const scale = canvas.width / canvas.clientWidth;
+      const x = Math.round((over.offsetLeft + over.clientWidth * (2 / 3)) * scale);
+      const { data } = canvas.getContext('2d')!.getImageData(x - 2, 0, 5, canvas.height);
+      let n = 0;
+      // a series colour, not the gray grid or the transparent background
+      for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 128 && Math.max(data[i], data[i + 1], data[i + 2]) - Math.min(data[i], data[i + 1], data[i + 2]) > 60) n++;
+      return n;
+    });
+    assert.ok(coloured > 0, 'the validation lines cross epoch 3');
+
+    // the learning rate's ticks read 1e-3, 5e-4, not 0.001, 0.001, 0
+    const texts = await page.evaluate(() => (window as unknown as { drawnText: string[] }).drawnText);
+    const rates = texts.filter((t) => /^\d+(\.\d+)?e-\d+$/.test(t));
+    assert.ok(new Set(rates).size >= 2, `learning-rate ticks: ${rates.join(', ')}`);
+    assert.deepEqual(texts.filter((t) => /^0\.00\d/.test(t)), []);
     const dice = () => page.$$eval('#per-image tbody tr', (rows) => rows.map((r) => Number((r as HTMLTableRowElement).cells[1].dataset.value)));
     await page.click('#per-image th:nth-child(2)');
     const ascending = await dice();
