@@ -98,6 +98,23 @@ test("scoring model.pt again on the validation images finds its stored threshold
   assert.equal(memory().numTensors, tensors);
 });
 
+test('data-parallel validation: the sweep is summed over ranks like the other scores', async () => {
+  const { net } = await loadTrainedNet(join(dir, 'run', 'model.pt'));
+  try {
+    // two ranks that saw the same images, as a reduce that doubles every count
+    const twice = await evaluateBinary(net, validation!.epochBatches(0), { sweep: true, reduce: (counts) => counts.map((v) => 2 * v) });
+    async function* repeated() {
+      yield* validation!.epochBatches(0);
+      yield* validation!.epochBatches(0);
+    }
+    const alone = await evaluateBinary(net, repeated(), { sweep: true });
+    assert.equal(twice.sweep!.images, 4);
+    assert.deepEqual(twice.sweep, alone.sweep);
+  } finally {
+    net.dispose();
+  }
+});
+
 test('a checkpoint that records no threshold reads as 0.5', async () => {
   const net = new UNet({ inChannels: 1, depth: 1, baseChannels: 2 });
   const path = join(dir, 'old.pt');
