@@ -203,6 +203,8 @@ class Storage {
   constructor(
     readonly entryName: string,
     readonly dtype: DType,
+    /** Bytes of the entry, checked against every tensor built on it before anything is read. */
+    readonly size: number,
   ) {}
 }
 
@@ -243,7 +245,7 @@ class TensorRecords {
       if (entry === undefined) throw new Error(`missing storage record data/${key}`);
       if (entry.size % DTYPE_SIZE[dtype] !== 0) throw new Error(`storage data/${key} has a partial element`);
       this.budget.charge(entry.size, `storage data/${key}`);
-      storage = new Storage(entryName, dtype);
+      storage = new Storage(entryName, dtype, entry.size);
       this.storages.set(key, storage);
     }
     if (storage.dtype !== dtype) throw new Error(`storage data/${key} is used as both ${storage.dtype} and ${dtype}`);
@@ -264,8 +266,7 @@ class TensorRecords {
     const tensor: TensorData = { kind: 'tensor', dtype: storage.dtype, shape, data: new Uint8Array(0) };
     if (numel(shape) === 0) return tensor;
     const last = shape.reduce((end, d, i) => end + (d - 1) * strides[i], start);
-    const storageLength = this.zip.entries.get(storage.entryName)!.size;
-    if (start < 0 || !((last + 1) * size <= storageLength)) {
+    if (start < 0 || !((last + 1) * size <= storage.size)) {
       throw new Error(`tensor of shape [${shape.join(', ')}] reaches beyond its storage`);
     }
     // A dense tensor is charged its size, a view the storage it spans (TensorData.strides):
