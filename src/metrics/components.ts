@@ -50,7 +50,7 @@ export function labelComponents(mask: ArrayLike<number>, width: number, height: 
   };
   // joins the sets of provisional labels a (0: none yet) and b; returns the root, the smaller label
   const join = (a: number, b: number): number => {
-    if (b === 0) return a;
+    if (b === 0 || b === a) return a;
     const rb = find(b);
     if (a === 0) return rb;
     const ra = find(a);
@@ -133,6 +133,35 @@ export function maskComponents(mask: ArrayLike<number>, width: number, height: n
     else if (v !== first) return relabelInstances(mask, width, height);
   }
   return labelComponents(mask, width, height, connectivity);
+}
+
+/**
+ * Pixels shared by object k of `a` and object m of `b` (both nonzero), keyed
+ * k * (b.count + 1) + m. Neighbouring pixels mostly share their pair, so
+ * runs are counted before each map update.
+ */
+export function pairCounts(a: Components, b: Components): Map<number, number> {
+  const counts = new Map<number, number>();
+  const stride = b.count + 1;
+  let runKey = -1;
+  let run = 0;
+  const flush = () => {
+    if (run > 0) counts.set(runKey, (counts.get(runKey) ?? 0) + run);
+  };
+  for (let p = 0; p < a.labels.length; p++) {
+    const k = a.labels[p];
+    const m = b.labels[p];
+    if (k === 0 || m === 0) continue;
+    const key = k * stride + m;
+    if (key !== runKey) {
+      flush();
+      runKey = key;
+      run = 0;
+    }
+    run++;
+  }
+  flush();
+  return counts;
 }
 
 /** The pixels of every object, grouped by label, and the subset on each object's edge. */

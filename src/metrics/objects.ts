@@ -33,7 +33,7 @@
  * contest's code has no partner to measure to): such objects are left out
  * of the Hausdorff sums and counted in `unpaired`.
  */
-import { type Components, type ObjectPixels, labelComponents, maskComponents, objectPixels, squaredDistanceTransform, thresholded } from './components.js';
+import { type Components, type ObjectPixels, labelComponents, maskComponents, objectPixels, pairCounts, squaredDistanceTransform, thresholded } from './components.js';
 import type { Probabilities } from './binary.js';
 
 /** Sums of one image or of many; `counts()` lays them out in this order. */
@@ -74,7 +74,7 @@ export interface GlasReport extends GlasScores {
 export function glasSums(s: Components, g: Components): Sums {
   const sums = Object.fromEntries(FIELDS.map((f) => [f, 0])) as Sums;
   sums.images = 1;
-  const overlaps = overlapCounts(s, g);
+  const overlaps = pairCounts(s, g);
   const partnerOfS = partners(s.count, overlaps, (key) => [Math.floor(key / (g.count + 1)), key % (g.count + 1)]);
   const partnerOfG = partners(g.count, overlaps, (key) => [key % (g.count + 1), Math.floor(key / (g.count + 1))]);
   const overlap = (j: number, i: number) => overlaps.get(j * (g.count + 1) + i) ?? 0;
@@ -179,20 +179,6 @@ export class GlasMetricAccumulator {
     const sums = Object.fromEntries(FIELDS.map((f, i) => [f, this.sums[i]])) as Sums;
     return { threshold: this.threshold, images: sums.images, ...glasScores(sums), perImage: this.perImage };
   }
-}
-
-/** Pixels shared by predicted object j and true object i, keyed j * (g.count + 1) + i. */
-function overlapCounts(s: Components, g: Components): Map<number, number> {
-  const counts = new Map<number, number>();
-  const stride = g.count + 1;
-  for (let p = 0; p < s.labels.length; p++) {
-    const j = s.labels[p];
-    const i = g.labels[p];
-    if (j === 0 || i === 0) continue;
-    const key = j * stride + i;
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  return counts;
 }
 
 /** For each object 1..count on one side, the object on the other side it overlaps most (0: none; ties: the smaller label). */

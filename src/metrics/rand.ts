@@ -33,7 +33,7 @@
  * on the borders as predicted.
  */
 import type { Probabilities } from './binary.js';
-import { type Components, labelComponents, maskComponents, thresholded } from './components.js';
+import { type Components, labelComponents, maskComponents, pairCounts, thresholded } from './components.js';
 import type { LabelImages } from './objects.js';
 
 /** ISBI scores of one image, or of a data set. */
@@ -65,25 +65,13 @@ interface RandSums {
 
 /** V_rand's pair sums and V_info of one image: predicted regions `s`, true regions `t`. */
 export function isbiImage(s: Components, t: Components): { sums: RandSums; n: number; vInfo: number } {
-  const joint = new Map<number, number>();
-  const trueSizes = new Float64Array(t.count + 1);
+  const joint = pairCounts(t, s);
+  // true region sizes count every pixel of the region, the predicted ones only pixels inside true regions
+  const trueSizes = t.areas;
   const predictedSizes = new Float64Array(s.count + 1);
-  let n = 0;
-  let singletons = 0;
-  for (let p = 0; p < t.labels.length; p++) {
-    const i = t.labels[p];
-    if (i === 0) continue;
-    n++;
-    trueSizes[i]++;
-    const j = s.labels[p];
-    if (j === 0) {
-      singletons++;
-      continue;
-    }
-    predictedSizes[j]++;
-    const key = i * (s.count + 1) + j;
-    joint.set(key, (joint.get(key) ?? 0) + 1);
-  }
+  for (const [key, c] of joint) predictedSizes[key % (s.count + 1)] += c;
+  const n = trueSizes.reduce((sum, c) => sum + c, 0);
+  const singletons = n - predictedSizes.reduce((sum, c) => sum + c, 0);
   const sums: RandSums = { ab: singletons, a: 0, b: singletons };
   let hT = 0;
   let hS = 0;
