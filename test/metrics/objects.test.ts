@@ -53,6 +53,25 @@ test('GlaS: a missed gland is a false negative; the unmatched gland pairs with t
   assert.equal(s.objectHausdorff, 0.5 * (0 + 0.5 * 0 + 0.5 * 20));
 });
 
+test('GlaS: a speck overlapping nothing pairs with the gland nearest by Hausdorff distance, not the first one', () => {
+  // glands at columns 0..9 and 30..39 found exactly; a 1-pixel false positive at (25, 5)
+  const truth = blocks(40, 10, [0, 0, 10, 10], [30, 0, 10, 10]);
+  const s = score(blocks(40, 10, [0, 0, 10, 10], [30, 0, 10, 10], [25, 5, 1, 1]), truth);
+  assert.deepEqual({ tp: s.tp, fp: s.fp, fn: s.fn, f1: s.f1 }, { tp: 2, fp: 1, fn: 0, f1: 4 / 5 });
+  assert.equal(s.objectDice, 0.5 * (200 / 201 + 1));
+  // to the right gland: its far corner (39, 0) is sqrt(14² + 5²) away; the left one's (0, 0) sqrt(25² + 5²)
+  assert.equal(s.objectHausdorff, 0.5 * (Math.sqrt(14 ** 2 + 5 ** 2) / 201 + 0));
+});
+
+test('GlaS: the nearest-object search goes on past the candidate with the lowest bound', () => {
+  // a speck at (10, 10) inside the box of an L-shaped gland (bound 10, Hausdorff sqrt(200) to its corners)
+  // and 12 px above a one-pixel gland at (10, 22) (bound and Hausdorff 12): the small gland is nearer
+  const truth = blocks(21, 23, [0, 0, 1, 21], [1, 20, 20, 1], [10, 22, 1, 1]);
+  const s = score(blocks(21, 23, [10, 10, 1, 1]), truth);
+  // the speck pairs with the small gland (12); the L (41 px) and the small gland both pair with the speck
+  assert.equal(s.objectHausdorff, 0.5 * (12 + (41 * Math.sqrt(200) + 12) / 42));
+});
+
 test('GlaS: a gland split in two halves of 40% each is two false positives and a miss', () => {
   // true 10x10 square; predicted columns 0..3 and 6..9 (40 px each, 4 of the truth's 10 columns)
   const s = score(blocks(10, 10, [0, 0, 4, 10], [6, 0, 4, 10]), blocks(10, 10, [0, 0, 10, 10]));
