@@ -71,7 +71,7 @@ export interface GlasReport extends GlasScores {
 }
 
 /** The GlaS sums of one image: predicted objects `s`, true objects `g`. */
-export function glasSums(s: Components, g: Components): Sums {
+function glasSums(s: Components, g: Components): Sums {
   const sums = Object.fromEntries(FIELDS.map((f) => [f, 0])) as Sums;
   sums.images = 1;
   const overlaps = pairCounts(s, g);
@@ -115,7 +115,7 @@ export function glasSums(s: Components, g: Components): Sums {
 }
 
 /** Scores from sums (of one image, or of many added up). */
-export function glasScores(sums: Sums): GlasScores {
+function glasScores(sums: Sums): GlasScores {
   const { tp, fp, fn } = sums;
   const noObjects = sums.areaS === 0 && sums.areaG === 0;
   const oneSided = (sums.areaS === 0) !== (sums.areaG === 0);

@@ -64,7 +64,7 @@ interface RandSums {
 }
 
 /** V_rand's pair sums and V_info of one image: predicted regions `s`, true regions `t`. */
-export function isbiImage(s: Components, t: Components): { sums: RandSums; n: number; vInfo: number } {
+function isbiImage(s: Components, t: Components): { sums: RandSums; n: number; vInfo: number } {
   const joint = pairCounts(t, s);
   // true region sizes count every pixel of the region, the predicted ones only pixels inside true regions
   const trueSizes = t.areas;
