@@ -48,7 +48,7 @@ export async function infoCommand(o: InfoOptions): Promise<number> {
  * What `patho train --config` replays of a checkpoint: the plan it was made
  * from, or, without one, the options of patho train that it records.
  */
-export function configOf(meta: CheckpointMeta): object {
+function configOf(meta: CheckpointMeta): object {
   if (meta.plan) return meta.plan;
   const { unet, training } = meta;
   if (!unet || !training) throw new UsageError(`${meta.format === 'state_dict' ? 'a plain state_dict' : 'this checkpoint'} records no training options to print as a config`, 'patho info');

@@ -85,9 +85,13 @@ export class ThresholdSweep {
    * @param probabilities N x H x W probabilities
    * @param masks N x H x W ground truth, nonzero = foreground
    * @param images N
+   * @param ignore N x H x W, nonzero where a pixel is not counted (unannotated); default: every pixel counts
    */
-  add(probabilities: Probabilities, masks: Uint8Array, images = 1): void {
+  add(probabilities: Probabilities, masks: Uint8Array, images = 1, ignore?: Uint8Array): void {
     const pixels = pixelsPerImage('ThresholdSweep', probabilities.length, masks.length, images);
+    if (ignore && ignore.length !== masks.length) {
+      throw new RangeError(`ThresholdSweep: ignore mask of ${ignore.length} pixels for masks of ${masks.length}`);
+    }
     const { bins, grid, state, imagePositives: pos, imageNegatives: neg } = this;
     const n = grid.length;
     const pooledPos = 1;
@@ -99,6 +103,7 @@ export class ThresholdSweep {
       neg.fill(0);
       const end = (image + 1) * pixels;
       for (let i = image * pixels; i < end; i++) {
+        if (ignore && ignore[i] !== 0) continue;
         const b = binOf(probabilities[i], bins);
         if (masks[i] !== 0) pos[b]++;
         else neg[b]++;

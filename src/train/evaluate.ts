@@ -83,7 +83,7 @@ export async function evaluateBinary(
     const binaryMasks = batch.masks.map((v) => (v > 0 && v !== IGNORE_LABEL ? 1 : 0));
     const scores = foreground.add(probabilities, binaryMasks, n, ignore);
     background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n, ignore);
-    sweep?.add(probabilities, binaryMasks, n);
+    sweep?.add(probabilities, binaryMasks, n, ignore);
     boundary?.add(probabilities, binaryMasks, n, batch.shape[2], batch.shape[3]);
     objects?.add(probabilities, binaryMasks, batch.names, batch.shape[2], batch.shape[3]);
     scores.forEach((row, i) => {

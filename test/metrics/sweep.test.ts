@@ -67,3 +67,19 @@ test('sweep options off the bin grid are errors', () => {
   assert.throws(() => new ThresholdSweep({ from: 0 }), /need 0 < from <= to <= 1/);
   assert.throws(() => new ThresholdSweep({ bins: 0 }), /bins must be a positive integer/);
 });
+
+test('ignored (unannotated) pixels count for nothing: the sweep equals direct computation over the labelled pixels', () => {
+  const { probabilities, masks } = randomBatch(3 * 16 * 16, 9);
+  const ignore = Uint8Array.from(masks, (_, i) => (i % 7 === 0 || (i > 256 && i < 300) ? 1 : 0));
+  const sweep = new ThresholdSweep();
+  sweep.add(probabilities, masks, 3, ignore);
+  const result = sweep.result();
+  const direct = binaryMetrics(probabilities, masks, { images: 3, thresholds: result.thresholds, ignore });
+  direct.byThreshold.forEach((d, i) => {
+    assert.ok(Math.abs(result.dice[i] - d.mean.dice) < 1e-12, `mean Dice at ${d.threshold}`);
+    assert.equal(result.pooledDice[i], d.pooled.dice);
+  });
+  // and it differs from counting them as background, which this data would notice
+  assert.notDeepEqual(result.dice, sweepThresholds(probabilities, masks, { images: 3 }).dice);
+  assert.throws(() => sweep.add(probabilities, masks, 3, ignore.subarray(1)), /ignore mask of 767 pixels for masks of 768/);
+});
