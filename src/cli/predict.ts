@@ -10,6 +10,7 @@ import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
 import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
+import { libtorchEngine, type PipelineStats } from '../infer/tiled.js';
 import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
@@ -89,8 +90,9 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       if (slide) {
         try {
           let tiles: ProgressBar | null = null;
-          const result = await predictSlide(net, slide, {
+          const result = await predictSlide(libtorchEngine(net, window), slide, {
             ...window,
+            readers: o.workers,
             outDir: o.out,
             name,
             level: o.level,
@@ -113,6 +115,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             `${rank}${file}: level ${result.level} (${result.width}x${result.height}${mpp}), ${result.tiles - result.skippedTiles} of ` +
               `${result.tiles} tiles with tissue, ${result.regions} regions -> ${result.files.join(', ')}\n`,
           );
+          if (o.verbose) process.stdout.write(`${rank}${file}: ${describePipeline(result.pipeline)}\n`);
         } finally {
           slide.close();
         }
@@ -125,6 +128,15 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   }
   process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}\n`);
   return 0;
+}
+
+/** The engine's busy share of the tiled pass, the line --verbose prints for a slide. */
+export function describePipeline(p: PipelineStats): string {
+  const busy = p.wallSeconds > 0 ? (100 * p.engineSeconds) / p.wallSeconds : 100;
+  return (
+    `engine busy ${busy.toFixed(1)}% of ${p.wallSeconds.toFixed(1)} s (${p.batches} batches, ${p.engineSeconds.toFixed(1)} s computing, ` +
+    `${p.readWaitSeconds.toFixed(2)} s waiting for tiles)`
+  );
 }
 
 /** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
