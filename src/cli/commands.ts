@@ -368,6 +368,13 @@ export const PREDICT = defineCommand({
     },
     { name: 'objects', type: 'string', choices: ['annotation', 'detection'], default: 'annotation', help: 'slides: the QuPath object type of the GeoJSON polygons' },
     { name: 'tissue-mask', type: 'boolean', default: true, help: 'slides: skip tiles without tissue (Otsu on the thumbnail saturation)' },
+    {
+      name: 'engine',
+      type: 'string',
+      choices: ['auto', 'libtorch', 'onnxruntime'],
+      default: 'auto',
+      help: 'what runs the network: libtorch, or onnxruntime (CPU, float32, the exported model); auto picks the one measured faster on this kind of device',
+    },
     batchSize,
     devices,
     amp,

@@ -9,8 +9,9 @@ import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
-import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
-import { libtorchEngine, type PipelineStats } from '../infer/tiled.js';
+import { onnxRuntimeEngine } from '../infer/onnxruntime.js';
+import { predictSlidingWith, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
+import { libtorchEngine, type PipelineStats, type TileEngine } from '../infer/tiled.js';
 import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
@@ -68,20 +69,23 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   const { device, world } = started;
   // a worker of a multi-process job: its share of the inputs
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
+  const engineName = chooseEngine(o, device);
   const trained = await loadTrainedNet(o.model, { device });
   const meta = trained.meta;
-  // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
-  const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
-  trained.net.dispose();
-  const window: SlidingWindowOptions = {
-    tile: o.tile,
-    overlap: o.overlap,
-    blend: o.blend,
-    tta: o.tta,
-    batchSize: o.batchSize,
-    device,
-    amp: autocast,
-  };
+  const window: SlidingWindowOptions = { tile: o.tile, overlap: o.overlap, blend: o.blend, tta: o.tta, batchSize: o.batchSize, device };
+  let engine: TileEngine & { dispose(): Promise<void> | void };
+  try {
+    if (engineName === 'onnxruntime') {
+      const session = await onnxRuntimeEngine(trained.net, { threads: o.threads });
+      engine = { ...session, dispose: () => session.release() };
+    } else {
+      // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
+      const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
+      engine = { ...libtorchEngine(net, { ...window, amp: autocast }), dispose: () => net.dispose() };
+    }
+  } finally {
+    trained.net.dispose();
+  }
   const rank = world ? `rank ${world.rank}: ` : '';
   try {
     for (const file of files) {
@@ -90,7 +94,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       if (slide) {
         try {
           let tiles: ProgressBar | null = null;
-          const result = await predictSlide(libtorchEngine(net, window), slide, {
+          const result = await predictSlide(engine, slide, {
             ...window,
             readers: o.workers,
             outDir: o.out,
@@ -121,14 +125,30 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         }
         continue;
       }
-      await predictImage(file, name, o, window, net, meta.normalization, rank);
+      await predictImage(file, name, o, window, engine, meta.normalization, rank);
     }
   } finally {
-    net.dispose();
+    await engine.dispose();
   }
   process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}\n`);
   return 0;
 }
+
+/** The engine --engine names, or, for auto, the one measured faster on this kind of device (see the README's inference table). */
+function chooseEngine(o: PredictOptions, device: string): 'libtorch' | 'onnxruntime' {
+  if (o.engine === 'onnxruntime') {
+    const refuse = (why: string) => new UsageError(`--engine onnxruntime: ${why}`, 'patho predict');
+    if (device !== 'cpu') throw refuse(`patho runs ONNX Runtime's CPU provider only; on ${device} use libtorch`);
+    if (o.tta) throw refuse('--tta runs on the libtorch engine');
+    if (o.amp) throw refuse('--amp (bfloat16) runs on the libtorch engine; ONNX Runtime computes in float32');
+    return 'onnxruntime';
+  }
+  if (o.engine === 'libtorch' || device !== 'cpu' || o.tta || o.amp) return 'libtorch';
+  return CPU_DEFAULT_ENGINE;
+}
+
+/** The engine predict uses on CPUs unless told otherwise. */
+const CPU_DEFAULT_ENGINE: 'libtorch' | 'onnxruntime' = 'libtorch';
 
 /** The engine's busy share of the tiled pass, the line --verbose prints for a slide. */
 export function describePipeline(p: PipelineStats): string {
@@ -142,14 +162,14 @@ export function describePipeline(p: PipelineStats): string {
 /** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
 async function predictImage(
   file: string, name: string, o: PredictOptions, window: SlidingWindowOptions,
-  net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
+  engine: TileEngine, normalization: Parameters<typeof readImageForInference>[1], rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
     throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
   }
   const { raw, image } = await readImageForInference(file, normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });
-  const map = predictSliding(net, image, { ...window, onProgress: (done) => bar.update(done) });
+  const map = await predictSlidingWith(engine, image, { ...window, onProgress: (done) => bar.update(done) });
   bar.done();
   const labels = labelsFrom(map, o.threshold);
   const binary = map.classes === 1;
