@@ -12,7 +12,10 @@ import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '
 import { onnxRuntimeEngine } from '../infer/onnxruntime.js';
 import { predictSlidingWith, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
 import { libtorchEngine, type PipelineStats, type TileEngine } from '../infer/tiled.js';
-import { inferenceNetFor } from '../infer/engine.js';
+import { cpuHasFastBfloat16, inferenceNetFor } from '../infer/engine.js';
+import { BF16_DICE_TOLERANCE, checkBfloat16 } from '../infer/precision.js';
+import type { UNet } from '../models/unet.js';
+import type { CheckpointMeta } from '../train/checkpoint.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
 import { predictSlide, type SlideFormat } from '../wsi/predict.js';
@@ -69,6 +72,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   const { device, world } = started;
   // a worker of a multi-process job: its share of the inputs
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
+  const rank = world ? `rank ${world.rank}: ` : '';
   const engineName = chooseEngine(o, device);
   const trained = await loadTrainedNet(o.model, { device });
   const meta = trained.meta;
@@ -79,14 +83,13 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       const session = await onnxRuntimeEngine(trained.net, { threads: o.threads });
       engine = { ...session, dispose: () => session.release() };
     } else {
-      // batch norm folded, channels-last, bfloat16 with --amp where the CPU has it
-      const { net, autocast } = inferenceNetFor(trained.net, device, o.amp);
+      // batch norm folded, channels-last, bfloat16 where asked for or checked, and where the CPU has it
+      const { net, autocast } = inferenceNetFor(trained.net, device, await wantBfloat16(o, device, trained.net, meta, window, rank));
       engine = { ...libtorchEngine(net, { ...window, amp: autocast }), dispose: () => net.dispose() };
     }
   } finally {
     trained.net.dispose();
   }
-  const rank = world ? `rank ${world.rank}: ` : '';
   try {
     for (const file of files) {
       const name = basename(file, extname(file));
@@ -140,11 +143,29 @@ function chooseEngine(o: PredictOptions, device: string): 'libtorch' | 'onnxrunt
     const refuse = (why: string) => new UsageError(`--engine onnxruntime: ${why}`, 'patho predict');
     if (device !== 'cpu') throw refuse(`patho runs ONNX Runtime's CPU provider only; on ${device} use libtorch`);
     if (o.tta) throw refuse('--tta runs on the libtorch engine');
-    if (o.amp) throw refuse('--amp (bfloat16) runs on the libtorch engine; ONNX Runtime computes in float32');
+    if (o.amp || o.precision === 'bf16') throw refuse(`${o.amp ? '--amp' : '--precision bf16'} runs on the libtorch engine; ONNX Runtime computes in float32`);
     return 'onnxruntime';
   }
-  if (o.engine === 'libtorch' || device !== 'cpu' || o.tta || o.amp) return 'libtorch';
+  if (o.engine === 'libtorch' || device !== 'cpu' || o.tta || o.amp || o.precision === 'bf16') return 'libtorch';
   return CPU_DEFAULT_ENGINE;
+}
+
+/**
+ * bfloat16 when --amp or --precision bf16 asks for it; with --precision auto
+ * on a CPU with fast bfloat16, when the checkpoint's validation images say
+ * it keeps Dice within 0.001 of float32 (the verdict is printed).
+ */
+async function wantBfloat16(o: PredictOptions, device: string, net: UNet, meta: CheckpointMeta, window: SlidingWindowOptions, rank: string): Promise<boolean> {
+  if (o.amp || o.precision === 'bf16') return true;
+  if (o.precision === 'fp32' || device !== 'cpu' || !cpuHasFastBfloat16()) return false;
+  const v = await checkBfloat16(net, meta, window);
+  const found =
+    v.images === 0
+      ? 'the checkpoint records no validation images to check bfloat16 on'
+      : `bfloat16 vs float32 on ${v.images} validation image${v.images === 1 ? '' : 's'}: Dice difference ${v.worstDiceDifference.toExponential(1)} ` +
+        `(at most ${BF16_DICE_TOLERANCE}), probabilities within ${v.maxProbabilityDifference.toExponential(1)}`;
+  process.stdout.write(`${rank}precision ${v.bfloat16 ? 'bfloat16' : 'float32'}: ${found}\n`);
+  return v.bfloat16;
 }
 
 /** The engine predict uses on CPUs unless told otherwise. */
