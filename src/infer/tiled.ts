@@ -77,7 +77,7 @@ export interface PipelineStats extends TiledStats {
   wallSeconds: number;
   /** Seconds the engine spent on batches. */
   engineSeconds: number;
-  /** Seconds spent waiting for the tiles of the batch the engine was to run next. */
+  /** Seconds between asking for a batch's tiles, when they were not there yet, and having them: the engine's idle time for want of tiles. */
   readWaitSeconds: number;
   batches: number;
 }
@@ -85,36 +85,52 @@ export interface PipelineStats extends TiledStats {
 /**
  * Predicts the batches of `plan` in order: while the engine computes batch k,
  * the tiles of batches k+1 .. k+prefetch are being read; then batch k is
- * blended and its finished rows handed to `options.onRows`. Blending order,
- * and so the result, is that of `predictTiled`. Buffers counted: the blending
- * band, the inputs requested and not yet blended, the probabilities.
+ * blended and its finished rows handed to `options.onRows` (while an
+ * asynchronous engine computes batch k+1). Blending order, and so the result,
+ * is that of `predictTiled`. Buffers counted: the blending band, the inputs
+ * requested and not yet blended, the probabilities.
  */
 export async function predictPipelined(engine: TileEngine, plan: TilePlan, read: BatchReader, options: PipelineOptions): Promise<PipelineStats> {
   const clock = options.clock ?? (() => performance.now() / 1000);
   const prefetch = Math.max(0, options.prefetch ?? 2);
   const blender = new TileBlender(plan, engine.classes, options);
   const tileBytes = engine.inChannels * plan.tile * plan.tile * 4;
-  const inputs: Promise<Float32Array>[] = [];
-  // a failed read is reported when its batch is due; until then it must not count as unhandled
+  const n = plan.batches.length;
+  // a batch's tiles, and the tiles themselves once they arrived (so that a batch whose tiles are here starts without yielding)
+  const inputs: { promise: Promise<Float32Array>; ready: Float32Array | null }[] = [];
   const request = (k: number) => {
-    const input = read(plan.batches[k]);
-    input.catch(() => undefined);
-    inputs.push(input);
+    const slot = { promise: read(plan.batches[k]), ready: null as Float32Array | null };
+    // a failed read is reported when its batch is due; until then it must not count as unhandled
+    slot.promise.then((input) => (slot.ready = input), () => undefined);
+    inputs.push(slot);
   };
   let requested = 0;
   let peakBufferBytes = blender.heldAlways;
   let engineSeconds = 0;
   let readWaitSeconds = 0;
-  const started = clock();
-  for (let k = 0; k < plan.batches.length; k++) {
-    while (requested < plan.batches.length && requested <= k + prefetch) request(requested++);
-    const inFlight = plan.batches.slice(k, requested).reduce((n, b) => n + b.length, 0) * tileBytes;
-    const waitFrom = clock();
-    const input = await inputs.shift()!;
+  /** Batch k: its tiles requested (and those of the next `prefetch`), awaited if not here yet, then computed. */
+  const compute = async (k: number): Promise<Float32Array> => {
+    while (requested < n && requested <= k + prefetch) request(requested++);
+    const slot = inputs.shift()!;
+    let input = slot.ready;
+    if (!input) {
+      const waitFrom = clock();
+      input = await slot.promise;
+      readWaitSeconds += clock() - waitFrom;
+    }
     const computeFrom = clock();
-    readWaitSeconds += computeFrom - waitFrom;
     const probs = await engine.run(input, [plan.batches[k].length, engine.inChannels, plan.tile, plan.tile]);
     engineSeconds += clock() - computeFrom;
+    return probs;
+  };
+  const started = clock();
+  let next = n > 0 ? compute(0) : null;
+  for (let k = 0; k < n; k++) {
+    const probs = await next!;
+    const inFlight = plan.batches.slice(k, requested).reduce((sum, b) => sum + b.length, 0) * tileBytes;
+    // an engine that computes off this thread (ONNX Runtime) starts on the next batch while this one is blended and written
+    next = k + 1 < n ? compute(k + 1) : null;
+    next?.catch(() => undefined); // awaited in the next round, unless blending this batch fails first
     blender.add(probs);
     peakBufferBytes = Math.max(peakBufferBytes, blender.heldAlways + inFlight + probs.byteLength);
   }

@@ -94,9 +94,29 @@ export interface SlidePrediction {
 export async function predictSlide(engine: TileEngine, slide: Slide, options: SlidePredictOptions): Promise<SlidePrediction> {
   if (engine.inChannels !== 3) throw new Error(`the model expects ${engine.inChannels}-channel images, slides are RGB`);
   const level = slide.selectLevel({ level: options.level, mpp: options.mpp });
-  const { downsample } = slide.levels[level];
   const region = options.region ?? { x: 0, y: 0, width: slide.levels[level].width, height: slide.levels[level].height };
   checkRegion(slide, level, region);
+  const stats = options.normalization ?? null;
+  const readers = options.readers ?? 1;
+  // the readers start (each loads the addon and opens the slide) while the thumbnail is read and tissue found
+  const init: TileWorkerInit = { path: slide.path, level, region, stats, tile: options.tile ?? 512 };
+  const pool = readers > 0 ? new WorkerPool<TileWorkerTask>(readers, init, new URL('./tile-worker.js', import.meta.url)) : null;
+  try {
+    const source = slide.source(level, stats, region);
+    const read: BatchReader = pool
+      ? (tiles) => pool.run<Float32Array>({ kind: 'tiles', tiles: [...tiles] })
+      : async (tiles) => readTiles(source, tiles, init.tile).input;
+    return await predictRegion(engine, slide, level, region, read, options);
+  } finally {
+    await pool?.close();
+  }
+}
+
+/** predictSlide past its checks, with the tiles read by `read`. */
+async function predictRegion(
+  engine: TileEngine, slide: Slide, level: number, region: { x: number; y: number; width: number; height: number }, read: BatchReader, options: SlidePredictOptions,
+): Promise<SlidePrediction> {
+  const { downsample } = slide.levels[level];
   const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
   const overlay = options.overlay ?? true;
   const classes = engine.classes;
@@ -148,14 +168,6 @@ export async function predictSlide(engine: TileEngine, slide: Slide, options: Sl
   options.onStart?.(plan.total);
   const labels = new Uint8Array(Math.min(plan.tile, height) * width);
   const probabilityBytes = probabilityTiffs.length ? new Uint8Array(labels.length) : null;
-  const stats = options.normalization ?? null;
-  const readers = options.readers ?? 1;
-  const init: TileWorkerInit = { path: slide.path, level, region, stats, tile: plan.tile };
-  const pool = readers > 0 ? new WorkerPool<TileWorkerTask>(readers, init, new URL('./tile-worker.js', import.meta.url)) : null;
-  const source = slide.source(level, stats, region);
-  const read: BatchReader = pool
-    ? (tiles) => pool.run<Float32Array>({ kind: 'tiles', tiles: [...tiles] })
-    : async (tiles) => readTiles(source, tiles, plan.tile).input;
   let pipeline: PipelineStats;
   try {
     pipeline = await predictPipelined(engine, plan, read, {
@@ -190,8 +202,6 @@ export async function predictSlide(engine: TileEngine, slide: Slide, options: Sl
   } catch (e) {
     for (const t of allTiffs) t.writer.close();
     throw e;
-  } finally {
-    await pool?.close();
   }
 
   const scale = kept.factor * downsample;
