@@ -73,18 +73,21 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   // a worker of a multi-process job: its share of the inputs
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
   const rank = world ? `rank ${world.rank}: ` : '';
-  const engineName = chooseEngine(o, device);
+  checkEngineOptions(o, device);
   const trained = await loadTrainedNet(o.model, { device });
   const meta = trained.meta;
   const window: SlidingWindowOptions = { tile: o.tile, overlap: o.overlap, blend: o.blend, tta: o.tta, batchSize: o.batchSize, device };
   let engine: TileEngine & { dispose(): Promise<void> | void };
   try {
+    const bf16 = o.engine !== 'onnxruntime' && (await wantBfloat16(o, device, trained.net, meta, window, rank));
+    const engineName = chooseEngine(o, device, bf16);
+    if (o.verbose) process.stdout.write(`${rank}engine ${engineName}, ${bf16 ? 'bfloat16' : 'float32'}\n`);
     if (engineName === 'onnxruntime') {
       const session = await onnxRuntimeEngine(trained.net, { threads: o.threads });
       engine = { ...session, dispose: () => session.release() };
     } else {
       // batch norm folded, channels-last, bfloat16 where asked for or checked, and where the CPU has it
-      const { net, autocast } = inferenceNetFor(trained.net, device, await wantBfloat16(o, device, trained.net, meta, window, rank));
+      const { net, autocast } = inferenceNetFor(trained.net, device, bf16);
       engine = { ...libtorchEngine(net, { ...window, amp: autocast }), dispose: () => net.dispose() };
     }
   } finally {
@@ -137,27 +140,36 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   return 0;
 }
 
-/** The engine --engine names, or, for auto, the one measured faster on this kind of device (see the README's inference table). */
-function chooseEngine(o: PredictOptions, device: string): 'libtorch' | 'onnxruntime' {
-  if (o.engine === 'onnxruntime') {
-    const refuse = (why: string) => new UsageError(`--engine onnxruntime: ${why}`, 'patho predict');
-    if (device !== 'cpu') throw refuse(`patho runs ONNX Runtime's CPU provider only; on ${device} use libtorch`);
-    if (o.tta) throw refuse('--tta runs on the libtorch engine');
-    if (o.amp || o.precision === 'bf16') throw refuse(`${o.amp ? '--amp' : '--precision bf16'} runs on the libtorch engine; ONNX Runtime computes in float32`);
-    return 'onnxruntime';
-  }
-  if (o.engine === 'libtorch' || device !== 'cpu' || o.tta || o.amp || o.precision === 'bf16') return 'libtorch';
-  return CPU_DEFAULT_ENGINE;
+/** --engine onnxruntime where it cannot run what was asked: exit 2 before the model is loaded. */
+function checkEngineOptions(o: PredictOptions, device: string): void {
+  if (o.engine !== 'onnxruntime') return;
+  const refuse = (why: string) => new UsageError(`--engine onnxruntime: ${why}`, 'patho predict');
+  if (device !== 'cpu') throw refuse(`patho runs ONNX Runtime's CPU provider only; on ${device} use libtorch`);
+  if (o.tta) throw refuse('--tta runs on the libtorch engine');
+  if (o.amp || o.precision === 'bf16') throw refuse(`${o.amp ? '--amp' : '--precision bf16'} runs on the libtorch engine; ONNX Runtime computes in float32`);
 }
 
 /**
- * bfloat16 when --amp or --precision bf16 asks for it; with --precision auto
- * on a CPU with fast bfloat16, when the checkpoint's validation images say
- * it keeps Dice within 0.001 of float32 (the verdict is printed).
+ * The engine --engine names; for auto, the one measured faster for the
+ * precision on this kind of device (README, inference table): libtorch on
+ * GPUs, for bfloat16 and for --tta; ONNX Runtime for float32 on CPUs.
+ */
+function chooseEngine(o: PredictOptions, device: string, bf16: boolean): 'libtorch' | 'onnxruntime' {
+  if (o.engine !== 'auto') return o.engine as 'libtorch' | 'onnxruntime';
+  return device !== 'cpu' || o.tta || bf16 ? 'libtorch' : 'onnxruntime';
+}
+
+/**
+ * bfloat16 when --amp or --precision bf16 asks for it (on CPUs only those
+ * with AVX512-BF16/AMX); with --precision auto on such a CPU, when the
+ * checkpoint's validation images say it keeps Dice within 0.001 of float32
+ * (the verdict is printed).
  */
 async function wantBfloat16(o: PredictOptions, device: string, net: UNet, meta: CheckpointMeta, window: SlidingWindowOptions, rank: string): Promise<boolean> {
+  // a CPU without bfloat16 arithmetic would emulate it, slower than float32: --amp is a no-op there
+  if (device === 'cpu' && !cpuHasFastBfloat16()) return false;
   if (o.amp || o.precision === 'bf16') return true;
-  if (o.precision === 'fp32' || device !== 'cpu' || !cpuHasFastBfloat16()) return false;
+  if (o.precision === 'fp32' || device !== 'cpu') return false;
   const v = await checkBfloat16(net, meta, window);
   const found =
     v.images === 0
@@ -167,9 +179,6 @@ async function wantBfloat16(o: PredictOptions, device: string, net: UNet, meta: 
   process.stdout.write(`${rank}precision ${v.bfloat16 ? 'bfloat16' : 'float32'}: ${found}\n`);
   return v.bfloat16;
 }
-
-/** The engine predict uses on CPUs unless told otherwise. */
-const CPU_DEFAULT_ENGINE: 'libtorch' | 'onnxruntime' = 'libtorch';
 
 /** The engine's busy share of the tiled pass, the line --verbose prints for a slide. */
 export function describePipeline(p: PipelineStats): string {

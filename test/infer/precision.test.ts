@@ -4,12 +4,16 @@
  * images (a membrane image and its mask, committed in data/).
  */
 import assert from 'node:assert/strict';
-import { resolve } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 
+import { cpuHasFastBfloat16 } from '../../src/infer/engine.js';
 import { BF16_DICE_TOLERANCE, checkBfloat16, foregroundDice } from '../../src/infer/precision.js';
 import { memory, setNumThreads } from '../../src/tensor/runtime.js';
-import type { CheckpointMeta } from '../../src/train/checkpoint.js';
+import { CHECKPOINT_FORMAT, saveCheckpoint, type CheckpointMeta } from '../../src/train/checkpoint.js';
 import { unetWithStatistics } from './helpers.js';
 
 setNumThreads(2);
@@ -48,4 +52,41 @@ test('checkBfloat16 on a recorded membrane image: bfloat16 rounds, the verdict f
   const none = await checkBfloat16(net, { ...meta, data: undefined });
   assert.deepEqual(none, { bfloat16: false, images: 0, worstDiceDifference: 0, maxProbabilityDifference: 0 });
   net.dispose();
+});
+
+test('patho predict: precision auto checks bfloat16 on the recorded validation images where the CPU has it; float32 runs on ONNX Runtime', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'patho-precision-'));
+  try {
+    const net = unetWithStatistics({ inChannels: 1, classes: 1, baseChannels: 4, depth: 2 }, 2);
+    const model = join(dir, 'model.pt');
+    await saveCheckpoint(model, {
+      format: CHECKPOINT_FORMAT, epoch: 1, unet: net.options, training: {}, normalization: { mean: [0.49], std: [0.17] }, threshold: 0.5, bestDice: null,
+      torchVersion: '', device: 'cpu', savedAt: new Date(0).toISOString(), model: net.stateDict(),
+      data: {
+        root: resolve('data/membrane/train'), images: 'images', masks: 'masks', foreground: null,
+        validation: [{ name: '0', image: resolve('data/membrane/train/images/0.png'), mask: resolve('data/membrane/train/masks/0.png') }],
+      },
+    });
+    net.dispose();
+    const predict = (...args: string[]) =>
+      spawnSync(process.execPath, ['bin/patho.js', 'predict', '-m', model, '--threads', '1', '--tile', '256', '--verbose', '-o', dir, ...args, 'data/membrane/train/images/1.png'], { encoding: 'utf8' });
+    const auto = predict();
+    assert.equal(auto.status, 0, auto.stderr);
+    if (cpuHasFastBfloat16()) {
+      const line = /precision (bfloat16|float32): bfloat16 vs float32 on 1 validation image: Dice difference (\S+) \(at most 0\.001\)/.exec(auto.stdout);
+      assert.ok(line, auto.stdout);
+      assert.equal(line[1] === 'bfloat16', Number(line[2]) <= 0.001);
+      assert.match(auto.stdout, line[1] === 'bfloat16' ? /engine libtorch, bfloat16/ : /engine onnxruntime, float32/);
+    } else {
+      assert.doesNotMatch(auto.stdout, /^precision/m);
+      assert.match(auto.stdout, /engine onnxruntime, float32/);
+    }
+    const fp32 = predict('--precision', 'fp32');
+    assert.equal(fp32.status, 0, fp32.stderr);
+    assert.doesNotMatch(fp32.stdout, /^precision/m);
+    assert.match(fp32.stdout, /engine onnxruntime, float32/);
+    assert.match(predict('--precision', 'fp32', '--engine', 'libtorch').stdout, /engine libtorch, float32/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
