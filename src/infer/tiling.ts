@@ -1,6 +1,7 @@
 /**
  * Streaming sliding-window blending, independent of the engine that runs the
- * network: libtorch (tiled.ts), ONNX Runtime in the browser (src/web/). Tiles
+ * network: libtorch and ONNX Runtime (tiled.ts), ONNX Runtime in the browser
+ * (src/web/). Tiles
  * are visited one row of tiles (a band) at a time; predictions are blended
  * into a buffer only one tile high, and every row that no later tile touches
  * is handed to `onRows` and dropped. Memory is therefore the tile batch plus
@@ -10,11 +11,15 @@
  * check that bound instead of the process's resident memory, which allocator
  * and GC timing make noisy.
  *
- * The engine drives the generator `blendTiles`: each step yields a batch of
- * tiles to predict and takes back their probabilities, so a synchronous
- * engine and an asynchronous one (a browser session's `run` returns a
- * promise) share every line of the tiling and blending. Pure: no addon, no
- * Node API, so the browser loads the compiled file as it is.
+ * Every tile is decided first (`planTiles`: bands, skipped tiles, batches),
+ * so a reader can fetch the tiles of later batches while the engine computes
+ * (tiled.ts's `predictPipelined`); `TileBlender` takes the batches'
+ * probabilities in plan order. The generator `blendTiles` drives both for an
+ * engine that reads as it goes: each step yields a batch of tiles to predict
+ * and takes back their probabilities, so a synchronous engine and an
+ * asynchronous one (a browser session's `run` returns a promise) share every
+ * line of the tiling and blending. Pure: no addon, no Node API, so the
+ * browser loads the compiled file as it is.
  */
 import { reflect } from '../data/patch.js';
 
