@@ -88,7 +88,8 @@ export interface PipelineStats extends TiledStats {
  * blended and its finished rows handed to `options.onRows` (while an
  * asynchronous engine computes batch k+1). Blending order, and so the result,
  * is that of `predictTiled`. Buffers counted: the blending band, the inputs
- * requested and not yet blended, the probabilities.
+ * requested and not yet blended, the probabilities of two batches (the one
+ * blended and the next, which may be computed before it is blended).
  */
 export async function predictPipelined(engine: TileEngine, plan: TilePlan, read: BatchReader, options: PipelineOptions): Promise<PipelineStats> {
   const clock = options.clock ?? (() => performance.now() / 1000);
@@ -132,7 +133,7 @@ export async function predictPipelined(engine: TileEngine, plan: TilePlan, read:
     next = k + 1 < n ? compute(k + 1) : null;
     next?.catch(() => undefined); // awaited in the next round, unless blending this batch fails first
     blender.add(probs);
-    peakBufferBytes = Math.max(peakBufferBytes, blender.heldAlways + inFlight + probs.byteLength);
+    peakBufferBytes = Math.max(peakBufferBytes, blender.heldAlways + inFlight + 2 * probs.byteLength);
   }
   if (!blender.finished) throw new Error('the tiling ended before its last band');
   return { peakBufferBytes, wallSeconds: clock() - started, engineSeconds, readWaitSeconds, batches: plan.batches.length };

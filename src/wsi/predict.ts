@@ -7,10 +7,11 @@
  * the engine does not wait for the slide; blending and TIFF writing happen
  * between its batches.
  *
- * Memory: the tile batch, the blending band (classes x tile x width floats),
- * the batches read ahead, one row of TIFF tiles per pyramid level, and a copy of the mask kept for the
- * polygons and the overlay, subsampled to at most `keptPixels` bytes. Nothing
- * grows with the slide beyond that copy, whose bound is fixed.
+ * Memory: the tile batches read ahead, the blending band (classes x tile x
+ * width floats), one row of TIFF tiles per pyramid level, and a copy of the
+ * mask kept for the polygons and the overlay, subsampled to at most
+ * `keptPixels` bytes. Nothing grows with the slide beyond that copy, whose
+ * bound is fixed.
  */
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
