@@ -1,8 +1,9 @@
 /**
  * Sliding-window inference on the CMU-1-Small-Region slide (or PATHO_SLIDE):
- * patho's `predictSlide` (streaming, the folded network, tiles read from
- * OpenSlide in a worker ahead of the engine, mask and probability map written
- * as tiled TIFFs; every tile predicted, as the script does) against a plain
+ * patho's `predictSlide` (streaming, the folded network on libtorch or ONNX
+ * Runtime, tiles read from OpenSlide in a worker ahead of the engine, mask and
+ * probability map written as tiled TIFFs; every tile predicted, as the script
+ * does) against a plain
  * PyTorch sliding-window script (bench/wsi_torch.py: the level read whole,
  * probabilities and weights accumulated over the whole image, as MONAI's
  * sliding_window_inference does) with the same U-Net and random weights,
@@ -15,7 +16,8 @@
  * Needs /usr/bin/python3 with Debian's python3-torch and python3-openslide.
  * Env: PATHO_TILE (256), PATHO_OVERLAP (0.25), PATHO_BATCH (4), PATHO_THREADS (2),
  * PATHO_BASE (16), PATHO_DEPTH (4), PATHO_REPEATS (2), PATHO_AMP (1: bf16 where the CPU has it),
- * PATHO_READERS (1), PATHO_PREFETCH (2), PATHO_TORCH (0: patho only), PYTHON (/usr/bin/python3).
+ * PATHO_READERS (1), PATHO_PREFETCH (2), PATHO_ENGINE (libtorch or onnxruntime), PATHO_TORCH (0: patho only),
+ * PYTHON (/usr/bin/python3).
  * Run: npx tsc -p tsconfig.json && node dist/bench/wsi.js
  */
 import { execFileSync } from 'node:child_process';
@@ -26,6 +28,7 @@ import { fileURLToPath } from 'node:url';
 
 import sharp from 'sharp';
 import { inferenceNetFor } from '../src/infer/engine.js';
+import { onnxRuntimeEngine } from '../src/infer/onnxruntime.js';
 import { libtorchEngine } from '../src/infer/tiled.js';
 import { UNet } from '../src/models/unet.js';
 import { manualSeed, setNumThreads } from '../src/tensor/runtime.js';
@@ -46,6 +49,7 @@ const config = {
   amp: process.env.PATHO_AMP === '1',
   readers: env('PATHO_READERS', 1),
   prefetch: env('PATHO_PREFETCH', 2),
+  engine: process.env.PATHO_ENGINE ?? 'libtorch',
 };
 const unetOptions = { inChannels: 3, classes: 1, depth: config.depth, baseChannels: config.base, batchNorm: true, upsample: 'bilinear', padding: 'same' } as const;
 
@@ -64,20 +68,23 @@ async function pathoChild(weights: string): Promise<Result> {
   const unet = new UNet(unetOptions);
   unet.loadStateDict(await loadStateDictFile(weights));
   unet.eval();
-  const { net } = inferenceNetFor(unet, 'cpu', config.amp);
+  const folded = config.engine === 'libtorch' ? inferenceNetFor(unet, 'cpu', config.amp).net : null;
+  const session = folded ? null : await onnxRuntimeEngine(unet, { threads: config.threads });
+  const engine = session ?? libtorchEngine(folded!);
   unet.dispose();
   const slide = Slide.open(slidePath);
   const { width, height } = slide.levels[0];
   const dir = mkdtempSync(join(tmpdir(), 'patho-bench-'));
   const start = performance.now();
-  const result = await predictSlide(libtorchEngine(net), slide, {
+  const result = await predictSlide(engine, slide, {
     outDir: dir, name: 'slide', tile: config.tile, overlap: config.overlap, batchSize: config.batch,
     formats: ['tiff'], probabilities: true, overlay: false, tissueMask: false, readers: config.readers, prefetch: config.prefetch,
   });
   const seconds = (performance.now() - start) / 1000;
   const peakRssMiB = (process.resourceUsage().maxRSS * 1024) / 2 ** 20;
   slide.close();
-  net.dispose();
+  folded?.dispose();
+  await session?.release();
   const probabilities = await sharp(join(dir, 'slide_prob.tif'), { limitInputPixels: false }).extractChannel(0).raw().toBuffer();
   let sum = 0;
   for (const v of probabilities) sum += v / 255;
