@@ -53,6 +53,11 @@ export interface OnnxModelInfo {
   threshold: number;
   classNames?: string[];
   mpp?: number;
+  /**
+   * The input is normalised already (patho's own tiling feeds it so): no
+   * normalisation nodes, and `normalization` is only recorded. Default false.
+   */
+  normalisedInput?: boolean;
 }
 
 type Attribute = { name: string } & ({ int: number } | { ints: number[] } | { string: string });
@@ -119,7 +124,9 @@ function buildGraph(folded: FoldedUNet, info: OnnxModelInfo): GraphBuilder {
     std[c] = 255 * (info.normalization?.std[c] ?? 1);
   }
   // (x / 255 - mean) / std == (x - 255 mean) / (255 std)
-  const normalised = g.node('Div', [g.node('Sub', ['pixels', g.floats('mean', [1, inChannels, 1, 1], mean)]), g.floats('std', [1, inChannels, 1, 1], std)]);
+  const normalised = info.normalisedInput
+    ? 'pixels'
+    : g.node('Div', [g.node('Sub', ['pixels', g.floats('mean', [1, inChannels, 1, 1], mean)]), g.floats('std', [1, inChannels, 1, 1], std)]);
 
   // pad height and width by reflection up to a multiple of 2^depth, as UNet.forward does ('same' padding)
   const size = g.node('Slice', [g.node('Shape', ['pixels']), g.ints('axes_hw_start', [2]), g.ints('axes_hw_end', [4])]);
@@ -197,7 +204,7 @@ export function onnxMetadata(net: UNet, info: OnnxModelInfo): Record<string, str
   const meta: Record<string, string> = {
     class_names: JSON.stringify(classNames),
     threshold: String(info.threshold),
-    input_range: '0-255',
+    input_range: info.normalisedInput ? 'normalised' : '0-255',
     output: classes === 1 ? 'sigmoid' : 'softmax',
     normalization: JSON.stringify(info.normalization),
   };

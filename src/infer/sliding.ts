@@ -7,7 +7,8 @@
  */
 import type { PlanarImage } from '../data/types.js';
 import type { ProbabilityMap } from './labels.js';
-import { predictTiled, type InferenceNet, type SlidingWindowOptions, type TileSource } from './tiled.js';
+import { planTiles, predictPipelined, predictTiled, readTiles, type InferenceNet, type SlidingWindowOptions, type TileEngine, type TileSource } from './tiled.js';
+import type { TilingOptions } from './tiling.js';
 
 export { axisWeights, blendWeights, predictTiled, tileCount, tileStarts } from './tiled.js';
 export type { InferenceNet, SlidingWindowOptions, TiledOptions, TileSource } from './tiled.js';
@@ -36,15 +37,35 @@ export function planarSource(image: PlanarImage): TileSource {
 
 /** Predicts an image tile by tile; the result equals a whole-image pass up to the blending near tile edges. */
 export function predictSliding(net: InferenceNet, image: PlanarImage, options: SlidingWindowOptions = {}): ProbabilityMap {
-  const classes = net.options.classes;
-  const plane = image.width * image.height;
-  const data = new Float32Array(classes * plane);
-  predictTiled(net, planarSource(image), {
-    ...options,
-    onRows(y0, rows, probabilities) {
-      const band = rows * image.width;
-      for (let k = 0; k < classes; k++) data.set(probabilities.subarray(k * band, (k + 1) * band), k * plane + y0 * image.width);
-    },
-  });
-  return { width: image.width, height: image.height, classes, data };
+  const map = emptyMap(image, net.options.classes);
+  predictTiled(net, planarSource(image), { ...options, onRows: fillRows(map) });
+  return map;
+}
+
+function emptyMap(image: PlanarImage, classes: number): ProbabilityMap {
+  return { width: image.width, height: image.height, classes, data: new Float32Array(classes * image.width * image.height) };
+}
+
+/** The tiling's `onRows` that copies finished rows into `map`. */
+function fillRows(map: ProbabilityMap): (y0: number, rows: number, probabilities: Float32Array) => void {
+  const plane = map.width * map.height;
+  return (y0, rows, probabilities) => {
+    const band = rows * map.width;
+    for (let k = 0; k < map.classes; k++) map.data.set(probabilities.subarray(k * band, (k + 1) * band), k * plane + y0 * map.width);
+  };
+}
+
+/**
+ * `predictSliding` with any tile engine (ONNX Runtime's is asynchronous):
+ * the same tiles, blending and result as libtorch's synchronous pass.
+ */
+export async function predictSlidingWith(engine: TileEngine, image: PlanarImage, options: TilingOptions = {}): Promise<ProbabilityMap> {
+  if (image.channels !== engine.inChannels) {
+    throw new Error(`the model expects ${engine.inChannels}-channel images, this one has ${image.channels}`);
+  }
+  const map = emptyMap(image, engine.classes);
+  const source = planarSource(image);
+  const plan = planTiles(image.width, image.height, options);
+  await predictPipelined(engine, plan, async (tiles) => readTiles(source, tiles, plan.tile).input, { ...options, prefetch: 0, onRows: fillRows(map) });
+  return map;
 }

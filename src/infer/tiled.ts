@@ -1,16 +1,19 @@
 /**
- * Sliding-window inference on libtorch: the tiling and blending of tiling.ts,
- * each batch of tiles run through the network here (with optional flip and
- * rotation averaging).
+ * Sliding-window inference: the tiling and blending of tiling.ts driven by an
+ * engine, either synchronously (`predictTiled`, libtorch on an image in
+ * memory) or as a pipeline (`predictPipelined`, a slide) that reads the tiles
+ * of the next batches, in other threads, while the engine computes the
+ * current one. The pipeline times its engine with an injected clock: the
+ * share of wall time the engine is busy is what it exists to raise.
  */
-import { blendTiles, type BlendOptions, type TiledStats, type TileSource, type TilingOptions } from './tiling.js';
+import { blendTiles, TileBlender, type BlendOptions, type TiledStats, type TilePlan, type TileRect, type TileSource, type TilingOptions } from './tiling.js';
 import { tensor } from '../tensor/create.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Device, DType, Tensor } from '../tensor/tensor.js';
 
-export { axisWeights, blendWeights, tileCount, tileStarts } from './tiling.js';
-export type { TiledStats, TileSource } from './tiling.js';
+export { axisWeights, blendWeights, planTiles, readTiles, tileCount, tileStarts } from './tiling.js';
+export type { TiledStats, TilePlan, TileRect, TileSource } from './tiling.js';
 
 /** What inference needs of a network. */
 export interface InferenceNet {
@@ -41,6 +44,99 @@ export function predictTiled(net: InferenceNet, source: TileSource, options: Til
   let step = steps.next();
   while (!step.done) step = steps.next(runTiles(net, step.value.input, step.value.shape, options));
   return step.value;
+}
+
+/** A network as the pipeline drives it: a batch of tiles NCHW in, probabilities NCHW out, now or as a promise. */
+export interface TileEngine {
+  readonly classes: number;
+  readonly inChannels: number;
+  run(input: Float32Array, shape: [number, number, number, number]): Float32Array | Promise<Float32Array>;
+}
+
+/** A libtorch network as a tile engine (synchronous: it holds the thread while it computes). */
+export function libtorchEngine(net: InferenceNet, options: SlidingWindowOptions = {}): TileEngine {
+  return {
+    classes: net.options.classes,
+    inChannels: net.options.inChannels,
+    run: (input, shape) => runTiles(net, input, shape, options),
+  };
+}
+
+/** Reads the planar input NCHW of a batch of tiles (`readTiles`), in this thread or another. */
+export type BatchReader = (tiles: readonly TileRect[]) => Promise<Float32Array>;
+
+export interface PipelineOptions extends BlendOptions {
+  /** Batches whose tiles are read ahead of the one the engine computes; 0 reads each batch when it is needed. Default 2. */
+  prefetch?: number;
+  /** A monotonic clock in seconds (performance.now() / 1000 by default); tests inject their own. */
+  clock?: () => number;
+}
+
+export interface PipelineStats extends TiledStats {
+  /** Seconds from the first read request to the last rows handed on. */
+  wallSeconds: number;
+  /** Seconds the engine spent on batches. */
+  engineSeconds: number;
+  /** Seconds between asking for a batch's tiles, when they were not there yet, and having them: the engine's idle time for want of tiles. */
+  readWaitSeconds: number;
+  batches: number;
+}
+
+/**
+ * Predicts the batches of `plan` in order: while the engine computes batch k,
+ * the tiles of batches k+1 .. k+prefetch are being read; then batch k is
+ * blended and its finished rows handed to `options.onRows` (while an
+ * asynchronous engine computes batch k+1). Blending order, and so the result,
+ * is that of `predictTiled`. Buffers counted: the blending band, the inputs
+ * requested and not yet blended, the probabilities of two batches (the one
+ * blended and the next, which may be computed before it is blended).
+ */
+export async function predictPipelined(engine: TileEngine, plan: TilePlan, read: BatchReader, options: PipelineOptions): Promise<PipelineStats> {
+  const clock = options.clock ?? (() => performance.now() / 1000);
+  const prefetch = Math.max(0, options.prefetch ?? 2);
+  const blender = new TileBlender(plan, engine.classes, options);
+  const tileBytes = engine.inChannels * plan.tile * plan.tile * 4;
+  const n = plan.batches.length;
+  // a batch's tiles, and the tiles themselves once they arrived (so that a batch whose tiles are here starts without yielding)
+  const inputs: { promise: Promise<Float32Array>; ready: Float32Array | null }[] = [];
+  const request = (k: number) => {
+    const slot = { promise: read(plan.batches[k]), ready: null as Float32Array | null };
+    // a failed read is reported when its batch is due; until then it must not count as unhandled
+    slot.promise.then((input) => (slot.ready = input), () => undefined);
+    inputs.push(slot);
+  };
+  let requested = 0;
+  let peakBufferBytes = blender.heldAlways;
+  let engineSeconds = 0;
+  let readWaitSeconds = 0;
+  /** Batch k: its tiles requested (and those of the next `prefetch`), awaited if not here yet, then computed. */
+  const compute = async (k: number): Promise<Float32Array> => {
+    while (requested < n && requested <= k + prefetch) request(requested++);
+    const slot = inputs.shift()!;
+    let input = slot.ready;
+    if (!input) {
+      const waitFrom = clock();
+      input = await slot.promise;
+      readWaitSeconds += clock() - waitFrom;
+    }
+    const computeFrom = clock();
+    const probs = await engine.run(input, [plan.batches[k].length, engine.inChannels, plan.tile, plan.tile]);
+    engineSeconds += clock() - computeFrom;
+    return probs;
+  };
+  const started = clock();
+  let next = n > 0 ? compute(0) : null;
+  for (let k = 0; k < n; k++) {
+    const probs = await next!;
+    const inFlight = plan.batches.slice(k, requested).reduce((sum, b) => sum + b.length, 0) * tileBytes;
+    // an engine that computes off this thread (ONNX Runtime) starts on the next batch while this one is blended and written
+    next = k + 1 < n ? compute(k + 1) : null;
+    next?.catch(() => undefined); // awaited in the next round, unless blending this batch fails first
+    blender.add(probs);
+    peakBufferBytes = Math.max(peakBufferBytes, blender.heldAlways + inFlight + 2 * probs.byteLength);
+  }
+  if (!blender.finished) throw new Error('the tiling ended before its last band');
+  return { peakBufferBytes, wallSeconds: clock() - started, engineSeconds, readWaitSeconds, batches: plan.batches.length };
 }
 
 /** Forward pass of a batch of tiles, with optional flip/rotation averaging; returns probabilities NCHW. */

@@ -1,6 +1,7 @@
 /**
  * Streaming sliding-window blending, independent of the engine that runs the
- * network: libtorch (tiled.ts), ONNX Runtime in the browser (src/web/). Tiles
+ * network: libtorch and ONNX Runtime (tiled.ts), ONNX Runtime in the browser
+ * (src/web/). Tiles
  * are visited one row of tiles (a band) at a time; predictions are blended
  * into a buffer only one tile high, and every row that no later tile touches
  * is handed to `onRows` and dropped. Memory is therefore the tile batch plus
@@ -10,11 +11,15 @@
  * check that bound instead of the process's resident memory, which allocator
  * and GC timing make noisy.
  *
- * The engine drives the generator `blendTiles`: each step yields a batch of
- * tiles to predict and takes back their probabilities, so a synchronous
- * engine and an asynchronous one (a browser session's `run` returns a
- * promise) share every line of the tiling and blending. Pure: no addon, no
- * Node API, so the browser loads the compiled file as it is.
+ * Every tile is decided first (`planTiles`: bands, skipped tiles, batches),
+ * so a reader can fetch the tiles of later batches while the engine computes
+ * (tiled.ts's `predictPipelined`); `TileBlender` takes the batches'
+ * probabilities in plan order. The generator `blendTiles` drives both for an
+ * engine that reads as it goes: each step yields a batch of tiles to predict
+ * and takes back their probabilities, so a synchronous engine and an
+ * asynchronous one (a browser session's `run` returns a promise) share every
+ * line of the tiling and blending. Pure: no addon, no Node API, so the
+ * browser loads the compiled file as it is.
  */
 import { reflect } from '../data/patch.js';
 
@@ -123,78 +128,167 @@ function coverage(size: number, starts: number[], weights: Float32Array): Float6
   return sum;
 }
 
-/**
- * Cuts `source` into batches of tiles, yields each for the engine to predict
- * (the engine passes the probabilities NCHW back into `next`), and streams the
- * blended probabilities of `classes` classes to `options.onRows`. Away from
- * the blending near tile edges the result equals a whole-image pass.
- */
-export function* blendTiles(source: TileSource, classes: number, options: BlendOptions): Generator<TileBatch, TiledStats, Float32Array> {
-  const { tile, step } = geometry(options);
-  const { width, height, channels } = source;
-  if (width < 1 || height < 1) throw new Error(`cannot predict an empty ${width}x${height} image`);
-  const ys = tileStarts(height, tile, step);
-  const xs = tileStarts(width, tile, step);
-  const weights = axisWeights(tile, options.blend);
-  const rowSum = coverage(height, ys, weights);
-  const colSum = coverage(width, xs, weights);
-  const bandRows = Math.min(tile, height);
-  const bandPlane = bandRows * width;
-  const band = new Float32Array(classes * bandPlane);
-  const out = new Float32Array(classes * bandPlane);
-  const batchSize = Math.max(1, options.batchSize ?? 4);
-  const total = xs.length * ys.length;
-  let done = 0;
-  const heldAlways = band.byteLength + out.byteLength + weights.byteLength + rowSum.byteLength + colSum.byteLength;
-  let peakBufferBytes = heldAlways;
+/** A tile of the image: its top-left corner and its size, smaller than the tile where the image ends. */
+export interface TileRect {
+  x: number;
+  y: number;
+  width: number;
+  height: number;
+}
 
-  for (let r = 0; r < ys.length; r++) {
-    const top = ys[r];
-    const th = Math.min(tile, height - top);
-    const run: number[] = [];
-    for (const x0 of xs) {
-      const tw = Math.min(tile, width - x0);
-      if (!options.skipTile?.(x0, top, tw, th)) {
-        run.push(x0);
-        continue;
-      }
-      if (classes > 1) addBackground(band, width, x0, tw, th, weights);
-      options.onProgress?.(++done, total);
+/** One row of tiles: the tiles skipped as background and the batches to predict, left to right. */
+export interface TileBand {
+  top: number;
+  /** rows of the band's tiles: the tile, or less at the bottom of the image */
+  rows: number;
+  skipped: TileRect[];
+  batches: TileRect[][];
+}
+
+/** Every tile of an image, decided before the first is read, so an engine can read ahead of the one it computes. */
+export interface TilePlan {
+  width: number;
+  height: number;
+  tile: number;
+  /** left edges of the tiles of every band */
+  xs: number[];
+  bands: TileBand[];
+  /** The batches of all bands, in the order they are predicted and blended. */
+  batches: TileRect[][];
+  total: number;
+}
+
+/** The tiles of a `width` x `height` image, top to bottom, batched within each band; `skipTile` is asked once per tile. */
+export function planTiles(width: number, height: number, options: Omit<BlendOptions, 'onRows'> = {}): TilePlan {
+  const { tile, step } = geometry(options);
+  if (width < 1 || height < 1) throw new Error(`cannot predict an empty ${width}x${height} image`);
+  const batchSize = Math.max(1, options.batchSize ?? 4);
+  const xs = tileStarts(width, tile, step);
+  const bands = tileStarts(height, tile, step).map((top): TileBand => {
+    const rows = Math.min(tile, height - top);
+    const skipped: TileRect[] = [];
+    const run: TileRect[] = [];
+    for (const x of xs) {
+      const rect = { x, y: top, width: Math.min(tile, width - x), height: rows };
+      (options.skipTile?.(x, top, rect.width, rows) ? skipped : run).push(rect);
     }
-    for (let b = 0; b < run.length; b += batchSize) {
-      const batch = run.slice(b, b + batchSize);
-      const input = new Float32Array(batch.length * channels * tile * tile);
-      let largestRead = 0;
-      batch.forEach((x0, i) => {
-        const tw = Math.min(tile, width - x0);
-        const pixels = source.read(x0, top, tw, th);
-        largestRead = Math.max(largestRead, pixels.byteLength);
-        mirrorInto(input, i * channels * tile * tile, pixels, channels, tw, th, tile);
-      });
-      const probs = yield { input, shape: [batch.length, channels, tile, tile] };
-      if (probs?.length !== batch.length * classes * tile * tile) {
-        throw new Error(`the engine returned ${probs?.length ?? 'nothing'} values for ${batch.length} tiles of ${classes} x ${tile} x ${tile}`);
-      }
-      peakBufferBytes = Math.max(peakBufferBytes, heldAlways + input.byteLength + largestRead + probs.byteLength);
-      batch.forEach((x0, i) => {
-        const tw = Math.min(tile, width - x0);
-        for (let k = 0; k < classes; k++) {
-          const from = (i * classes + k) * tile * tile;
-          for (let y = 0; y < th; y++) {
-            const wy = weights[y];
-            const at = k * bandPlane + y * width + x0;
-            const src = from + y * tile;
-            for (let x = 0; x < tw; x++) band[at + x] += wy * weights[x] * probs[src + x];
-          }
+    const batches: TileRect[][] = [];
+    for (let b = 0; b < run.length; b += batchSize) batches.push(run.slice(b, b + batchSize));
+    return { top, rows, skipped, batches };
+  });
+  return { width, height, tile, xs, bands, batches: bands.flatMap((b) => b.batches), total: xs.length * bands.length };
+}
+
+/** The planar input NCHW of a batch of tiles, each `tile` x `tile`, reflected where the image ends. */
+export function readTiles(source: TileSource, tiles: readonly TileRect[], tile: number): TileBatch & { largestRead: number } {
+  const { channels } = source;
+  const input = new Float32Array(tiles.length * channels * tile * tile);
+  let largestRead = 0;
+  tiles.forEach((t, i) => {
+    const pixels = source.read(t.x, t.y, t.width, t.height);
+    largestRead = Math.max(largestRead, pixels.byteLength);
+    mirrorInto(input, i * channels * tile * tile, pixels, channels, t.width, t.height, tile);
+  });
+  return { input, shape: [tiles.length, channels, tile, tile], largestRead };
+}
+
+/**
+ * Blends the predictions of a plan's batches, given in plan order, into the
+ * band buffer, and hands every finished band to `options.onRows` (a band
+ * without batches, all background, as soon as the batches before it are in).
+ */
+export class TileBlender {
+  private readonly weights: Float32Array;
+  private readonly rowSum: Float64Array;
+  private readonly colSum: Float64Array;
+  private readonly band: Float32Array;
+  private readonly out: Float32Array;
+  private readonly bandPlane: number;
+  /** the band being filled, and how many of its batches are in */
+  private bandIndex = 0;
+  private batchesIn = 0;
+  private done = 0;
+  /** bytes held whatever the batch: the band, the finished rows, the weights */
+  readonly heldAlways: number;
+
+  constructor(
+    private readonly plan: TilePlan,
+    private readonly classes: number,
+    private readonly options: BlendOptions,
+  ) {
+    const { width, height, tile } = plan;
+    this.weights = axisWeights(tile, options.blend);
+    this.rowSum = coverage(height, plan.bands.map((b) => b.top), this.weights);
+    this.colSum = coverage(width, plan.xs, this.weights);
+    this.bandPlane = Math.min(tile, height) * width;
+    this.band = new Float32Array(classes * this.bandPlane);
+    this.out = new Float32Array(classes * this.bandPlane);
+    this.heldAlways = this.band.byteLength + this.out.byteLength + this.weights.byteLength + this.rowSum.byteLength + this.colSum.byteLength;
+    this.startBand();
+    this.finishBands();
+  }
+
+  /** True once every band went to `onRows`. */
+  get finished(): boolean {
+    return this.bandIndex === this.plan.bands.length;
+  }
+
+  /** Blends the probabilities NCHW of the next batch of the plan. */
+  add(probs: Float32Array): void {
+    const { tile } = this.plan;
+    const { classes, band, bandPlane, weights } = this;
+    const current = this.plan.bands[this.bandIndex];
+    const batch = current?.batches[this.batchesIn];
+    if (!batch) throw new Error('the tiling received more batches than it planned');
+    if (probs?.length !== batch.length * classes * tile * tile) {
+      throw new Error(`the engine returned ${probs?.length ?? 'nothing'} values for ${batch.length} tiles of ${classes} x ${tile} x ${tile}`);
+    }
+    const width = this.plan.width;
+    batch.forEach((t, i) => {
+      for (let k = 0; k < classes; k++) {
+        const from = (i * classes + k) * tile * tile;
+        for (let y = 0; y < t.height; y++) {
+          const wy = weights[y];
+          const at = k * bandPlane + y * width + t.x;
+          const src = from + y * tile;
+          for (let x = 0; x < t.width; x++) band[at + x] += wy * weights[x] * probs[src + x];
         }
-      });
-      done += batch.length;
-      options.onProgress?.(done, total);
+      }
+    });
+    this.done += batch.length;
+    this.options.onProgress?.(this.done, this.plan.total);
+    this.batchesIn++;
+    this.finishBands();
+  }
+
+  /** The background votes of the current band's skipped tiles. */
+  private startBand(): void {
+    for (const t of this.plan.bands[this.bandIndex]?.skipped ?? []) {
+      if (this.classes > 1) addBackground(this.band, this.plan.width, t.x, t.width, t.height, this.weights);
+      this.options.onProgress?.(++this.done, this.plan.total);
     }
-    // rows above the next band's top are final
-    const finished = (r + 1 < ys.length ? ys[r + 1] : height) - top;
+  }
+
+  /** Hands on every band whose batches are all in, starting the next. */
+  private finishBands(): void {
+    for (;;) {
+      const current = this.plan.bands[this.bandIndex];
+      if (!current || this.batchesIn < current.batches.length) return;
+      this.flush(current, this.plan.bands[this.bandIndex + 1]);
+      this.bandIndex++;
+      this.batchesIn = 0;
+      this.startBand();
+    }
+  }
+
+  /** Rows above the next band's top are final: normalised, handed on, and shifted out of the band buffer. */
+  private flush(current: TileBand, next: TileBand | undefined): void {
+    const { width, height } = this.plan;
+    const { band, out, bandPlane, rowSum, colSum } = this;
+    const top = current.top;
+    const finished = (next ? next.top : height) - top;
     const outPlane = finished * width;
-    for (let k = 0; k < classes; k++) {
+    for (let k = 0; k < this.classes; k++) {
       for (let y = 0; y < finished; y++) {
         const inv = 1 / rowSum[top + y];
         const at = k * bandPlane + y * width;
@@ -204,7 +298,25 @@ export function* blendTiles(source: TileSource, classes: number, options: BlendO
       band.copyWithin(k * bandPlane, k * bandPlane + outPlane, (k + 1) * bandPlane);
       band.fill(0, (k + 1) * bandPlane - outPlane, (k + 1) * bandPlane);
     }
-    options.onRows(top, finished, out.subarray(0, classes * outPlane));
+    this.options.onRows(top, finished, out.subarray(0, this.classes * outPlane));
+  }
+}
+
+/**
+ * Cuts `source` into batches of tiles, yields each for the engine to predict
+ * (the engine passes the probabilities NCHW back into `next`), and streams the
+ * blended probabilities of `classes` classes to `options.onRows`. Away from
+ * the blending near tile edges the result equals a whole-image pass.
+ */
+export function* blendTiles(source: TileSource, classes: number, options: BlendOptions): Generator<TileBatch, TiledStats, Float32Array> {
+  const plan = planTiles(source.width, source.height, options);
+  const blender = new TileBlender(plan, classes, options);
+  let peakBufferBytes = blender.heldAlways;
+  for (const tiles of plan.batches) {
+    const { input, shape, largestRead } = readTiles(source, tiles, plan.tile);
+    const probs = yield { input, shape };
+    blender.add(probs);
+    peakBufferBytes = Math.max(peakBufferBytes, blender.heldAlways + input.byteLength + largestRead + probs.byteLength);
   }
   return { peakBufferBytes };
 }

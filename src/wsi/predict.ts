@@ -2,28 +2,35 @@
  * Whole-slide prediction: tissue detection on a thumbnail, streaming
  * sliding-window inference over the tissue tiles of one level, and outputs a
  * pathologist opens: a tiled pyramidal TIFF mask, GeoJSON polygons and an
- * overlay thumbnail.
+ * overlay thumbnail. Tiles are read (OpenSlide, normalised, reflected) in
+ * worker threads a few batches ahead of the engine (`predictPipelined`), so
+ * the engine does not wait for the slide; blending and TIFF writing happen
+ * between its batches.
  *
- * Memory: the tile batch, the blending band (classes x tile x width floats),
- * one row of TIFF tiles per pyramid level, and a copy of the mask kept for the
- * polygons and the overlay, subsampled to at most `keptPixels` bytes. Nothing
- * grows with the slide beyond that copy, whose bound is fixed.
+ * Memory: the tile batches read ahead, the blending band (classes x tile x
+ * width floats), one row of TIFF tiles per pyramid level, and a copy of the
+ * mask kept for the polygons and the overlay, subsampled to at most
+ * `keptPixels` bytes. Nothing grows with the slide beyond that copy, whose
+ * bound is fixed.
  */
 import { join } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import sharp from 'sharp';
 import type { ChannelStats } from '../data/normalize.js';
 import { outline } from '../infer/outputs.js';
-import { predictTiled, tileCount, type InferenceNet, type SlidingWindowOptions } from '../infer/tiled.js';
+import { WorkerPool } from '../data/pool.js';
+import { planTiles, predictPipelined, readTiles, type BatchReader, type PipelineStats, type TileEngine } from '../infer/tiled.js';
+import type { TilingOptions } from '../infer/tiling.js';
 import { maskToGeoJson } from './geojson.js';
 import type { Slide, Thumbnail } from './slide.js';
 import { TiledTiffWriter } from './tiff.js';
+import type { TileWorkerInit, TileWorkerTask } from './tile-worker.js';
 import { anyTissue, tissueMask } from './tissue.js';
 
 /** Output files a prediction can write. */
 export type SlideFormat = 'tiff' | 'geojson' | 'png';
 
-export interface SlidePredictOptions extends SlidingWindowOptions {
+export interface SlidePredictOptions extends TilingOptions {
   /** Where the files go, named `<name>_mask.tif`, `<name>.geojson`, `<name>_overlay.png`, `<name>_mask.png`. */
   outDir: string;
   name: string;
@@ -60,6 +67,12 @@ export interface SlidePredictOptions extends SlidingWindowOptions {
   classes?: { names: string[]; colors: [number, number, number][] } | null;
   /** QuPath object type of the GeoJSON features. Default 'annotation'. */
   objectType?: 'annotation' | 'detection';
+  /** Worker threads reading tiles; 0 reads them in this thread. Default 1. */
+  readers?: number;
+  /** Batches read ahead of the one the engine computes. Default 2. */
+  prefetch?: number;
+  /** Monotonic seconds for the pipeline's timing (tests inject one). */
+  clock?: () => number;
 }
 
 /** What `predictSlide` did. */
@@ -74,17 +87,40 @@ export interface SlidePrediction {
   /** polygons in the GeoJSON (0 when it was not asked for) */
   regions: number;
   files: string[];
+  /** The tiled pass: wall and engine seconds, waits for tiles, buffers held. */
+  pipeline: PipelineStats;
 }
 
 /** Predicts a slide (or a region of one level) and writes the chosen outputs; see the module comment for memory. */
-export async function predictSlide(net: InferenceNet, slide: Slide, options: SlidePredictOptions): Promise<SlidePrediction> {
+export async function predictSlide(engine: TileEngine, slide: Slide, options: SlidePredictOptions): Promise<SlidePrediction> {
+  if (engine.inChannels !== 3) throw new Error(`the model expects ${engine.inChannels}-channel images, slides are RGB`);
   const level = slide.selectLevel({ level: options.level, mpp: options.mpp });
-  const { downsample } = slide.levels[level];
   const region = options.region ?? { x: 0, y: 0, width: slide.levels[level].width, height: slide.levels[level].height };
   checkRegion(slide, level, region);
+  const stats = options.normalization ?? null;
+  const readers = options.readers ?? 1;
+  // the readers start (each loads the addon and opens the slide) while the thumbnail is read and tissue found
+  const init: TileWorkerInit = { path: slide.path, level, region, stats, tile: options.tile ?? 512 };
+  const pool = readers > 0 ? new WorkerPool<TileWorkerTask>(readers, init, new URL('./tile-worker.js', import.meta.url)) : null;
+  try {
+    const source = slide.source(level, stats, region);
+    const read: BatchReader = pool
+      ? (tiles) => pool.run<Float32Array>({ kind: 'tiles', tiles: [...tiles] })
+      : async (tiles) => readTiles(source, tiles, init.tile).input;
+    return await predictRegion(engine, slide, level, region, read, options);
+  } finally {
+    await pool?.close();
+  }
+}
+
+/** predictSlide past its checks, with the tiles read by `read`. */
+async function predictRegion(
+  engine: TileEngine, slide: Slide, level: number, region: { x: number; y: number; width: number; height: number }, read: BatchReader, options: SlidePredictOptions,
+): Promise<SlidePrediction> {
+  const { downsample } = slide.levels[level];
   const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
   const overlay = options.overlay ?? true;
-  const classes = net.options.classes;
+  const classes = engine.classes;
   const threshold = options.threshold ?? 0.5;
   const { width, height } = region;
 
@@ -129,14 +165,14 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
   const allTiffs = [...(tiff ? [tiff] : []), ...probabilityTiffs];
 
   const kept = new KeptMask(width, height, options.keptPixels ?? 2 ** 26);
-  const total = tileCount(width, height, options);
-  options.onStart?.(total);
-  const labels = new Uint8Array(Math.min(options.tile ?? 512, height) * width);
+  const plan = planTiles(width, height, { ...options, skipTile });
+  options.onStart?.(plan.total);
+  const labels = new Uint8Array(Math.min(plan.tile, height) * width);
   const probabilityBytes = probabilityTiffs.length ? new Uint8Array(labels.length) : null;
+  let pipeline: PipelineStats;
   try {
-    predictTiled(net, slide.source(level, options.normalization ?? null, region), {
+    pipeline = await predictPipelined(engine, plan, read, {
       ...options,
-      skipTile,
       onRows(y0, rows, probs) {
         const plane = rows * width;
         for (let i = 0; i < plane; i++) {
@@ -199,7 +235,7 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
     files.push(path);
   }
   const mpp = slide.mpp ? Math.sqrt(slide.mpp.x * slide.mpp.y) * downsample : null;
-  return { level, mpp, width, height, tiles: total, skippedTiles: skipped, regions, files };
+  return { level, mpp, width, height, tiles: plan.total, skippedTiles: skipped, regions, files, pipeline };
 }
 
 function checkRegion(slide: Slide, level: number, r: { x: number; y: number; width: number; height: number }): void {
