@@ -4,7 +4,8 @@
  * global batch of worldSize * batch. Prints the final parameters as JSON.
  * With worldSize 1 it runs without a process group: the single-process
  * reference. Every rank seeds its weights differently, so equal results also
- * show that DDP starts every replica from rank 0's weights.
+ * show that DDP starts every replica from rank 0's weights. `overlap` false
+ * all-reduces the gradients after backward instead of during it.
  *
  * Run as `equivalence.js '<json config>'`; without it this file does nothing
  * (the test runner runs every .js under dist/test).
@@ -18,6 +19,7 @@ interface Config {
   masterPort: number;
   batch: number;
   steps: number;
+  overlap: boolean;
 }
 
 async function main(c: Config): Promise<void> {
@@ -38,7 +40,7 @@ async function main(c: Config): Promise<void> {
     ? ProcessGroup.init({ rank: c.rank, worldSize: c.worldSize, localRank: c.rank, masterAddr: '127.0.0.1', masterPort: c.masterPort, backend: 'gloo', timeoutMs: 10_000 })
     : null;
   // small buckets, so that several all-reduces per step are exercised
-  const ddp = group ? new DistributedDataParallel(net, group, { bucketBytes: 1024 }) : null;
+  const ddp = group ? new DistributedDataParallel(net, group, { bucketBytes: 1024, overlap: c.overlap }) : null;
   const optimizer = new SGD(net.parameters(), { lr: 0.05, momentum: 0.9 });
   const parts = { net, loss: bce, optimizer, device: 'cpu', ddp };
   const size = 8;
