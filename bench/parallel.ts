@@ -5,10 +5,11 @@
  * process with one thread is the third set-up: against it, N one-thread
  * processes show the scaling efficiency of data parallelism itself. The N
  * processes run twice: with the all-reduces started during backward (DDP's
- * default) and after it (`overlap: false`), to show what overlap saves.
+ * default) and after it (`overlap: false`), to show what overlap saves;
+ * `--overlap-only` runs only these two.
  *
  *   node dist/bench/parallel.js [--procs 2] [--base 16] [--depth 4] [--size 128]
- *     [--batch 4] [--steps 5] [--warmup 2] [--repeats 3] [--rounds 3]
+ *     [--batch 4] [--steps 5] [--warmup 2] [--repeats 3] [--rounds 3] [--overlap-only]
  *
  * Each round runs both set-ups, one after the other, in fresh processes
  * started by the same launcher `patho train --devices cpu:N` uses; rounds
@@ -69,6 +70,7 @@ async function driver(): Promise<void> {
       warmup: { type: 'string', default: '2' },
       repeats: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '3' },
+      'overlap-only': { type: 'boolean', default: false },
     },
   });
   const procs = Number(values.procs);
@@ -85,10 +87,9 @@ async function driver(): Promise<void> {
   );
   const perProcess = Math.max(1, Math.floor(cores / procs));
   const setups = [
-    { n: 1, threads: cores, overlap: true },
-    { n: 1, threads: 1, overlap: true },
     { n: procs, threads: perProcess, overlap: true },
     { n: procs, threads: perProcess, overlap: false },
+    ...(values['overlap-only'] ? [] : [{ n: 1, threads: cores, overlap: true }, { n: 1, threads: 1, overlap: true }]),
   ];
   const runs = setups.map((): WorkerResult[][] => []);
   for (let round = 0; round < Number(values.rounds); round++) {
@@ -121,8 +122,9 @@ async function driver(): Promise<void> {
         (r.n > 1 ? `; waiting for gradients ${r.syncMs.toFixed(1)} ms = ${(100 * r.syncShare).toFixed(1)}% of the step; all-reduce alone ${r.aloneMs.toFixed(1)} ms` : ''),
     );
   }
-  const [allThreads, oneThread, parallel, after] = rows.map((r) => r.imagesPerSecond);
+  const [parallel, after, allThreads, oneThread] = rows.map((r) => r.imagesPerSecond);
   console.log(`  overlap vs all-reduce after backward: ${(parallel / after).toFixed(2)}x the throughput`);
+  if (values['overlap-only']) return;
   console.log(`  ${procs} processes vs 1 process x ${cores} threads: ${(parallel / allThreads).toFixed(2)}x the throughput`);
   console.log(`  ${procs} processes vs 1 process x 1 thread: ${(parallel / oneThread).toFixed(2)}x (scaling efficiency ${((100 * parallel) / oneThread / procs).toFixed(0)}%)`);
 }

@@ -196,9 +196,9 @@ static Napi::Value distDestroyImpl(Napi::Env env, const Napi::CallbackInfo& info
 
 // Gradient averaging overlapped with backward, as PyTorch DDP's c10d::Reducer
 // does it. A post-hook on each parameter's gradient accumulator marks its
-// gradient ready. Parameters are bucketed in reverse order, because backward
-// produces the last layers' gradients first; when a bucket's last gradient is
-// ready, the bucket is packed into its flat tensor and its all-reduce starts on
+// gradient ready. Buckets are reduced in reverse parameter order, because
+// backward produces the last layers' gradients first; when a bucket's last
+// gradient is ready, the bucket is packed into its flat tensor and its all-reduce starts on
 // Gloo's own threads (NCCL: its own stream) while autograd goes on with the
 // earlier layers. finish() starts what is left, waits, averages and writes
 // .grad. Buckets start strictly in order on every rank, so the ranks' collectives
@@ -282,29 +282,40 @@ class GradientReducer {
     c10::intrusive_ptr<c10d::Work> work;
   };
 
-  // Reverse parameter order, up to bucketBytes each; one dtype and device per bucket (one flat tensor).
+  // As torch DDP's bucket assignment: filled in parameter order, the bucket of
+  // the first parameters up to 1 MB and the others up to bucketBytes, then
+  // reduced in reverse. Backward produces the last layers' gradients first;
+  // the first layers' small bucket, ready last, is all that is left to
+  // all-reduce when backward ends. One dtype and device per bucket (one flat tensor).
   void planBuckets(int64_t bucketBytes) {
-    bucketOf_.resize(params_.size());
+    const int64_t firstBucketBytes = std::min<int64_t>(bucketBytes, 1 << 20);
+    std::vector<std::vector<size_t>> groups;
     int64_t bytes = 0;
-    for (size_t i = params_.size(); i-- > 0;) {
+    for (size_t i = 0; i < params_.size(); i++) {
       auto& p = params_[i];
       if (!p.requires_grad() || !p.is_leaf()) {
         fail("parameter " + std::to_string(i) + " is not a leaf tensor that requires grad; DDP averages only such parameters");
       }
       const int64_t pBytes = p.numel() * static_cast<int64_t>(p.element_size());
-      if (buckets_.empty() || bytes + pBytes > bucketBytes || !sameKind(p, params_[buckets_.back().members[0]])) {
-        buckets_.emplace_back();
+      const int64_t cap = groups.size() <= 1 ? firstBucketBytes : bucketBytes;
+      if (groups.empty() || bytes + pBytes > cap || !sameKind(p, params_[groups.back()[0]])) {
+        groups.emplace_back();
         bytes = 0;
       }
-      auto& bucket = buckets_.back();
-      bucket.offsets.push_back(bytes / static_cast<int64_t>(p.element_size()));
-      bucket.members.push_back(i);
-      bucketOf_[i] = buckets_.size() - 1;
+      groups.back().push_back(i);
       bytes += pBytes;
     }
-    for (auto& bucket : buckets_) {
-      auto& last = params_[bucket.members.back()];
-      bucket.flat = at::empty({bucket.offsets.back() + last.numel()}, last.options());
+    bucketOf_.resize(params_.size());
+    for (auto group = groups.rbegin(); group != groups.rend(); ++group) {
+      auto& bucket = buckets_.emplace_back();
+      int64_t numel = 0;
+      for (size_t i : *group) {
+        bucket.members.push_back(i);
+        bucket.offsets.push_back(numel);
+        bucketOf_[i] = buckets_.size() - 1;
+        numel += params_[i].numel();
+      }
+      bucket.flat = at::empty({numel}, params_[group->front()].options());
     }
   }
 

@@ -5,13 +5,15 @@
  * instead of one per parameter).
  *
  * The all-reduces overlap backward, as torch DDP's reducer does: the addon
- * (native/distributed.cpp) hooks every parameter's gradient accumulator,
- * buckets the parameters in reverse order (backward produces the last layers'
- * gradients first), and starts a bucket's all-reduce as soon as its last
- * gradient is ready, while autograd goes on with the earlier layers; Gloo
- * runs it on its own threads. After backward, syncGradients() starts what is
- * left, waits, and writes the averages into .grad. A parameter without a
- * gradient on a rank counts as zeros there.
+ * (native/distributed.cpp) hooks every parameter's gradient accumulator and
+ * starts a bucket's all-reduce as soon as its last gradient is ready, while
+ * autograd goes on with the earlier layers; Gloo runs it on its own threads.
+ * Buckets are reduced in reverse parameter order (backward produces the last
+ * layers' gradients first), and the bucket of the first layers, ready last,
+ * holds at most 1 MB, so little is left to all-reduce when backward ends.
+ * After backward, syncGradients() starts what is left, waits, and writes the
+ * averages into .grad. A parameter without a gradient on a rank counts as
+ * zeros there.
  *
  * A step is: prepareForBackward(), backward, syncGradients() (src/train/step.ts).
  */
@@ -25,7 +27,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { ProcessGroup } from './group.js';
 
 export interface DDPOptions {
-  /** Approximate bytes per gradient bucket. Default 25 MB, as torch DDP. */
+  /** Approximate bytes per gradient bucket (the first layers' bucket: at most 1 MB). Default 25 MB, as torch DDP. */
   bucketBytes?: number;
   /** Copy rank 0's buffers (batch-norm running statistics) to every rank at the end of each epoch. Default true. */
   broadcastBuffers?: boolean;
