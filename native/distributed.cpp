@@ -16,6 +16,7 @@
 
 #include <torch/csrc/autograd/function.h>
 #include <torch/csrc/autograd/function_hook.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/csrc/autograd/variable.h>
 
 #include <chrono>
@@ -192,6 +193,56 @@ static Napi::Value distDestroyImpl(Napi::Env env, const Napi::CallbackInfo& info
   box->group.reset();
   box->store.reset();
   return env.Undefined();
+}
+
+// The backward of a sum over ranks is the sum over ranks of the gradients:
+// every rank's output fed every rank's loss. SyncBatchNorm's batch statistics
+// go through it (src/parallel/sync-batch-norm.ts), so autograd derives the
+// rest of its backward from ordinary ops. Runs on the thread that executes
+// backward, in the same order on every rank (their graphs are the same).
+struct AllReduceSumBackward : torch::autograd::Node {
+  AllReduceSumBackward(const GroupBox& g, const at::Tensor& output)
+      : group(g.group), place(where(g)), timeout(g.timeout), shape(output.sizes().vec()), options(output.options()) {}
+
+  torch::autograd::variable_list apply(torch::autograd::variable_list&& grads) override {
+    at::NoGradGuard noGrad;
+    // a rank whose loss did not use the output still takes part, with zeros
+    auto sum = grads[0].defined() ? grads[0].contiguous().clone() : at::zeros(shape, options);
+    std::vector<at::Tensor> one{sum};
+    try {
+      group->allreduce(one)->wait(timeout);
+    } catch (const std::exception& e) {
+      failCollective("all-reduce of the gradient", place, e);
+    }
+    return {sum};
+  }
+
+  std::string name() const override { return "AllReduceSumBackward"; }
+
+  c10::intrusive_ptr<GroupBase> group;
+  std::string place;
+  std::chrono::milliseconds timeout;
+  std::vector<int64_t> shape;
+  at::TensorOptions options;
+};
+
+// distAllReduceSum(group, tensor) -> a new tensor, the sum over ranks, that autograd differentiates
+static Napi::Value distAllReduceSumImpl(Napi::Env env, const Napi::CallbackInfo& info) {
+  auto& g = unwrapGroup(info[0]);
+  auto& input = unwrapTensor(info[1], "tensor");
+  at::Tensor sum;
+  {
+    at::NoGradGuard noGrad;
+    sum = input.contiguous().clone();
+  }
+  std::vector<at::Tensor> one{sum};
+  runCollective(g, "all-reduce", [&] { return g.group->allreduce(one); });
+  if (input.requires_grad() && at::GradMode::is_enabled()) {
+    std::shared_ptr<AllReduceSumBackward> node(new AllReduceSumBackward(g, sum), torch::autograd::deleteNode);
+    node->set_next_edges(torch::autograd::collect_next_edges(input));
+    torch::autograd::set_history(sum, node);
+  }
+  return wrapTensor(env, sum);
 }
 
 // Gradient averaging overlapped with backward, as PyTorch DDP's c10d::Reducer
@@ -418,6 +469,7 @@ static Napi::Value ddpReducerFinishImpl(Napi::Env env, const Napi::CallbackInfo&
 void registerDistributed(Napi::Env env, Napi::Object exports) {
   EXPORT_GUARDED(distInit);
   EXPORT_GUARDED(distAllReduce);
+  EXPORT_GUARDED(distAllReduceSum);
   EXPORT_GUARDED(distBroadcast);
   EXPORT_GUARDED(distBarrier);
   EXPORT_GUARDED(distDestroy);

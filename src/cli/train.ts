@@ -98,6 +98,7 @@ export async function trainCommand(options: TrainOptions, given: readonly string
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
       schedule: o.schedule,
       group,
+      syncBatchNorm: o.syncBn,
       plan,
     });
     if (main) process.stderr.write(

@@ -51,6 +51,14 @@ export class ProcessGroup {
     native.distAllReduce!(this.group, tensors.map((t) => t.handle), op);
   }
 
+  /**
+   * The sum of `t` over ranks, as a new tensor that autograd differentiates:
+   * its gradient is the sum of every rank's gradient (SyncBatchNorm's statistics).
+   */
+  sumOverRanks(t: Tensor): Tensor {
+    return new Tensor(native.distAllReduceSum!(this.group, t.handle));
+  }
+
   /** Copies `root`'s tensors into every rank's, in place. */
   broadcast(tensors: Tensor[], root = 0): void {
     native.distBroadcast!(this.group, tensors.map((t) => t.handle), root);

@@ -129,6 +129,8 @@ export interface NativeAddon {
   distInit?(masterAddr: string, port: number, rank: number, worldSize: number, backend: string, timeoutMs: number, storeFile?: string): GroupHandle;
   distAllReduce?(group: GroupHandle, tensors: T[], op: 'sum' | 'max' | 'min'): void;
   distBroadcast?(group: GroupHandle, tensors: T[], root: number): void;
+  /** a new tensor, the sum over ranks; its backward sums the gradients over ranks */
+  distAllReduceSum?(group: GroupHandle, t: T): T;
   distBarrier?(group: GroupHandle): void;
   distDestroy?(group: GroupHandle): void;
   /** buckets of about bucketBytes over params in reverse order; hooks on their gradient accumulators */
