@@ -249,12 +249,14 @@ static Napi::Value distAllReduceSumImpl(Napi::Env env, const Napi::CallbackInfo&
 // does it. A post-hook on each parameter's gradient accumulator marks its
 // gradient ready. Buckets are reduced in reverse parameter order, because
 // backward produces the last layers' gradients first; when a bucket's last
-// gradient is ready, the bucket is packed into its flat tensor and its all-reduce starts on
-// Gloo's own threads (NCCL: its own stream) while autograd goes on with the
-// earlier layers. finish() starts what is left, waits, averages and writes
-// .grad. Buckets start strictly in order on every rank, so the ranks' collectives
-// pair up even when a gradient is missing on one rank (it is packed as zeros at
-// finish, as a parameter without a gradient always was).
+// gradient is ready, the bucket is packed into its flat tensor and its
+// all-reduce starts on Gloo's own threads (NCCL: its own stream) while autograd
+// goes on with the earlier layers. finish() starts what is left, waits,
+// averages and writes .grad. Buckets start strictly in order on every rank, so
+// the ranks' collectives pair up even when a gradient is missing on one rank
+// (it is packed as zeros at finish, as a parameter without a gradient always
+// was). SyncBatchNorm's all-reduces in backward interleave with these in the
+// same order on every rank only while every rank produces every gradient.
 //
 // Why not libtorch's own c10d::Reducer (Debian's libtorch 1.13 exports it): it
 // takes a c10d::ProcessGroup, which in libtorch 2.x is a dispatcher front over
@@ -399,6 +401,7 @@ class GradientReducer {
       try {
         bucket.work = group_->allreduce(one);
       } catch (const std::exception& e) {
+        reset();  // a later finish() starts every bucket again instead of waiting on one that never started
         failCollective("gradient all-reduce", where(rank_, size_), e);
       }
     }
