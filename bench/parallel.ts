@@ -21,7 +21,10 @@
  * time after backward spent waiting for the averages (the gradients'
  * all-reduces not yet done, and the loss's) plus any wait for a slower rank;
  * with overlap, the all-reduces' own work on the CPU shows up in `backward`
- * instead. `all-reduce alone` times syncGradients back to back after
+ * instead. On a shared machine the wait for a slower rank dominates that
+ * time; `slower rank's wait` takes, step by step, the shorter wait of the
+ * ranks: the rank that arrived last waits only for the communication that
+ * backward did not hide. `all-reduce alone` times syncGradients back to back after
  * training, when the ranks are in lock step: the cost of communication itself.
  */
 import { availableParallelism } from 'node:os';
@@ -49,6 +52,9 @@ interface WorkerResult {
   stepMs: number;
   backwardMs: number;
   syncMs: number;
+  /** every timed step: its duration and its wait in `sync` */
+  eachStepMs: number[];
+  eachSyncMs: number[];
   allReduceAloneMs: number;
   parameters: number;
 }
@@ -110,6 +116,7 @@ async function driver(): Promise<void> {
       imagesPerSecond: (config.batch * 1000) / stepMs,
       syncShare: median(rank0.map((r) => r.syncMs / r.stepMs)),
       syncMs: median(rank0.map((r) => r.syncMs)),
+      ...slowerRanksWait(runs[i]),
       aloneMs: median(rank0.map((r) => r.allReduceAloneMs)),
       parameters: rank0[0].parameters,
     };
@@ -119,7 +126,10 @@ async function driver(): Promise<void> {
     console.log(
       `  ${r.n} process(es) x ${r.threads} thread(s)${r.n > 1 ? (r.overlap ? ', all-reduce during backward' : ', all-reduce after backward') : ''}: ` +
         `step ${r.stepMs.toFixed(1)} ms (backward ${r.backwardMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(2)} images/s` +
-        (r.n > 1 ? `; waiting for gradients ${r.syncMs.toFixed(1)} ms = ${(100 * r.syncShare).toFixed(1)}% of the step; all-reduce alone ${r.aloneMs.toFixed(1)} ms` : ''),
+        (r.n > 1
+          ? `; waiting for gradients ${r.syncMs.toFixed(1)} ms = ${(100 * r.syncShare).toFixed(1)}% of the step, ` +
+            `slower rank's wait ${r.slowerMs.toFixed(1)} ms = ${(100 * r.slowerShare).toFixed(1)}%; all-reduce alone ${r.aloneMs.toFixed(1)} ms`
+          : ''),
     );
   }
   const [parallel, after, allThreads, oneThread] = rows.map((r) => r.imagesPerSecond);
@@ -127,6 +137,20 @@ async function driver(): Promise<void> {
   if (values['overlap-only']) return;
   console.log(`  ${procs} processes vs 1 process x ${cores} threads: ${(parallel / allThreads).toFixed(2)}x the throughput`);
   console.log(`  ${procs} processes vs 1 process x 1 thread: ${(parallel / oneThread).toFixed(2)}x (scaling efficiency ${((100 * parallel) / oneThread / procs).toFixed(0)}%)`);
+}
+
+/** Step by step, the shorter of the ranks' waits (ms, and share of that step), medians over every step of every round. */
+function slowerRanksWait(rounds: WorkerResult[][]): { slowerMs: number; slowerShare: number } {
+  const waits: number[] = [];
+  const shares: number[] = [];
+  for (const ranks of rounds) {
+    ranks[0].eachSyncMs.forEach((_, step) => {
+      const wait = Math.min(...ranks.map((r) => r.eachSyncMs[step]));
+      waits.push(wait);
+      shares.push(wait / ranks[0].eachStepMs[step]);
+    });
+  }
+  return { slowerMs: median(waits), slowerShare: median(shares) };
 }
 
 /** Runs `procs` workers through the launcher; returns their results by rank. */
@@ -162,10 +186,17 @@ async function worker(c: Config, dir: string): Promise<void> {
   const steps: number[] = [];
   const backwards: number[] = [];
   const syncs: number[] = [];
+  const eachStepMs: number[] = [];
+  const eachSyncMs: number[] = [];
   for (let r = 0; r < c.repeats; r++) {
     parts.times = emptyStepTimes();
     const start = performance.now();
-    for (let i = 0; i < c.steps; i++) trainStep(parts, x, y);
+    for (let i = 0; i < c.steps; i++) {
+      const [stepStart, syncBefore] = [performance.now(), parts.times.sync];
+      trainStep(parts, x, y);
+      eachStepMs.push(performance.now() - stepStart);
+      eachSyncMs.push(parts.times.sync - syncBefore);
+    }
     steps.push((performance.now() - start) / c.steps);
     backwards.push(parts.times.backward / c.steps);
     syncs.push(parts.times.sync / c.steps);
@@ -183,6 +214,8 @@ async function worker(c: Config, dir: string): Promise<void> {
     stepMs: median(steps),
     backwardMs: median(backwards),
     syncMs: median(syncs),
+    eachStepMs,
+    eachSyncMs,
     allReduceAloneMs: median(alone),
     parameters: net.parameterCount(),
   };
