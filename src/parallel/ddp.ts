@@ -18,8 +18,7 @@
  * A step is: prepareForBackward(), backward, syncGradients() (src/train/step.ts).
  */
 import type { Module } from '../nn/module.js';
-import type { ReducerHandle } from '../tensor/native.js';
-import { native } from '../tensor/native.js';
+import { native, type ReducerHandle } from '../tensor/native.js';
 import { tensor } from '../tensor/create.js';
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
