@@ -3,10 +3,13 @@
  * all threads against one process per core (Gloo all-reduce), at the same
  * global batch, and the share of each step spent averaging gradients. One
  * process with one thread is the third set-up: against it, N one-thread
- * processes show the scaling efficiency of data parallelism itself.
+ * processes show the scaling efficiency of data parallelism itself. The N
+ * processes run twice: with the all-reduces started during backward (DDP's
+ * default) and after it (`overlap: false`), to show what overlap saves;
+ * `--overlap-only` runs only these two.
  *
  *   node dist/bench/parallel.js [--procs 2] [--base 16] [--depth 4] [--size 128]
- *     [--batch 4] [--steps 5] [--warmup 2] [--repeats 3] [--rounds 3]
+ *     [--batch 4] [--steps 5] [--warmup 2] [--repeats 3] [--rounds 3] [--overlap-only]
  *
  * Each round runs both set-ups, one after the other, in fresh processes
  * started by the same launcher `patho train --devices cpu:N` uses; rounds
@@ -15,8 +18,13 @@
  *
  * Inside a worker, `step` is the trainer's own step (src/train/step.ts):
  * forward, loss, backward, gradient averaging, SGD update. `sync` is the
- * averaging within that step (the loss's and the gradients' all-reduces) plus
- * any wait for a slower rank. `all-reduce alone` times syncGradients back to back after
+ * time after backward spent waiting for the averages (the gradients'
+ * all-reduces not yet done, and the loss's) plus any wait for a slower rank;
+ * with overlap, the all-reduces' own work on the CPU shows up in `backward`
+ * instead. On a shared machine the wait for a slower rank dominates that
+ * time; `slower rank's wait` takes, step by step, the shorter wait of the
+ * ranks: the rank that arrived last waits only for the communication that
+ * backward did not hide. `all-reduce alone` times syncGradients back to back after
  * training, when the ranks are in lock step: the cost of communication itself.
  */
 import { availableParallelism } from 'node:os';
@@ -28,6 +36,8 @@ import { runRanks } from './ranks.js';
 interface Config {
   /** Intra-op threads per process. */
   threads: number;
+  /** All-reduces during backward (DDP's default) or after it. */
+  overlap: boolean;
   base: number;
   depth: number;
   size: number;
@@ -40,7 +50,11 @@ interface Config {
 interface WorkerResult {
   rank: number;
   stepMs: number;
+  backwardMs: number;
   syncMs: number;
+  /** every timed step: its duration and its wait in `sync` */
+  eachStepMs: number[];
+  eachSyncMs: number[];
   allReduceAloneMs: number;
   parameters: number;
 }
@@ -62,11 +76,12 @@ async function driver(): Promise<void> {
       warmup: { type: 'string', default: '2' },
       repeats: { type: 'string', default: '3' },
       rounds: { type: 'string', default: '3' },
+      'overlap-only': { type: 'boolean', default: false },
     },
   });
   const procs = Number(values.procs);
   const cores = availableParallelism();
-  const config: Omit<Config, 'threads'> = {
+  const config: Omit<Config, 'threads' | 'overlap'> = {
     base: Number(values.base), depth: Number(values.depth), size: Number(values.size), batch: Number(values.batch),
     steps: Number(values.steps), warmup: Number(values.warmup), repeats: Number(values.repeats),
   };
@@ -76,26 +91,32 @@ async function driver(): Promise<void> {
       `${cores} cores${process.env.OMP_WAIT_POLICY ? `, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY}` : ''}; ` +
       `median of ${values.rounds} rounds x ${config.repeats} repeats of ${config.steps} steps`,
   );
+  const perProcess = Math.max(1, Math.floor(cores / procs));
   const setups = [
-    { n: 1, threads: cores },
-    { n: 1, threads: 1 },
-    { n: procs, threads: Math.max(1, Math.floor(cores / procs)) },
+    { n: procs, threads: perProcess, overlap: true },
+    { n: procs, threads: perProcess, overlap: false },
+    ...(values['overlap-only'] ? [] : [{ n: 1, threads: cores, overlap: true }, { n: 1, threads: 1, overlap: true }]),
   ];
   const runs = setups.map((): WorkerResult[][] => []);
   for (let round = 0; round < Number(values.rounds); round++) {
     const order = setups.map((_, i) => i);
-    for (const i of round % 2 ? order.reverse() : order) runs[i].push(await runSetup(setups[i].n, { ...config, threads: setups[i].threads }));
+    for (const i of round % 2 ? order.reverse() : order) {
+      runs[i].push(await runSetup(setups[i].n, { ...config, threads: setups[i].threads, overlap: setups[i].overlap }));
+    }
   }
-  const rows = setups.map(({ n, threads }, i) => {
+  const rows = setups.map(({ n, threads, overlap }, i) => {
     const rank0 = runs[i].map((r) => r[0]);
     const stepMs = median(rank0.map((r) => r.stepMs));
     return {
       n,
       threads,
+      overlap,
       stepMs,
+      backwardMs: median(rank0.map((r) => r.backwardMs)),
       imagesPerSecond: (config.batch * 1000) / stepMs,
       syncShare: median(rank0.map((r) => r.syncMs / r.stepMs)),
       syncMs: median(rank0.map((r) => r.syncMs)),
+      ...slowerRanksWait(runs[i]),
       aloneMs: median(rank0.map((r) => r.allReduceAloneMs)),
       parameters: rank0[0].parameters,
     };
@@ -103,13 +124,33 @@ async function driver(): Promise<void> {
   console.log(`${(rows[0].parameters / 1e6).toFixed(2)} M parameters (${((rows[0].parameters * 4) / 2 ** 20).toFixed(1)} MB of float32 gradients per all-reduce)`);
   for (const r of rows) {
     console.log(
-      `  ${r.n} process(es) x ${r.threads} thread(s): step ${r.stepMs.toFixed(1)} ms, ${r.imagesPerSecond.toFixed(2)} images/s` +
-        (r.n > 1 ? `; sync ${r.syncMs.toFixed(1)} ms = ${(100 * r.syncShare).toFixed(1)}% of the step; all-reduce alone ${r.aloneMs.toFixed(1)} ms` : ''),
+      `  ${r.n} process(es) x ${r.threads} thread(s)${r.n > 1 ? (r.overlap ? ', all-reduce during backward' : ', all-reduce after backward') : ''}: ` +
+        `step ${r.stepMs.toFixed(1)} ms (backward ${r.backwardMs.toFixed(1)}), ${r.imagesPerSecond.toFixed(2)} images/s` +
+        (r.n > 1
+          ? `; waiting for gradients ${r.syncMs.toFixed(1)} ms = ${(100 * r.syncShare).toFixed(1)}% of the step, ` +
+            `slower rank's wait ${r.slowerMs.toFixed(1)} ms = ${(100 * r.slowerShare).toFixed(1)}%; all-reduce alone ${r.aloneMs.toFixed(1)} ms`
+          : ''),
     );
   }
-  const [allThreads, oneThread, parallel] = rows.map((r) => r.imagesPerSecond);
+  const [parallel, after, allThreads, oneThread] = rows.map((r) => r.imagesPerSecond);
+  console.log(`  overlap vs all-reduce after backward: ${(parallel / after).toFixed(2)}x the throughput`);
+  if (values['overlap-only']) return;
   console.log(`  ${procs} processes vs 1 process x ${cores} threads: ${(parallel / allThreads).toFixed(2)}x the throughput`);
   console.log(`  ${procs} processes vs 1 process x 1 thread: ${(parallel / oneThread).toFixed(2)}x (scaling efficiency ${((100 * parallel) / oneThread / procs).toFixed(0)}%)`);
+}
+
+/** Step by step, the shorter of the ranks' waits (ms, and share of that step), medians over every step of every round. */
+function slowerRanksWait(rounds: WorkerResult[][]): { slowerMs: number; slowerShare: number } {
+  const waits: number[] = [];
+  const shares: number[] = [];
+  for (const ranks of rounds) {
+    ranks[0].eachSyncMs.forEach((_, step) => {
+      const wait = Math.min(...ranks.map((r) => r.eachSyncMs[step]));
+      waits.push(wait);
+      shares.push(wait / ranks[0].eachStepMs[step]);
+    });
+  }
+  return { slowerMs: median(waits), slowerShare: median(shares) };
 }
 
 /** Runs `procs` workers through the launcher; returns their results by rank. */
@@ -136,19 +177,28 @@ async function worker(c: Config, dir: string): Promise<void> {
   const group = world.worldSize > 1 ? ProcessGroup.init({ ...world, backend: 'gloo' }) : null;
   manualSeed(world.rank);
   const net = new UNet({ inChannels: 1, classes: 1, depth: c.depth, baseChannels: c.base });
-  const ddp = group ? new DistributedDataParallel(net, group) : null;
+  const ddp = group ? new DistributedDataParallel(net, group, { overlap: c.overlap }) : null;
   const opt = new SGD(net.parameters(), { lr: 1e-3, momentum: 0.99 });
   const x = tidy(() => randn([c.batch, 1, c.size, c.size])).keep();
   const y = tidy(() => rand([c.batch, 1, c.size, c.size]).gt(0.5).to('float32')).keep();
   const parts = { net, loss: bce, optimizer: opt, device: 'cpu', ddp, times: emptyStepTimes() };
   for (let i = 0; i < c.warmup; i++) trainStep(parts, x, y);
   const steps: number[] = [];
+  const backwards: number[] = [];
   const syncs: number[] = [];
+  const eachStepMs: number[] = [];
+  const eachSyncMs: number[] = [];
   for (let r = 0; r < c.repeats; r++) {
     parts.times = emptyStepTimes();
     const start = performance.now();
-    for (let i = 0; i < c.steps; i++) trainStep(parts, x, y);
+    for (let i = 0; i < c.steps; i++) {
+      const [stepStart, syncBefore] = [performance.now(), parts.times.sync];
+      trainStep(parts, x, y);
+      eachStepMs.push(performance.now() - stepStart);
+      eachSyncMs.push(parts.times.sync - syncBefore);
+    }
     steps.push((performance.now() - start) / c.steps);
+    backwards.push(parts.times.backward / c.steps);
     syncs.push(parts.times.sync / c.steps);
   }
   // gradients of one more backward, then only the all-reduces
@@ -162,7 +212,10 @@ async function worker(c: Config, dir: string): Promise<void> {
   const result: WorkerResult = {
     rank: world.rank,
     stepMs: median(steps),
+    backwardMs: median(backwards),
     syncMs: median(syncs),
+    eachStepMs,
+    eachSyncMs,
     allReduceAloneMs: median(alone),
     parameters: net.parameterCount(),
   };

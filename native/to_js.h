@@ -13,7 +13,7 @@
 
 namespace patho {
 
-enum class HandleKind { Tensor, Slide, ProcessGroup };
+enum class HandleKind { Tensor, Slide, ProcessGroup, GradientReducer };
 
 // Thrown for a value that is not a handle of the expected kind; the call
 // guards turn it into a JavaScript TypeError prefixed by the op.
@@ -21,7 +21,8 @@ struct HandleTypeError : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-inline constexpr HandleKind kHandleKinds[] = {HandleKind::Tensor, HandleKind::Slide, HandleKind::ProcessGroup};
+inline constexpr HandleKind kHandleKinds[] = {HandleKind::Tensor, HandleKind::Slide, HandleKind::ProcessGroup,
+                                             HandleKind::GradientReducer};
 
 inline const napi_type_tag* handleTag(HandleKind kind) {
   // arbitrary 128-bit constants of this addon (the first word spells "patoh" + kind), so no other addon's External matches
@@ -29,6 +30,7 @@ inline const napi_type_tag* handleTag(HandleKind kind) {
       {0x7061746f68746e73ULL, 0x9c1d3e5a7b2f4c61ULL},
       {0x7061746f68736c64ULL, 0x4b8e21d7c39fa605ULL},
       {0x7061746f6867726fULL, 0x1f3a5c7e9b2d4f60ULL},
+      {0x7061746f68726564ULL, 0x6e2b9d41a7c05f38ULL},
   };
   return &tags[static_cast<int>(kind)];
 }
@@ -38,6 +40,7 @@ inline const char* handleName(HandleKind kind) {
     case HandleKind::Tensor: return "tensor";
     case HandleKind::Slide: return "slide";
     case HandleKind::ProcessGroup: return "process group";
+    case HandleKind::GradientReducer: return "gradient reducer";
   }
   return "unknown";
 }

@@ -267,6 +267,7 @@ export const TRAIN = defineCommand({
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/', help: 'where checkpoints (model.pt) and logs go' },
     devices,
     { name: 'nproc', type: 'int', metavar: 'N', min: 1, help: 'processes on this host (default: one per device of --devices)' },
+    { name: 'sync-bn', type: 'boolean', help: 'with 2+ processes: batch-norm statistics over every process\'s batch (SyncBatchNorm), for a small batch per device' },
     {
       name: 'dist-timeout',
       type: 'number',

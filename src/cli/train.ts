@@ -100,6 +100,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
       schedule: o.schedule,
       group,
+      syncBatchNorm: o.syncBn,
       plan,
     });
     if (main) process.stderr.write(

@@ -90,6 +90,12 @@ export interface BatchNorm2dOptions {
  * buffers running_mean, running_var, num_batches_tracked (PyTorch's names).
  */
 export class BatchNorm2d extends Module {
+  /**
+   * Training statistics over more than this process's batch (SyncBatchNorm,
+   * src/parallel/sync-batch-norm.ts); null: over this batch, as torch.nn.BatchNorm2d.
+   */
+  batchStatistics: BatchStatistics | null = null;
+
   constructor(readonly numFeatures: number, readonly options: BatchNorm2dOptions = {}) {
     super();
     if (options.affine !== false) {
@@ -103,7 +109,7 @@ export class BatchNorm2d extends Module {
   forward(x: Tensor): Tensor {
     if (this.training) noGrad(() => this.buffer('num_batches_tracked').add_(1));
     const affine = this.options.affine !== false;
-    return F.batchNorm(x, {
+    const options = {
       weight: affine ? this.parameter('weight') : null,
       bias: affine ? this.parameter('bias') : null,
       runningMean: this.buffer('running_mean'),
@@ -111,8 +117,14 @@ export class BatchNorm2d extends Module {
       training: this.training,
       momentum: this.options.momentum ?? 0.1,
       eps: this.options.eps ?? 1e-5,
-    });
+    };
+    return this.training && this.batchStatistics ? this.batchStatistics.normalize(x, options) : F.batchNorm(x, options);
   }
+}
+
+/** Batch norm in training mode with statistics gathered elsewhere (over every rank's batch). */
+export interface BatchStatistics {
+  normalize(x: Tensor, options: F.BatchNormOptions & { runningMean: Tensor; runningVar: Tensor }): Tensor;
 }
 
 /** Dropout with probability p in training mode; identity in evaluation mode. */

@@ -1,61 +1,57 @@
 /**
  * Data parallelism as PyTorch's DistributedDataParallel does it: every process
  * holds a full replica, starts from rank 0's weights, and averages gradients
- * with an all-reduce after backward, in flat buckets of about 25 MB (one
- * collective per bucket instead of one per parameter).
+ * with all-reduces in flat buckets of about 25 MB (one collective per bucket
+ * instead of one per parameter).
  *
- * Unlike torch DDP, the all-reduce runs after backward has finished rather than
- * overlapping it: autograd hooks are not exposed through the addon.
+ * The all-reduces overlap backward, as torch DDP's reducer does: the addon
+ * (native/distributed.cpp) hooks every parameter's gradient accumulator and
+ * starts a bucket's all-reduce as soon as its last gradient is ready, while
+ * autograd goes on with the earlier layers; Gloo runs it on its own threads.
+ * Buckets are reduced in reverse parameter order (backward produces the last
+ * layers' gradients first), and the bucket of the first layers, ready last,
+ * holds at most 1 MB, so little is left to all-reduce when backward ends.
+ * After backward, syncGradients() starts what is left, waits, and writes the
+ * averages into .grad. A parameter without a gradient on a rank counts as
+ * zeros there.
+ *
+ * A step is: prepareForBackward(), backward, syncGradients() (src/train/step.ts).
  */
 import type { Module } from '../nn/module.js';
-import { cat } from '../tensor/ops.js';
-import { zeros, tensor } from '../tensor/create.js';
+import { native, type ReducerHandle } from '../tensor/native.js';
+import { tensor } from '../tensor/create.js';
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import type { ProcessGroup } from './group.js';
 
 export interface DDPOptions {
-  /** Approximate bytes per gradient bucket. Default 25 MB, as torch DDP. */
+  /** Approximate bytes per gradient bucket (the first layers' bucket: at most 1 MB). Default 25 MB, as torch DDP. */
   bucketBytes?: number;
   /** Copy rank 0's buffers (batch-norm running statistics) to every rank at the end of each epoch. Default true. */
   broadcastBuffers?: boolean;
+  /** Start each bucket's all-reduce during backward. Default true; false all-reduces after backward (what overlap saves, bench/parallel.ts). */
+  overlap?: boolean;
 }
 
 export class DistributedDataParallel {
-  private readonly buckets: Tensor[][];
+  private readonly reducer: ReducerHandle;
   readonly options: Required<DDPOptions>;
 
   constructor(readonly module: Module, readonly group: ProcessGroup, options: DDPOptions = {}) {
-    this.options = { bucketBytes: 25 * 2 ** 20, broadcastBuffers: true, ...options };
+    this.options = { bucketBytes: 25 * 2 ** 20, broadcastBuffers: true, overlap: true, ...options };
     this.broadcastState(this.module.stateDict().values());
-    this.buckets = planBuckets(module.parameters(), this.options.bucketBytes);
+    this.reducer = group.gradientReducer(module.parameters(), this.options.bucketBytes);
   }
 
-  /** Averages every parameter's gradient across ranks (call after backward, before the optimizer step). */
+  /** Call right before backward: its gradients start their all-reduces as soon as they are ready. */
+  prepareForBackward(): void {
+    if (this.options.overlap) native.ddpReducerArm!(this.reducer);
+  }
+
+  /** Averages every parameter's gradient across ranks: call after backward, before the optimizer step and any other collective. */
   syncGradients(): void {
-    const scale = 1 / this.group.worldSize;
-    noGrad(() => {
-      for (const bucket of this.buckets) {
-        tidy(() => {
-          const flats = bucket.map((p) => {
-            const g = p.grad;
-            return g ? g.reshape([-1]) : zeros([p.numel], { device: p.device, dtype: p.dtype });
-          });
-          const flat = cat(flats, 0);
-          this.group.allReduce([flat]);
-          flat.mul_(scale);
-          let offset = 0;
-          for (const p of bucket) {
-            const averaged = flat.slice(0, offset, offset + p.numel).reshape([...p.shape]);
-            const g = p.grad;
-            if (g) g.copy_(averaged);
-            else p.grad = averaged.clone();
-            offset += p.numel;
-          }
-        });
-      }
-    });
+    native.ddpReducerFinish!(this.reducer);
   }
 
   /** Makes every rank's buffers equal to rank 0's (as DDP's broadcast_buffers). */
@@ -87,23 +83,4 @@ export class DistributedDataParallel {
       }
     });
   }
-}
-
-/** Parameters in reverse order (gradients of the last layers are ready first), grouped by dtype up to `bytes`. */
-function planBuckets(params: Tensor[], bytes: number): Tensor[][] {
-  const buckets: Tensor[][] = [];
-  let current: Tensor[] = [];
-  let size = 0;
-  for (const p of [...params].reverse()) {
-    const pBytes = p.numel * 4;
-    if (current.length && (size + pBytes > bytes || current[0].dtype !== p.dtype)) {
-      buckets.push(current);
-      current = [];
-      size = 0;
-    }
-    current.push(p);
-    size += pBytes;
-  }
-  if (current.length) buckets.push(current);
-  return buckets;
 }

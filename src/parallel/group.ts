@@ -3,7 +3,7 @@
  * rendezvous, or a FileStore for a job on one host): the collectives
  * data-parallel training needs.
  */
-import { native, type GroupHandle } from '../tensor/native.js';
+import { native, type GroupHandle, type ReducerHandle } from '../tensor/native.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { WorldInfo } from './env.js';
 
@@ -51,9 +51,26 @@ export class ProcessGroup {
     native.distAllReduce!(this.group, tensors.map((t) => t.handle), op);
   }
 
+  /**
+   * The sum of `t` over ranks, as a new tensor that autograd differentiates:
+   * its gradient is the sum of every rank's gradient (SyncBatchNorm's statistics).
+   */
+  sumOverRanks(t: Tensor): Tensor {
+    return new Tensor(native.distAllReduceSum!(this.group, t.handle));
+  }
+
   /** Copies `root`'s tensors into every rank's, in place. */
   broadcast(tensors: Tensor[], root = 0): void {
     native.distBroadcast!(this.group, tensors.map((t) => t.handle), root);
+  }
+
+  /**
+   * A native gradient reducer over `params` (see ddp.ts): autograd hooks that
+   * start this group's all-reduces while backward runs. It lives until the
+   * group is destroyed, which also removes its hooks.
+   */
+  gradientReducer(params: Tensor[], bucketBytes: number): ReducerHandle {
+    return native.ddpReducerCreate!(this.group, params.map((p) => p.handle), bucketBytes);
   }
 
   barrier(): void {

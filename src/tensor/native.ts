@@ -12,6 +12,8 @@ import { fileURLToPath } from 'node:url';
 export type Handle = { readonly __nativeTensor: unique symbol };
 /** An opaque handle to a c10d process group. */
 export type GroupHandle = { readonly __nativeGroup: unique symbol };
+/** An opaque handle to a DDP gradient reducer (autograd hooks that start all-reduces during backward); freed with its group. */
+export type ReducerHandle = { readonly __nativeReducer: unique symbol };
 type T = Handle;
 type TorN = Handle | number;
 type Reduction = 'mean' | 'sum' | 'none';
@@ -127,8 +129,16 @@ export interface NativeAddon {
   distInit?(masterAddr: string, port: number, rank: number, worldSize: number, backend: string, timeoutMs: number, storeFile?: string): GroupHandle;
   distAllReduce?(group: GroupHandle, tensors: T[], op: 'sum' | 'max' | 'min'): void;
   distBroadcast?(group: GroupHandle, tensors: T[], root: number): void;
+  /** a new tensor, the sum over ranks; its backward sums the gradients over ranks */
+  distAllReduceSum?(group: GroupHandle, t: T): T;
   distBarrier?(group: GroupHandle): void;
   distDestroy?(group: GroupHandle): void;
+  /** buckets of about bucketBytes over params in reverse order; hooks on their gradient accumulators */
+  ddpReducerCreate?(group: GroupHandle, params: T[], bucketBytes: number): ReducerHandle;
+  /** the next backward starts each bucket's all-reduce as soon as its gradients are ready */
+  ddpReducerArm?(reducer: ReducerHandle): void;
+  /** starts the buckets not yet started, waits for all, writes the averages into .grad */
+  ddpReducerFinish?(reducer: ReducerHandle): void;
   distributedBackends?(): string[];
 
   mul_(t: T, other: TorN): T;

@@ -27,6 +27,7 @@ import type { UNet } from '../models/unet.js';
 import { Adam, SGD, type Optimizer } from '../optim/index.js';
 import type { LRScheduler } from '../optim/schedulers.js';
 import { DistributedDataParallel } from '../parallel/ddp.js';
+import { convertSyncBatchNorm } from '../parallel/sync-batch-norm.js';
 import type { ProcessGroup } from '../parallel/group.js';
 import { cuda, mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
@@ -79,6 +80,8 @@ export interface ModelOptions {
    * averaged every step, validation sharded, only rank 0 writes.
    */
   group?: ProcessGroup;
+  /** With `group`: batch-norm statistics over every rank's batch (SyncBatchNorm), for a small batch per device. Default false. */
+  syncBatchNorm?: boolean;
   /** The plan the run was made from (`patho plan`), stored in its checkpoints. */
   plan?: object | null;
 }
@@ -123,7 +126,7 @@ export interface TrainOptions {
 
 export class Model {
   readonly net: UNet;
-  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex' | 'group' | 'plan'>> & Pick<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex'>;
+  readonly options: Required<Omit<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex' | 'group' | 'syncBatchNorm' | 'plan'>> & Pick<ModelOptions, 'loss' | 'posWeight' | 'ignoreIndex'>;
   readonly plan: object | null;
   /** Set when training data-parallel across processes. */
   readonly ddp: DistributedDataParallel | null;
@@ -148,7 +151,7 @@ export class Model {
 
   constructor(net: UNet, options: ModelOptions = {}) {
     this.net = net;
-    const { group: _group, plan, ...rest } = options;
+    const { group: _group, syncBatchNorm, plan, ...rest } = options;
     this.plan = plan ?? null;
     const d = TRAINING_DEFAULTS;
     const o: Model['options'] = {
@@ -176,6 +179,7 @@ export class Model {
         ? new Adam(net.parameters(), { lr: o.lr, weightDecay: o.weightDecay })
         : new SGD(net.parameters(), { lr: o.lr, momentum: o.momentum, weightDecay: o.weightDecay });
     const group = options.group ?? net.group;
+    if (group && syncBatchNorm) convertSyncBatchNorm(net, group);
     this.ddp = group ? new DistributedDataParallel(net, group) : null;
     this.parts = {
       net, loss: this.loss, optimizer: this.optimizer, device: o.device, amp: o.amp,

@@ -68,6 +68,7 @@ export function trainStep(parts: StepParts, images: Tensor, masks: Tensor, stop 
   const local = tidy(() => {
     const value = loss(mixedPrecision(device, amp, () => net.forward(images)), masks);
     clock?.lap(times!, 'forward');
+    ddp?.prepareForBackward();
     (scaler ? scaler.scaleLoss(value) : value).backward();
     const v = value.item();
     clock?.lap(times!, 'backward');
@@ -75,16 +76,17 @@ export function trainStep(parts: StepParts, images: Tensor, masks: Tensor, stop 
   });
   let result: StepResult = { loss: local, stop };
   if (ddp) {
+    // the gradients' all-reduces (started during backward) finish before any other collective, so every rank issues its collectives in one order
+    ddp.syncGradients();
     // ranks agree on the loss (its mean), so a NaN on one rank stops them all at the same step
     const [sum, stops] = ddp.sumAcrossRanks(new Float64Array([local, stop ? 1 : 0]));
     result = { loss: sum / ddp.group.worldSize, stop: stops > 0 };
   }
+  clock?.lap(times!, 'sync');
   if (!Number.isFinite(result.loss)) {
     optimizer.zeroGrad();
     return result;
   }
-  ddp?.syncGradients();
-  clock?.lap(times!, 'sync');
   if (!scaler || scaler.unscale(optimizer.params)) optimizer.step();
   optimizer.zeroGrad();
   if (times) {

@@ -40,7 +40,7 @@ test("every option of issue 5's train synopsis parses", () => {
       '--optimizer adam --momentum 0.9 --loss dice --depth 3 --base-channels 16 --upsample transpose --padding valid ' +
       '--no-batch-norm --preset he --foreground 255 --seed 7 --devices cuda:0,1 --amp --resume --max-minutes 20 --out runs/x ' +
       '--verbose --workers 4 --threads 2 --skip-bad --channels-last --early-stop 5 --nproc 2 --schedule cosine ' +
-      '--val-every 3 --checkpoint-every 60 --foreground-oversample 0.5'
+      '--val-every 3 --checkpoint-every 60 --foreground-oversample 0.5 --sync-bn'
     ).split(' '),
   );
   assert.equal(line.command, 'train');
@@ -90,6 +90,7 @@ test("every option of issue 5's train synopsis parses", () => {
       out: 'runs/x',
       devices: 'cuda:0,1',
       nproc: 2,
+      syncBn: true,
       distTimeout: 300,
       amp: true,
       channelsLast: true,

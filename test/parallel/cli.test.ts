@@ -70,11 +70,11 @@ test('torchrun environment: two processes started outside our launcher join one 
   assert.equal(await checkpointEpoch(join(out, 'last.pt')), 3);
 });
 
-test('--devices cpu:2 resumes a one-process run', async () => {
+test('--devices cpu:2 resumes a one-process run, with SyncBatchNorm over the two ranks\' batches of 1', async () => {
   const out = join(temp.dir, 'grow');
   const single = await start(trainArgs(out, 1, '--val-split', '0', '--devices', 'cpu')).done;
   assert.equal(single.code, 0, describe(single));
-  const pair = await start(trainArgs(out, 2, '--val-split', '0', '--devices', 'cpu:2', '--resume')).done;
+  const pair = await start(trainArgs(out, 2, '--val-split', '0', '--devices', 'cpu:2', '--resume', '--sync-bn')).done;
   assert.equal(pair.code, 0, describe(pair));
   assert.deepEqual(epochsLogged(out), [1, 2]);
   assert.equal(await checkpointEpoch(join(out, 'last.pt')), 2);

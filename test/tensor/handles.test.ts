@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 
-import { native, type GroupHandle, type Handle } from '../../src/tensor/native.js';
+import { native, type GroupHandle, type Handle, type ReducerHandle } from '../../src/tensor/native.js';
 import { memory, ones } from '../../src/tensor/index.js';
 
 const CMU = 'test/fixtures/wsi/cmu-1-small-region.svs';
@@ -41,11 +41,14 @@ test('a tensor handle passed to the slide functions is a TypeError naming the op
   assert.deepEqual(Array.from(new Float32Array(native.toBuffer(native.add(tensor, 1)))), [1, 1]);
 });
 
-test('process-group functions refuse tensor handles with a TypeError naming the op', { skip: !native.distDestroy && 'built without c10d' }, () => {
+test('process-group and gradient-reducer functions refuse tensor handles with a TypeError naming the op', { skip: !native.distDestroy && 'built without c10d' }, () => {
   const tensor = native.zeros([2], 'float32', 'cpu') as unknown as GroupHandle;
   assert.throws(() => native.distDestroy!(tensor), typeError('distDestroy', /must be a process group handle, got a tensor handle/));
   assert.throws(() => native.distBarrier!(tensor), typeError('distBarrier', /got a tensor handle/));
   assert.throws(() => native.distAllReduce!(tensor, [], 'sum'), typeError('distAllReduce', /got a tensor handle/));
+  const reducer = tensor as unknown as ReducerHandle;
+  assert.throws(() => native.ddpReducerFinish!(reducer), typeError('ddpReducerFinish', /must be a gradient reducer handle, got a tensor handle/));
+  assert.throws(() => native.ddpReducerArm!(reducer), typeError('ddpReducerArm', /got a tensor handle/));
 });
 
 test('an absurdly large tensor ([2^40, 2^40] float32) is an Error naming the op, and no tensor is left behind', () => {

@@ -1,10 +1,13 @@
 /**
  * One rank of the equivalence test: five SGD-with-momentum steps on a tiny
- * U-Net (no batch norm), each rank on its own `batch` samples of a fixed
- * global batch of worldSize * batch. Prints the final parameters as JSON.
+ * U-Net (batch norm only with `batchNorm`), each rank on its own `batch`
+ * samples of a fixed global batch of worldSize * batch. Prints the final
+ * parameters and batch-norm running statistics as JSON.
  * With worldSize 1 it runs without a process group: the single-process
  * reference. Every rank seeds its weights differently, so equal results also
- * show that DDP starts every replica from rank 0's weights.
+ * show that DDP starts every replica from rank 0's weights. `overlap` false
+ * all-reduces the gradients after backward instead of during it; `syncBn`
+ * takes batch-norm statistics over both ranks' batches.
  *
  * Run as `equivalence.js '<json config>'`; without it this file does nothing
  * (the test runner runs every .js under dist/test).
@@ -18,11 +21,15 @@ interface Config {
   masterPort: number;
   batch: number;
   steps: number;
+  overlap: boolean;
+  batchNorm: boolean;
+  syncBn: boolean;
 }
 
 async function main(c: Config): Promise<void> {
   const { ProcessGroup } = await import('../../../src/parallel/group.js');
   const { DistributedDataParallel } = await import('../../../src/parallel/ddp.js');
+  const { convertSyncBatchNorm } = await import('../../../src/parallel/sync-batch-norm.js');
   const { UNet } = await import('../../../src/models/unet.js');
   const { SGD } = await import('../../../src/optim/index.js');
   const { bce } = await import('../../../src/losses/index.js');
@@ -33,12 +40,13 @@ async function main(c: Config): Promise<void> {
 
   setNumThreads(1);
   manualSeed(100 + c.rank);
-  const net = new UNet({ inChannels: 1, classes: 1, depth: 1, baseChannels: 4, batchNorm: false });
+  const net = new UNet({ inChannels: 1, classes: 1, depth: 1, baseChannels: 4, batchNorm: c.batchNorm });
   const group = c.worldSize > 1
     ? ProcessGroup.init({ rank: c.rank, worldSize: c.worldSize, localRank: c.rank, masterAddr: '127.0.0.1', masterPort: c.masterPort, backend: 'gloo', timeoutMs: 10_000 })
     : null;
+  if (group && c.syncBn) convertSyncBatchNorm(net, group);
   // small buckets, so that several all-reduces per step are exercised
-  const ddp = group ? new DistributedDataParallel(net, group, { bucketBytes: 1024 }) : null;
+  const ddp = group ? new DistributedDataParallel(net, group, { bucketBytes: 1024, overlap: c.overlap }) : null;
   const optimizer = new SGD(net.parameters(), { lr: 0.05, momentum: 0.9 });
   const parts = { net, loss: bce, optimizer, device: 'cpu', ddp };
   const size = 8;
@@ -58,7 +66,8 @@ async function main(c: Config): Promise<void> {
       trainStep(parts, tensor(images, [c.batch, 1, size, size]), tensor(masks, [c.batch, 1, size, size]));
     });
   }
-  const weights = Object.fromEntries(net.namedParameters().map(([name, p]) => [name, [...p.toFloat32Array()]]));
+  const state = [...net.namedParameters(), ...net.namedBuffers().filter(([name]) => !name.endsWith('num_batches_tracked'))];
+  const weights = Object.fromEntries(state.map(([name, p]) => [name, [...p.toFloat32Array()]]));
   group?.destroy();
   process.stdout.write(JSON.stringify(weights) + '\n');
 }
