@@ -4,7 +4,6 @@
  * torchrun/SLURM job) share the inputs: rank r takes every world-size-th one.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
@@ -13,7 +12,7 @@ import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/s
 import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
-import { predictSlide, type SlideFormat } from '../wsi/predict.js';
+import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
@@ -98,6 +97,8 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             mpp: o.mpp ?? (o.level === undefined ? meta.mpp ?? undefined : undefined),
             classes: meta.classes ?? null,
             objectType: o.objects as 'annotation' | 'detection',
+            simplify: o.simplify,
+            minArea: o.minArea,
             tissueMask: o.tissueMask,
             threshold: o.threshold,
             normalization: meta.normalization,
@@ -135,6 +136,9 @@ async function predictImage(
   if (o.level !== undefined || o.mpp !== undefined) {
     throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
   }
+  if (o.minArea !== undefined) {
+    throw new UsageError(`${file}: --min-area is in square microns, and a plain image does not record its microns per pixel; use it with slides`, 'patho predict');
+  }
   const { raw, image } = await readImageForInference(file, normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });
   const map = predictSliding(net, image, { ...window, onProgress: (done) => bar.update(done) });
@@ -149,7 +153,7 @@ async function predictImage(
     tiff.close();
   }
   if (formats.has('geojson')) {
-    await writeFile(join(o.out, `${name}.geojson`), JSON.stringify(maskToGeoJson(labels, map.width, map.height)));
+    await writeFeatureCollection(join(o.out, `${name}.geojson`), maskToGeoJson(labels, map.width, map.height, { simplify: o.simplify }).features);
   }
   if (o.probabilities) await writeProbabilityPng(join(o.out, `${name}_prob.png`), map);
   if (o.overlay) await writeOverlayPng(join(o.out, `${name}_overlay.png`), raw, labels);

@@ -5,20 +5,24 @@
  * overlay thumbnail.
  *
  * Memory: the tile batch, the blending band (classes x tile x width floats),
- * one row of TIFF tiles per pyramid level, and a copy of the mask kept for the
- * polygons and the overlay, subsampled to at most `keptPixels` bytes. Nothing
- * grows with the slide beyond that copy, whose bound is fixed.
+ * one row of TIFF tiles per pyramid level, one strip of the mask for tracing
+ * the polygons (from the full-resolution mask of the level predicted at),
+ * and a copy of the mask for the PNG and the overlay, subsampled to at most
+ * `keptPixels` bytes. Only the polygons grow with the slide, with the length
+ * of the predicted outlines, not with the slide's area.
  */
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { ChannelStats } from '../data/normalize.js';
 import { outline } from '../infer/outputs.js';
 import { predictTiled, tileCount, type InferenceNet, type SlidingWindowOptions } from '../infer/tiled.js';
-import { maskToGeoJson } from './geojson.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { StripTracer } from './contours.js';
+import { regionsToFeatures, type PolygonFeature } from './geojson.js';
 import type { Slide, Thumbnail } from './slide.js';
 import { TiledTiffWriter } from './tiff.js';
 import { anyTissue, tissueMask } from './tissue.js';
+import { SlideError } from './errors.js';
 
 /** Output files a prediction can write. */
 export type SlideFormat = 'tiff' | 'geojson' | 'png';
@@ -60,6 +64,12 @@ export interface SlidePredictOptions extends SlidingWindowOptions {
   classes?: { names: string[]; colors: [number, number, number][] } | null;
   /** QuPath object type of the GeoJSON features. Default 'annotation'. */
   objectType?: 'annotation' | 'detection';
+  /** GeoJSON: Douglas-Peucker tolerance in level-0 pixels, topology kept. Default 0: the exact pixel outline. */
+  simplify?: number;
+  /** GeoJSON: polygons of fewer um^2 are left out; the slide must record its mpp. */
+  minArea?: number;
+  /** Rows of the mask traced at a time for the GeoJSON. Default 256. */
+  traceRows?: number;
 }
 
 /** What `predictSlide` did. */
@@ -83,6 +93,9 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
   const region = options.region ?? { x: 0, y: 0, width: slide.levels[level].width, height: slide.levels[level].height };
   checkRegion(slide, level, region);
   const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
+  if (options.minArea !== undefined && formats.has('geojson') && !slide.mpp) {
+    throw new SlideError(slide.path, `${slide.path}: --min-area ${options.minArea} is in um^2, but the slide does not record its microns per pixel`);
+  }
   const overlay = options.overlay ?? true;
   const classes = net.options.classes;
   const threshold = options.threshold ?? 0.5;
@@ -108,8 +121,9 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
     height: toLevel0 ? Math.round(height * downsample) : height,
     mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
   };
+  // the slide's name only: output files carry no local paths
   const openTiff = (path: string, what: string) => {
-    const writer = new TiledTiffWriter(path, { ...geometry, description: `patho ${what} of ${slide.path}, level ${toLevel0 ? 0 : level}` });
+    const writer = new TiledTiffWriter(path, { ...geometry, description: `patho ${what} of ${basename(slide.path)}, level ${toLevel0 ? 0 : level}` });
     const rows = toLevel0 ? upscaleRows(writer, width, height, downsample) : (r: Uint8Array, n: number) => writer.writeRows(r, n);
     return { path, writer, rows };
   };
@@ -129,6 +143,7 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
   const allTiffs = [...(tiff ? [tiff] : []), ...probabilityTiffs];
 
   const kept = new KeptMask(width, height, options.keptPixels ?? 2 ** 26);
+  const tracer = formats.has('geojson') ? new StripTracer(width, height, options.traceRows ?? 256) : null;
   const total = tileCount(width, height, options);
   options.onStart?.(total);
   const labels = new Uint8Array(Math.min(options.tile ?? 512, height) * width);
@@ -149,6 +164,7 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
           labels[i] = best;
         }
         kept.addRows(y0, rows, labels);
+        tracer?.addRows(labels, rows);
         for (const p of probabilityTiffs) {
           const at = p.k * plane;
           for (let i = 0; i < plane; i++) probabilityBytes![i] = Math.round(probs[at + i] * 255);
@@ -169,22 +185,22 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
     throw e;
   }
 
-  const scale = kept.factor * downsample;
-  const offset: [number, number] = [region.x * downsample, region.y * downsample];
   let regions = 0;
-  if (formats.has('geojson')) {
+  if (tracer) {
     const named = options.classes;
-    const collection = maskToGeoJson(kept.data, kept.width, kept.height, {
-      scale,
-      offset,
+    const features = regionsToFeatures(tracer.finish(), {
+      scale: downsample,
+      offset: [region.x * downsample, region.y * downsample],
       mpp: slide.mpp,
       objectType: options.objectType,
+      simplify: options.simplify,
+      minArea: options.minArea,
       classNames: named ? Object.fromEntries(named.names.map((n, k) => [k + 1, n])) : undefined,
       classColors: named ? Object.fromEntries(named.colors.map((c, k) => [k + 1, c])) : undefined,
     });
-    regions = collection.features.length;
+    regions = features.length;
     const path = join(options.outDir, `${options.name}.geojson`);
-    await writeFile(path, JSON.stringify(collection));
+    await writeFeatureCollection(path, features);
     files.push(path);
   }
   if (formats.has('png')) {
@@ -200,6 +216,16 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
   }
   const mpp = slide.mpp ? Math.sqrt(slide.mpp.x * slide.mpp.y) * downsample : null;
   return { level, mpp, width, height, tiles: total, skippedTiles: skipped, regions, files };
+}
+
+/** A FeatureCollection written feature by feature (a slide's may be larger than one string can hold), atomically. */
+export async function writeFeatureCollection(path: string, features: readonly PolygonFeature[]): Promise<void> {
+  const encoder = new TextEncoder();
+  await writeFileAtomic(path, async (write) => {
+    await write(encoder.encode('{"type":"FeatureCollection","features":['));
+    for (let i = 0; i < features.length; i++) await write(encoder.encode((i ? ',' : '') + JSON.stringify(features[i])));
+    await write(encoder.encode(']}\n'));
+  });
 }
 
 function checkRegion(slide: Slide, level: number, r: { x: number; y: number; width: number; height: number }): void {
