@@ -86,6 +86,18 @@ test('a model trained on a slide predicts GeoJSON with the class names and colou
   let differing = 0;
   for (let i = 0; i < mask.length; i++) if (back.data[i] !== mask[i]) differing++;
   assert.equal(differing, 0, `${differing} pixels differ between the mask and its GeoJSON`);
+
+  // simplified outlines (never longer, still valid); a minimum area in um^2 on a slide without mpp is a usage error naming both
+  const simple = patho('predict', '--model', join('crop-run', 'model.pt'), '--out', 'simple', '--format', 'geojson', '--no-overlay', '--simplify', '1.5',
+    '--threads', '1', '--devices', 'cpu', join(crop, 'slides', 'crop.tif'));
+  assert.equal(simple.code, 0, simple.stderr);
+  const positions = (file: string) => readFileSync(file, 'utf8').split('],[').length;
+  assert.ok(positions(join(data.dir, 'simple', 'crop.geojson')) <= positions(path), `${positions(path)} -> ${positions(join(data.dir, 'simple', 'crop.geojson'))} positions`);
+  assert.deepEqual(parseAnnotations(readFileSync(join(data.dir, 'simple', 'crop.geojson'), 'utf8'), 'crop.geojson').problems, []);
+  const noMpp = patho('predict', '--model', join('crop-run', 'model.pt'), '--out', 'small', '--min-area', '10', '--threads', '1', '--devices', 'cpu', join(crop, 'slides', 'crop.tif'));
+  assert.equal(noMpp.code, 2, noMpp.stderr);
+  assert.match(noMpp.stderr, /crop\.tif: --min-area 10 is in um\^2, but the slide does not record its microns per pixel/);
+  assert.doesNotMatch(noMpp.stderr, /\n\s+at /);
 });
 
 test('bad slide sets: exit code 2, the file named, no stack trace', () => {
