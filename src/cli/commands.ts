@@ -58,11 +58,10 @@ const masks = {
 const foreground = {
   name: 'foreground',
   type: 'list',
-  items: 'number',
-  metavar: 'V',
-  min: 0,
-  max: 65535,
-  help: 'mask value(s) that mark foreground (default: the single nonzero value in the masks); 0 makes the membrane of the EM masks the foreground',
+  metavar: 'LIST',
+  help:
+    'mask value(s) that mark foreground (default: the single nonzero value in the masks; 0 makes the membrane of the EM masks the foreground), ' +
+    'or value:name pairs, a class per name, e.g. 1:gland,2:tumour: the names go into the checkpoint and the GeoJSON of predictions',
 } as const;
 
 const thresholds = {

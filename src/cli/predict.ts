@@ -11,7 +11,8 @@ import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '
 import { predictSliding, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
 import { inferenceNetFor } from '../infer/engine.js';
 import { loadTrainedNet } from '../infer/trained.js';
-import { maskToGeoJson } from '../wsi/geojson.js';
+import type { CheckpointMeta } from '../train/checkpoint.js';
+import { maskToGeoJson, namedClasses } from '../wsi/geojson.js';
 import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
@@ -119,7 +120,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         }
         continue;
       }
-      await predictImage(file, name, o, window, net, meta.normalization, rank);
+      await predictImage(file, name, o, window, net, meta, rank);
     }
   } finally {
     net.dispose();
@@ -131,7 +132,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
 /** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
 async function predictImage(
   file: string, name: string, o: PredictOptions, window: SlidingWindowOptions,
-  net: Parameters<typeof predictSliding>[0], normalization: Parameters<typeof readImageForInference>[1], rank: string,
+  net: Parameters<typeof predictSliding>[0], meta: CheckpointMeta, rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
     throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
@@ -139,7 +140,7 @@ async function predictImage(
   if (o.minArea !== undefined) {
     throw new UsageError(`${file}: --min-area is in square microns, and a plain image does not record its microns per pixel; use it with slides`, 'patho predict');
   }
-  const { raw, image } = await readImageForInference(file, normalization);
+  const { raw, image } = await readImageForInference(file, meta.normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });
   const map = predictSliding(net, image, { ...window, onProgress: (done) => bar.update(done) });
   bar.done();
@@ -153,7 +154,8 @@ async function predictImage(
     tiff.close();
   }
   if (formats.has('geojson')) {
-    await writeFeatureCollection(join(o.out, `${name}.geojson`), maskToGeoJson(labels, map.width, map.height, { simplify: o.simplify }).features);
+    const collection = maskToGeoJson(labels, map.width, map.height, { simplify: o.simplify, ...namedClasses(meta.classes) });
+    await writeFeatureCollection(join(o.out, `${name}.geojson`), collection.features);
   }
   if (o.probabilities) await writeProbabilityPng(join(o.out, `${name}_prob.png`), map);
   if (o.overlay) await writeOverlayPng(join(o.out, `${name}_overlay.png`), raw, labels);

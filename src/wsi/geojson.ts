@@ -32,6 +32,15 @@ export interface GeoJsonOptions {
   minArea?: number;
 }
 
+/** The names and colours of classes 1, 2, ... (a checkpoint's `classes`) as GeoJSON options keyed by mask value. */
+export function namedClasses(classes: { names: string[]; colors: [number, number, number][] } | null | undefined): Pick<GeoJsonOptions, 'classNames' | 'classColors'> {
+  if (!classes) return {};
+  return {
+    classNames: Object.fromEntries(classes.names.map((n, k) => [k + 1, n])),
+    classColors: Object.fromEntries(classes.colors.map((c, k) => [k + 1, c])),
+  };
+}
+
 /** A GeoJSON Feature with a Polygon geometry. */
 export interface PolygonFeature {
   type: 'Feature';

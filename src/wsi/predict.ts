@@ -18,7 +18,7 @@ import { outline } from '../infer/outputs.js';
 import { predictTiled, tileCount, type InferenceNet, type SlidingWindowOptions } from '../infer/tiled.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { StripTracer } from './contours.js';
-import { regionsToFeatures, type PolygonFeature } from './geojson.js';
+import { namedClasses, regionsToFeatures, type PolygonFeature } from './geojson.js';
 import type { Slide, Thumbnail } from './slide.js';
 import { TiledTiffWriter } from './tiff.js';
 import { anyTissue, tissueMask } from './tissue.js';
@@ -187,7 +187,6 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
 
   let regions = 0;
   if (tracer) {
-    const named = options.classes;
     const features = regionsToFeatures(tracer.finish(), {
       scale: downsample,
       offset: [region.x * downsample, region.y * downsample],
@@ -195,8 +194,7 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
       objectType: options.objectType,
       simplify: options.simplify,
       minArea: options.minArea,
-      classNames: named ? Object.fromEntries(named.names.map((n, k) => [k + 1, n])) : undefined,
-      classColors: named ? Object.fromEntries(named.colors.map((c, k) => [k + 1, c])) : undefined,
+      ...namedClasses(options.classes),
     });
     regions = features.length;
     const path = join(options.outDir, `${options.name}.geojson`);
