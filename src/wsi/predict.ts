@@ -122,13 +122,13 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
     mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
   };
   // the slide's name only: output files carry no local paths
-  const openTiff = (path: string, what: string) => {
-    const writer = new TiledTiffWriter(path, { ...geometry, description: `patho ${what} of ${basename(slide.path)}, level ${toLevel0 ? 0 : level}` });
+  const openTiff = (path: string, what: string, reduce: 'sample' | 'average') => {
+    const writer = new TiledTiffWriter(path, { ...geometry, reduce, description: `patho ${what} of ${basename(slide.path)}, level ${toLevel0 ? 0 : level}` });
     const rows = toLevel0 ? upscaleRows(writer, width, height, downsample) : (r: Uint8Array, n: number) => writer.writeRows(r, n);
     return { path, writer, rows };
   };
   const tiff = formats.has('tiff')
-    ? openTiff(join(options.outDir, `${options.name}_mask.tif`), 'mask' + (classes === 1 ? ', 255 = foreground' : ', values = classes'))
+    ? openTiff(join(options.outDir, `${options.name}_mask.tif`), 'mask' + (classes === 1 ? ', 255 = foreground' : ', values = classes'), 'sample')
     : null;
   // one probability map per foreground class: the only one of a binary net, classes 1.. of several
   const probabilityTiffs = !options.probabilities
@@ -138,6 +138,7 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
         ...openTiff(
           join(options.outDir, classes === 1 ? `${options.name}_prob.tif` : `${options.name}_prob_${k}.tif`),
           `probability${classes === 1 ? '' : ` of class ${k}`}, 255 = 1`,
+          'average', // the coarser levels of a probability map show the mean, not one pixel in four
         ),
       }));
   const allTiffs = [...(tiff ? [tiff] : []), ...probabilityTiffs];

@@ -2,9 +2,10 @@
  * A tiled, pyramidal, deflate-compressed 8-bit grey TIFF written row by row,
  * so a slide-sized mask never has to be in memory: sharp (libvips) would need
  * the whole raster first. Rows go in top to bottom; every full row of tiles is
- * compressed and appended at once, and each level of the pyramid (halved by
- * taking every other pixel, which keeps label values exact) fills from the
- * rows of the level above. Memory: one row of tiles per level. The directories
+ * compressed and appended at once, and each level of the pyramid fills from
+ * the rows of the level above, halved by taking every other pixel (which
+ * keeps label values exact) or, for maps of values such as probabilities, by
+ * averaging each 2 x 2 block. Memory: one row of tiles per level. The directories
  * go at the end, one per level chained in order, the layout OpenSlide's generic
  * TIFF reader, libvips and QuPath open.
  */
@@ -22,12 +23,15 @@ export interface TiffOptions {
   mpp?: { x: number; y: number } | null;
   /** Stored as ImageDescription of the full level. */
   description?: string;
+  /** How a level is halved: 'sample' every other pixel (labels), or 'average' 2 x 2 blocks (values). Default 'sample'. */
+  reduce?: 'sample' | 'average';
 }
 
 interface Level {
   width: number;
   height: number;
   rows: Uint8Array; // one row of tiles
+  pending: Uint8Array | null; // averaging: the even row waiting for its odd partner
   filled: number;
   received: number;
   offsets: number[];
@@ -55,7 +59,7 @@ export class TiledTiffWriter {
     let [w, h] = [width, height];
     const reduced = options.reducedLevels ?? Infinity;
     for (let i = 0; ; i++) {
-      this.levels.push({ width: w, height: h, rows: new Uint8Array(this.tile * w), filled: 0, received: 0, offsets: [], counts: [] });
+      this.levels.push({ width: w, height: h, rows: new Uint8Array(this.tile * w), pending: null, filled: 0, received: 0, offsets: [], counts: [] });
       if (i >= reduced || (w <= this.tile && h <= this.tile)) break;
       [w, h] = [Math.ceil(w / 2), Math.ceil(h / 2)];
     }
@@ -109,13 +113,31 @@ export class TiledTiffWriter {
     const level = this.levels[index];
     level.rows.set(row, level.filled * level.width);
     level.filled++;
-    if (index + 1 < this.levels.length && level.received % 2 === 0) {
-      const half = new Uint8Array(this.levels[index + 1].width);
-      for (let x = 0; x < half.length; x++) half[x] = row[2 * x];
-      this.addRow(index + 1, half);
-    }
+    if (index + 1 < this.levels.length) this.halve(index, level, row);
     level.received++;
     if (level.filled === this.tile || level.received === level.height) this.flush(level);
+  }
+
+  /** Passes a row of the next level down: from every even row, or from each pair of rows (an odd last row pairs with itself). */
+  private halve(index: number, level: Level, row: Uint8Array): void {
+    const half = new Uint8Array(this.levels[index + 1].width);
+    const even = level.received % 2 === 0;
+    if (this.options.reduce !== 'average') {
+      if (!even) return;
+      for (let x = 0; x < half.length; x++) half[x] = row[2 * x];
+      this.addRow(index + 1, half);
+      return;
+    }
+    if (even && level.received + 1 < level.height) {
+      level.pending = Uint8Array.from(row);
+      return;
+    }
+    const above = even ? row : level.pending!;
+    for (let x = 0; x < half.length; x++) {
+      const right = Math.min(2 * x + 1, level.width - 1); // an odd last column pairs with itself
+      half[x] = Math.round((above[2 * x] + above[right] + row[2 * x] + row[right]) / 4);
+    }
+    this.addRow(index + 1, half);
   }
 
   /** Compresses and appends the buffered row of tiles (padded with zeros past the image edges). */

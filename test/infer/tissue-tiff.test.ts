@@ -55,6 +55,42 @@ test('a 1000x700 mask written in uneven bands reads back through libvips and Ope
   slide.close();
 });
 
+test('a probability map\'s pyramid averages 2 x 2 blocks, level after level (odd sizes: the last row and column pair with themselves)', () => {
+  const w = 301, h = 203;
+  const values = new Uint8Array(w * h).map((_, i) => ((i % w) * 37 + Math.floor(i / w) * 101) % 256);
+  const path = join(dir, 'prob.tif');
+  const writer = new TiledTiffWriter(path, { width: w, height: h, tileSize: 64, reduce: 'average' });
+  for (let y = 0; y < h; ) {
+    const n = Math.min(h - y, 13);
+    writer.writeRows(values.subarray(y * w, (y + n) * w), n);
+    y += n;
+  }
+  writer.close();
+  const halve = (v: Uint8Array, vw: number, vh: number) => {
+    const [hw, hh] = [Math.ceil(vw / 2), Math.ceil(vh / 2)];
+    const out = new Uint8Array(hw * hh);
+    for (let y = 0; y < hh; y++) {
+      for (let x = 0; x < hw; x++) {
+        const [x1, y1] = [Math.min(2 * x + 1, vw - 1), Math.min(2 * y + 1, vh - 1)];
+        out[y * hw + x] = Math.round((v[2 * y * vw + 2 * x] + v[2 * y * vw + x1] + v[y1 * vw + 2 * x] + v[y1 * vw + x1]) / 4);
+      }
+    }
+    return { v: out, vw: hw, vh: hh };
+  };
+  const slide = Slide.open(path);
+  let expected = { v: values, vw: w, vh: h };
+  for (let level = 0; level < slide.levels.length; level++) {
+    const { width, height } = slide.levels[level];
+    assert.deepEqual([width, height], [expected.vw, expected.vh]);
+    const rgba = slide.readRegion(level, 0, 0, width, height);
+    const read = Uint8Array.from({ length: width * height }, (_, i) => rgba[i * 4]);
+    assert.deepEqual(read, expected.v, `level ${level}`);
+    expected = halve(expected.v, expected.vw, expected.vh);
+  }
+  assert.equal(slide.levels.length, 4);
+  slide.close();
+});
+
 test('the TIFF writer refuses to close with rows missing', () => {
   const writer = new TiledTiffWriter(join(dir, 'short.tif'), { width: 10, height: 10 });
   writer.writeRows(new Uint8Array(50), 5);
