@@ -7,7 +7,8 @@
  * keeps label values exact) or, for maps of values such as probabilities, by
  * averaging each 2 x 2 block. Memory: one row of tiles per level. The directories
  * go at the end, one per level chained in order, the layout OpenSlide's generic
- * TIFF reader, libvips and QuPath open.
+ * TIFF reader, libvips and QuPath open. A file that could pass 4 GiB (by the
+ * bound of its tiles uncompressed) is written as BigTIFF, with 64-bit offsets.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -25,6 +26,8 @@ export interface TiffOptions {
   description?: string;
   /** How a level is halved: 'sample' every other pixel (labels), or 'average' 2 x 2 blocks (values). Default 'sample'. */
   reduce?: 'sample' | 'average';
+  /** BigTIFF (64-bit offsets) whatever the size. Default: only where the file could pass 4 GiB (`needsBigTiff`). */
+  bigTiff?: boolean;
 }
 
 interface Level {
@@ -40,12 +43,30 @@ interface Level {
 
 const MAX_OFFSET = 2 ** 32 - 1;
 
+/**
+ * Whether a TIFF of these levels could pass 4 GiB: every tile at its
+ * uncompressed size plus deflate's worst-case growth (5 bytes per 16 KiB
+ * block and a header), with room for the directories.
+ */
+export function needsBigTiff(width: number, height: number, tileSize = 256): boolean {
+  const tileBound = tileSize * tileSize * (1 + 5 / 16384) + 64;
+  let [w, h, tiles] = [width, height, 0];
+  for (;;) {
+    const count = Math.ceil(w / tileSize) * Math.ceil(h / tileSize);
+    tiles += count;
+    if (w <= tileSize && h <= tileSize) break;
+    [w, h] = [Math.ceil(w / 2), Math.ceil(h / 2)];
+  }
+  return 16 + tiles * (tileBound + 16) + 64 * 1024 > MAX_OFFSET;
+}
+
 /** Writes a tiled pyramidal TIFF from rows given in order; call `close()` after the last row. */
 export class TiledTiffWriter {
   private readonly fd: number;
   private readonly tile: number;
   private readonly levels: Level[] = [];
-  private position = 8;
+  private readonly big: boolean;
+  private position: number;
   private closed = false;
 
   constructor(
@@ -63,11 +84,15 @@ export class TiledTiffWriter {
       if (i >= reduced || (w <= this.tile && h <= this.tile)) break;
       [w, h] = [Math.ceil(w / 2), Math.ceil(h / 2)];
     }
+    this.big = options.bigTiff ?? needsBigTiff(width, height, this.tile);
     this.fd = openSync(path, 'w');
-    const header = Buffer.alloc(8);
+    // the first directory's offset (at 4 in a TIFF, 8 in a BigTIFF) is patched in by close()
+    const header = Buffer.alloc(this.big ? 16 : 8);
     header.write('II', 0, 'latin1');
-    header.writeUInt16LE(42, 2);
-    writeSync(this.fd, header, 0, 8, 0); // the first directory's offset is patched in by close()
+    header.writeUInt16LE(this.big ? 43 : 42, 2);
+    if (this.big) header.writeUInt16LE(8, 4); // bytes per offset
+    writeSync(this.fd, header, 0, header.length, 0);
+    this.position = header.length;
   }
 
   /** Appends `count` rows of `width` bytes each (row-major). */
@@ -98,11 +123,12 @@ export class TiledTiffWriter {
         directories[i] = this.directory(this.levels[i], i, starts[i], next);
         next = starts[i];
       }
-      if (at > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
+      if (!this.big && at > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
       for (let i = 0; i < directories.length; i++) writeSync(this.fd, directories[i], 0, directories[i].length, starts[i]);
-      const first = Buffer.alloc(4);
-      first.writeUInt32LE(starts[0]);
-      writeSync(this.fd, first, 0, 4, 4);
+      const first = Buffer.alloc(this.big ? 8 : 4);
+      if (this.big) first.writeBigUInt64LE(BigInt(starts[0]));
+      else first.writeUInt32LE(starts[0]);
+      writeSync(this.fd, first, 0, first.length, this.big ? 8 : 4);
     } finally {
       this.closed = true;
       closeSync(this.fd);
@@ -149,7 +175,7 @@ export class TiledTiffWriter {
       const w = Math.min(t, level.width - x0);
       for (let y = 0; y < level.filled; y++) tile.set(level.rows.subarray(y * level.width + x0, y * level.width + x0 + w), y * t);
       const data = deflateSync(tile);
-      if (this.position + data.length > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
+      if (!this.big && this.position + data.length > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
       writeSync(this.fd, data, 0, data.length, this.position);
       level.offsets.push(this.position);
       level.counts.push(data.length);
@@ -160,7 +186,7 @@ export class TiledTiffWriter {
 
   /** The directory (IFD) of one level, with its out-of-line values after it, placed at `start`. */
   private directory(level: Level, index: number, start: number, next: number): Buffer {
-    const SHORT = 3, LONG = 4, RATIONAL = 5, ASCII = 2;
+    const SHORT = 3, LONG = 4, RATIONAL = 5, ASCII = 2, LONG8 = 16;
     const entries: [number, number, number[] | string][] = [
       [254, LONG, [index === 0 ? 0 : 1]], // NewSubfileType: reduced-resolution image
       [256, LONG, [level.width]],
@@ -176,37 +202,42 @@ export class TiledTiffWriter {
     if (mpp) entries.push([282, RATIONAL, [Math.round(1e4 / (mpp.x * downsample) * 1000), 1000]], [283, RATIONAL, [Math.round(1e4 / (mpp.y * downsample) * 1000), 1000]]);
     entries.push([284, SHORT, [1]]);
     if (mpp) entries.push([296, SHORT, [3]]); // centimetre
-    entries.push([322, LONG, [this.tile]], [323, LONG, [this.tile]], [324, LONG, level.offsets], [325, LONG, level.counts]);
+    entries.push([322, LONG, [this.tile]], [323, LONG, [this.tile]], [324, this.big ? LONG8 : LONG, level.offsets], [325, LONG, level.counts]);
 
-    const head = 2 + entries.length * 12 + 4;
+    // a TIFF entry is tag, type, 4-byte count, 4-byte value or offset; a BigTIFF entry has 8-byte count and value
+    const [countBytes, entryBytes, valueBytes] = this.big ? [8, 20, 8] : [2, 12, 4];
+    const head = countBytes + entries.length * entryBytes + valueBytes;
     const extra: Buffer[] = [];
     let extraAt = start + head;
     const ifd = Buffer.alloc(head);
-    ifd.writeUInt16LE(entries.length, 0);
+    const writeOffset = (value: number, at: number) => (this.big ? ifd.writeBigUInt64LE(BigInt(value), at) : ifd.writeUInt32LE(value, at));
+    if (this.big) ifd.writeBigUInt64LE(BigInt(entries.length), 0);
+    else ifd.writeUInt16LE(entries.length, 0);
     entries.forEach(([tag, type, values], i) => {
       const bytes = typeof values === 'string' ? Buffer.from(values, 'latin1') : encode(type, values);
       const count = typeof values === 'string' ? bytes.length : type === RATIONAL ? values.length / 2 : values.length;
-      const o = 2 + i * 12;
+      const o = countBytes + i * entryBytes;
       ifd.writeUInt16LE(tag, o);
       ifd.writeUInt16LE(type, o + 2);
-      ifd.writeUInt32LE(count, o + 4);
-      if (bytes.length <= 4) {
-        bytes.copy(ifd, o + 8);
+      writeOffset(count, o + 4);
+      const valueAt = o + 4 + valueBytes;
+      if (bytes.length <= valueBytes) {
+        bytes.copy(ifd, valueAt);
       } else {
-        ifd.writeUInt32LE(extraAt, o + 8);
+        writeOffset(extraAt, valueAt);
         const padded = bytes.length % 2 ? Buffer.concat([bytes, Buffer.alloc(1)]) : bytes;
         extra.push(padded);
         extraAt += padded.length;
       }
     });
-    ifd.writeUInt32LE(next, head - 4);
+    writeOffset(next, head - valueBytes);
     return Buffer.concat([ifd, ...extra]);
   }
 }
 
 function encode(type: number, values: number[]): Buffer {
-  const size = type === 3 ? 2 : 4;
+  const size = type === 3 ? 2 : type === 16 ? 8 : 4;
   const out = Buffer.alloc(values.length * size);
-  values.forEach((v, i) => (size === 2 ? out.writeUInt16LE(v, i * 2) : out.writeUInt32LE(v, i * 4)));
+  values.forEach((v, i) => (size === 2 ? out.writeUInt16LE(v, i * 2) : size === 8 ? out.writeBigUInt64LE(BigInt(v), i * 8) : out.writeUInt32LE(v, i * 4)));
   return out;
 }
