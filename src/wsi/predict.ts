@@ -54,7 +54,7 @@ export interface SlidePredictOptions extends SlidingWindowOptions {
   overlay?: boolean;
   /** The TIFF at level-0 geometry (default) or at the geometry of the level predicted at. */
   maskGeometry?: 'level0' | 'level';
-  /** Bound of the mask copy kept for polygons and overlay, in pixels. Default 2^26. */
+  /** Bound of the mask copy kept for the PNG and the overlay, in pixels. Default 2^26. */
   keptPixels?: number;
   /** Longer side of the thumbnail used for tissue detection and the overlay. Default 1024. */
   thumbnailSize?: number;
@@ -221,9 +221,14 @@ export async function predictSlide(net: InferenceNet, slide: Slide, options: Sli
 export async function writeFeatureCollection(path: string, features: readonly PolygonFeature[]): Promise<void> {
   const encoder = new TextEncoder();
   await writeFileAtomic(path, async (write) => {
-    await write(encoder.encode('{"type":"FeatureCollection","features":['));
-    for (let i = 0; i < features.length; i++) await write(encoder.encode((i ? ',' : '') + JSON.stringify(features[i])));
-    await write(encoder.encode(']}\n'));
+    let pending = '{"type":"FeatureCollection","features":[';
+    for (let i = 0; i < features.length; i++) {
+      pending += (i ? ',' : '') + JSON.stringify(features[i]);
+      if (pending.length < 2 ** 20) continue;
+      await write(encoder.encode(pending));
+      pending = '';
+    }
+    await write(encoder.encode(pending + ']}\n'));
   });
 }
 
