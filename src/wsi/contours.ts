@@ -123,11 +123,20 @@ export class StripTracer {
     const aheadX = x + DX[s], aheadY = y + DY[s];
     const out = (s + 3) % 4;
     if (this.classAt(aheadX, aheadY) !== c) {
-      [this.nx, this.ny, this.ns] = [x, y, (s + 1) % 4]; // turn right, around the same pixel
+      // turn right, around the same pixel
+      this.nx = x;
+      this.ny = y;
+      this.ns = (s + 1) % 4;
     } else if (this.classAt(aheadX + DX[out], aheadY + DY[out]) !== c) {
-      [this.nx, this.ny, this.ns] = [aheadX, aheadY, s]; // straight on
+      // straight on
+      this.nx = aheadX;
+      this.ny = aheadY;
+      this.ns = s;
     } else {
-      [this.nx, this.ny, this.ns] = [aheadX + DX[out], aheadY + DY[out], out]; // turn left, onto the diagonal pixel
+      // turn left, onto the diagonal pixel
+      this.nx = aheadX + DX[out];
+      this.ny = aheadY + DY[out];
+      this.ns = out;
     }
   }
 
@@ -155,13 +164,21 @@ export class StripTracer {
         }
       }
     }
+    const { buffer, classOf, visited } = this;
     for (let y = s0; y < s1; y++) {
+      // strip rows always have a buffer row above and below
+      const at = (y - this.bufferStart) * w;
       for (let x = 0; x < w; x++) {
-        const c = this.classAt(x, y);
+        const c = classOf[buffer[at + x]];
         if (c === 0) continue;
-        for (let s = 0; s < 4; s++) {
-          if (!(this.visited[(y - s0) * w + x] & (1 << s)) && this.isBoundary(x, y, s, c)) this.walk(x, y, s, c, s0, s1, true);
-        }
+        // most pixels are inside a region: all four neighbours of their class
+        const [up, right, down, left] = [classOf[buffer[at - w + x]], x + 1 < w ? classOf[buffer[at + x + 1]] : 0, classOf[buffer[at + w + x]], x > 0 ? classOf[buffer[at + x - 1]] : 0];
+        if (up === c && right === c && down === c && left === c) continue;
+        // side s is a boundary where the neighbour across it (up, right, down, left) is another class
+        if (up !== c && !(visited[(y - s0) * w + x] & 1)) this.walk(x, y, 0, c, s0, s1, true);
+        if (right !== c && !(visited[(y - s0) * w + x] & 2)) this.walk(x, y, 1, c, s0, s1, true);
+        if (down !== c && !(visited[(y - s0) * w + x] & 4)) this.walk(x, y, 2, c, s0, s1, true);
+        if (left !== c && !(visited[(y - s0) * w + x] & 8)) this.walk(x, y, 3, c, s0, s1, true);
       }
     }
   }
@@ -184,7 +201,9 @@ export class StripTracer {
         this.join(c, { points, head: start, tail: this.key(nx, ny, ns) });
         return;
       }
-      [x, y, s] = [nx, ny, ns];
+      x = nx;
+      y = ny;
+      s = ns;
       if (closed && this.key(x, y, s) === start) {
         this.addRing(c, points);
         return;
