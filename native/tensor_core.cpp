@@ -19,20 +19,28 @@ static at::TensorOptions optionsFrom(const Napi::CallbackInfo& info, int dtypeAr
   return at::TensorOptions().dtype(parseDtype(STR(dtypeArg))).device(parseDevice(STR(deviceArg)));
 }
 
-// fromBuffer(bytes: Uint8Array, dtype, shape) -> tensor: copies the bytes.
+// fromBuffer(bytes: Uint8Array, dtype, shape[, strides]) -> tensor: copies the bytes.
+// With strides, the bytes are the storage a view spans (as torch.save keeps an
+// expanded or transposed tensor) and the result is that view over a copy of
+// them, as torch.load returns it: a stride-0 tensor stays as small as its storage.
 PATHO_EXPORT(fromBuffer) {
   auto bytes = info[0].As<Napi::TypedArray>();
   auto dtype = parseDtype(STR(1));
   auto shape = intList(info[2], "shape");
-  auto tensor = at::empty(shape, at::TensorOptions().dtype(dtype));
-  size_t expected = tensor.numel() * tensor.element_size();
+  bool view = info.Length() > 3 && !info[3].IsUndefined();
+  size_t elementSize = c10::elementSize(dtype);
   size_t given = bytes.ByteLength();
+  auto tensor = view ? at::empty({static_cast<int64_t>(given / elementSize)}, at::TensorOptions().dtype(dtype))
+                     : at::empty(shape, at::TensorOptions().dtype(dtype));
+  size_t expected = tensor.numel() * tensor.element_size();
   if (given != expected) {
     fail("buffer holds " + std::to_string(given) + " bytes but shape " + c10::str(tensor.sizes()) +
          " of " + dtypeName(dtype) + " needs " + std::to_string(expected));
   }
   auto* source = static_cast<uint8_t*>(bytes.ArrayBuffer().Data()) + bytes.ByteOffset();
   if (expected > 0) std::memcpy(tensor.data_ptr(), source, expected);
+  // as_strided checks that the view stays inside the storage
+  if (view) tensor = tensor.as_strided(shape, intList(info[3], "strides"));
   return wrapTensor(env, tensor);
 }
 

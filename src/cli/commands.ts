@@ -309,6 +309,17 @@ export const PLAN = defineCommand({
   ],
 });
 
+const objectMetrics = {
+  name: 'object-metrics',
+  type: 'string',
+  choices: ['auto', 'glas', 'isbi', 'none'],
+  default: 'auto',
+  help:
+    "object-level scores at the first threshold: glas (GlaS's object F1, object Dice, object Hausdorff), isbi (ISBI 2012's " +
+    'foreground-restricted V_rand and V_info of the cells between membranes), none, or auto: isbi when the background of the ' +
+    "first mask is a thin network (membranes), else glas",
+} as const;
+
 /** `patho eval` */
 export const EVAL = defineCommand({
   name: 'eval',
@@ -323,6 +334,7 @@ export const EVAL = defineCommand({
     foreground,
     thresholds,
     { name: 'sweep', type: 'boolean', help: 'also sweep thresholds 0.05..0.95 and report the best by mean Dice' },
+    objectMetrics,
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of tables' },
     batchSize,
     devices,

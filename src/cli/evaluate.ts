@@ -1,6 +1,14 @@
-/** `patho eval`: Dice, IoU, precision and recall of a checkpoint on a folder of images and masks. */
+/**
+ * `patho eval`: Dice, IoU, precision and recall of a checkpoint on a folder of
+ * images and masks, and the object-level scores of GlaS or ISBI 2012.
+ */
 import { existsSync } from 'node:fs';
+import { decodeImageFile } from '../data/decode.js';
 import { DataLoader } from '../data/loader.js';
+import { toLabelMask } from '../data/masks.js';
+import type { GlasReport } from '../metrics/objects.js';
+import type { IsbiReport } from '../metrics/rand.js';
+import { objectMetricKind, type ObjectMetricKind } from '../metrics/structures.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
 import { UsageError } from './args.js';
@@ -36,6 +44,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
       amp: o.amp ? 'bfloat16' : null,
       sweep: o.sweep,
       boundary: true,
+      objects: await objectMetricsFor(o.objectMetrics, loader),
     });
     process.stdout.write(o.json ? JSON.stringify(report) + '\n' : formatReport(report));
     return 0;
@@ -43,6 +52,16 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     net.dispose();
     await loader.close();
   }
+}
+
+/** The object metrics `--object-metrics` asks for; auto looks at the first mask (all masks of a folder are one kind). */
+async function objectMetricsFor(choice: EvalOptions['objectMetrics'], loader: DataLoader): Promise<ObjectMetricKind | undefined> {
+  if (choice === 'none') return undefined;
+  if (choice !== 'auto') return choice;
+  const first = loader.dataset.entries[0];
+  if (!first) return undefined;
+  const mask = toLabelMask(await decodeImageFile(first.maskPath), loader.foreground ?? undefined);
+  return objectMetricKind(mask.data, mask.width, mask.height);
 }
 
 /** Same-size images: a loader with the requested batch size. */
@@ -72,7 +91,25 @@ function formatReport(r: EvaluationReport): string {
     const bands = b.byDistance.map((v, i) => `${i + 1}${i === b.byDistance.length - 1 ? '+' : ''}: ${(v * 100).toFixed(2)}%`).join('  ');
     lines.push(`wrong pixels at ${b.threshold}: ${(b.pixelError * 100).toFixed(2)}%; by distance from the true boundary (px) ${bands}`);
   }
+  if (r.glas) lines.push(...glasLines(r.glas));
+  if (r.isbi) lines.push(...isbiLines(r.isbi));
   lines.push('', 'per image (dice at each threshold):');
   for (const p of r.perImage) lines.push(`  ${p.name}: ${Object.entries(p.scores).map(([t, s]) => `${t} ${s.dice.toFixed(4)}`).join('  ')}`);
   return lines.join('\n') + '\n';
+}
+
+function glasLines(g: GlasReport): string[] {
+  const hausdorff = g.objectHausdorff === null ? 'n/a' : `${g.objectHausdorff.toFixed(2)} px`;
+  return [
+    `GlaS objects at ${g.threshold} (8-connected): F1 ${g.f1.toFixed(4)} (TP ${g.tp}, FP ${g.fp}, FN ${g.fn}), ` +
+      `object Dice ${g.objectDice.toFixed(4)}, object Hausdorff ${hausdorff}` +
+      (g.unpaired > 0 ? ` (${g.unpaired} object(s) in images with nothing on the other side left out)` : ''),
+  ];
+}
+
+function isbiLines(r: IsbiReport): string[] {
+  return [
+    `ISBI 2012 regions at ${r.threshold} (4-connected cells, foreground-restricted, ${r.images} image(s)): ` +
+      `V_rand ${r.vRand.toFixed(4)} (split ${r.vRandSplit.toFixed(4)}, merge ${r.vRandMerge.toFixed(4)}), V_info ${r.vInfo.toFixed(4)}`,
+  ];
 }

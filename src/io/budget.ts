@@ -10,10 +10,10 @@ const MiB = 1024 * 1024;
 /**
  * The default limit for a file of `fileSize` bytes. An ordinary checkpoint
  * costs about twice its size (its storages, read once, plus its tensors,
- * counted as the dense bytes the addon copies them into; its pickle is small);
- * the factor 4 leaves room for overlapping views of one storage, and the
- * 16 MiB for small files holding a broadcast (stride-0) tensor or a few
- * hundred thousand plain Python objects.
+ * counted as the storage bytes each spans, which the addon copies; its pickle
+ * is small); the factor 4 leaves room for overlapping views of one storage,
+ * and the 16 MiB for small files holding a few hundred thousand plain Python
+ * objects.
  */
 export function defaultLoadLimit(fileSize: number): number {
   return 4 * fileSize + 16 * MiB;

@@ -13,7 +13,7 @@ import { ByteBudget, defaultLoadLimit } from './budget.js';
 import { CheckpointError, inFile } from './errors.js';
 import { describe, Pickler, PyCallable, PyGlobal, unpickle } from './pickle.js';
 import { loadSafetensors, saveSafetensors } from './safetensors.js';
-import { checkTensorData, DTYPE_SIZE, isTensorData, numel, type DType, type TensorData, type Value } from './value.js';
+import { checkTensorData, DTYPE_SIZE, isTensorData, numel, viewSpan, type DType, type TensorData, type Value } from './value.js';
 import { fileSource, ZipFormatError, ZipReader, ZipWriter, type ByteSource } from './zip.js';
 
 /** The pickled class name of each dtype's storage, as torch.save writes it. */
@@ -94,7 +94,8 @@ function pickleCheckpoint(value: Value): { pickle: Uint8Array; storages: Uint8Ar
       storageOf.set(tensor.data, storage);
     }
     const { index } = storage;
-    const strides = contiguousStrides(tensor.shape);
+    // a view (TensorData.strides) is written as one, over the storage it spans
+    const strides = tensor.strides ?? contiguousStrides(tensor.shape);
     // torch._utils._rebuild_tensor_v2(storage, offset, size, stride, requires_grad, backward_hooks)
     p.global('torch._utils', '_rebuild_tensor_v2');
     p.tuple(6, () => {
@@ -135,7 +136,7 @@ function contiguousStrides(shape: readonly number[]): number[] {
 export interface LoadOptions {
   /**
    * Counts, and limits, the bytes the load materialises: the entries it
-   * reads, the dense bytes of every tensor it builds, and the heap its
+   * reads, the storage bytes every tensor spans, and the heap its
    * unpickled objects take (estimated per opcode). Default: a fresh
    * budget of defaultLoadLimit(size of the file). Read `used` afterwards to
    * see what a load cost.
@@ -150,9 +151,9 @@ export interface LoadOptions {
  * refused with an error naming them. Dicts come back as objects whose int
  * keys have become strings (`optimizer.state_dict()['state'][0]` is
  * `state['0']`), tuples as arrays, Python attributes such as a state dict's
- * `_metadata` are dropped, and every tensor is contiguous: views with
- * offsets or strides are copied out of their storage, while contiguous
- * tensors may share memory with others that shared their storage. An object
+ * `_metadata` are dropped, and tensors share the bytes of their storage:
+ * a view with strides stays a view (TensorData.strides), as torch.load
+ * returns it, so a stride-0 tensor costs only its storage. An object
  * the pickle shares (tied weights, a list referenced twice) comes back as one
  * object, referenced twice.
  *
@@ -202,6 +203,8 @@ class Storage {
   constructor(
     readonly entryName: string,
     readonly dtype: DType,
+    /** Bytes of the entry, checked against every tensor built on it before anything is read. */
+    readonly size: number,
   ) {}
 }
 
@@ -210,7 +213,6 @@ interface PendingTensor {
   tensor: TensorData;
   storage: Storage;
   offset: number;
-  strides: number[];
 }
 
 /**
@@ -243,7 +245,7 @@ class TensorRecords {
       if (entry === undefined) throw new Error(`missing storage record data/${key}`);
       if (entry.size % DTYPE_SIZE[dtype] !== 0) throw new Error(`storage data/${key} has a partial element`);
       this.budget.charge(entry.size, `storage data/${key}`);
-      storage = new Storage(entryName, dtype);
+      storage = new Storage(entryName, dtype, entry.size);
       this.storages.set(key, storage);
     }
     if (storage.dtype !== dtype) throw new Error(`storage data/${key} is used as both ${storage.dtype} and ${dtype}`);
@@ -264,27 +266,26 @@ class TensorRecords {
     const tensor: TensorData = { kind: 'tensor', dtype: storage.dtype, shape, data: new Uint8Array(0) };
     if (numel(shape) === 0) return tensor;
     const last = shape.reduce((end, d, i) => end + (d - 1) * strides[i], start);
-    const storageLength = this.zip.entries.get(storage.entryName)!.size;
-    if (start < 0 || !((last + 1) * size <= storageLength)) {
+    if (start < 0 || !((last + 1) * size <= storage.size)) {
       throw new Error(`tensor of shape [${shape.join(', ')}] reaches beyond its storage`);
     }
-    // Every tensor is charged its dense size, views included: the addon copies each into a tensor of its own.
-    this.budget.charge(numel(shape) * size, `tensor of shape [${shape.join(', ')}]`);
-    this.pending.push({ tensor, storage, offset: start, strides });
+    // A dense tensor is charged its size, a view the storage it spans (TensorData.strides):
+    // the addon copies each into a tensor of its own, and a stride-0 view stays a view.
+    const rowMajor = contiguousStrides(shape);
+    const dense = shape.every((d, i) => d === 1 || strides[i] === rowMajor[i]);
+    this.budget.charge((last - start + 1) * size, `tensor of shape [${shape.join(', ')}]`);
+    if (!dense) tensor.strides = strides;
+    this.pending.push({ tensor, storage, offset: start });
     return tensor;
   }
 
   /** Reads the storages the pickle used and fills in the tensors' bytes. */
   async materialise(): Promise<void> {
     for (const storage of this.storages.values()) storage.bytes = await this.zip.read(storage.entryName);
-    for (const { tensor, storage, offset, strides } of this.pending) {
+    for (const { tensor, storage, offset } of this.pending) {
       const size = DTYPE_SIZE[tensor.dtype];
-      const count = numel(tensor.shape);
-      const expected = contiguousStrides(tensor.shape);
-      const contiguous = tensor.shape.every((d, i) => d === 1 || strides[i] === expected[i]);
-      tensor.data = contiguous
-        ? storage.bytes.subarray(offset * size, (offset + count) * size)
-        : gather(storage.bytes, size, offset, tensor.shape, strides);
+      const elements = tensor.strides === undefined ? numel(tensor.shape) : viewSpan(tensor.shape, tensor.strides);
+      tensor.data = storage.bytes.subarray(offset * size, (offset + elements) * size);
     }
   }
 }
@@ -334,25 +335,6 @@ function resolveGlobal(module: string, name: string, records: TensorRecords): un
 
 function isIndexList(value: unknown): value is number[] {
   return Array.isArray(value) && value.every((v) => Number.isSafeInteger(v) && v >= 0);
-}
-
-/** Copies a strided view out of its storage into contiguous row-major bytes. */
-function gather(bytes: Uint8Array, size: number, offset: number, shape: number[], strides: number[]): Uint8Array {
-  const count = numel(shape);
-  const out = new Uint8Array(count * size);
-  const index = new Array<number>(shape.length).fill(0);
-  let element = offset;
-  for (let i = 0; i < count; i++) {
-    const from = element * size;
-    for (let b = 0; b < size; b++) out[i * size + b] = bytes[from + b];
-    for (let d = shape.length - 1; d >= 0; d--) {
-      element += strides[d];
-      if (++index[d] < shape[d]) break;
-      element -= strides[d] * shape[d];
-      index[d] = 0;
-    }
-  }
-  return out;
 }
 
 /** Python's default recursion limit: torch.save itself cannot pickle data nested deeper. */

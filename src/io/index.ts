@@ -7,6 +7,7 @@ export { loadSafetensors, saveSafetensors, type SafetensorsFile } from './safete
 export {
   asFloat32Array,
   checkTensorData,
+  denseBytes,
   DTYPE_SIZE,
   fromFloat32Array,
   isTensorData,
@@ -15,5 +16,6 @@ export {
   tensorData,
   type DType,
   type TensorData,
+  viewSpan,
   type Value,
 } from './value.js';

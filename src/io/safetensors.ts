@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 
 import { writeFileAtomic } from './atomic.js';
 import { inFile } from './errors.js';
-import { checkTensorData, DTYPE_SIZE, numel, type DType, type TensorData } from './value.js';
+import { checkTensorData, denseBytes, DTYPE_SIZE, numel, type DType, type TensorData } from './value.js';
 import { fileSource } from './zip.js';
 
 const DTYPE_NAMES: Readonly<Record<DType, string>> = {
@@ -157,10 +157,13 @@ export async function saveSafetensors(
     const header: Record<string, unknown> = {};
     if (Object.keys(metadata).length > 0) header[METADATA_KEY] = metadata;
     let offset = 0;
+    // safetensors has no strides: a view is written dense
+    const bytes = new Map(order.map((name) => [name, denseBytes(tensors[name])]));
     for (const name of order) {
-      const { dtype, shape, data } = tensors[name];
-      setKey(header, name, { dtype: DTYPE_NAMES[dtype], shape, data_offsets: [offset, offset + data.byteLength] });
-      offset += data.byteLength;
+      const { dtype, shape } = tensors[name];
+      const length = bytes.get(name)!.byteLength;
+      setKey(header, name, { dtype: DTYPE_NAMES[dtype], shape, data_offsets: [offset, offset + length] });
+      offset += length;
     }
     // Space-padding the header to 8 bytes aligns the data section too.
     const text = new TextEncoder().encode(JSON.stringify(header));
@@ -171,7 +174,7 @@ export async function saveSafetensors(
     await writeFileAtomic(path, async (write) => {
       await write(prefix);
       await write(json);
-      for (const name of order) await write(tensors[name].data);
+      for (const name of order) await write(bytes.get(name)!);
     });
   });
 }

@@ -32,14 +32,20 @@ export const DTYPE_SIZE: Readonly<Record<DType, number>> = {
 };
 
 /**
- * A dense tensor: `data` holds `product(shape) * DTYPE_SIZE[dtype]` bytes,
- * row-major (C-contiguous), little-endian. A scalar has `shape: []`.
+ * A tensor as raw little-endian bytes. A scalar has `shape: []`. Without
+ * `strides`, `data` holds `product(shape) * DTYPE_SIZE[dtype]` bytes,
+ * row-major (C-contiguous). With `strides` (in elements), the tensor is a view
+ * over `data`, as torch.save keeps an expanded or transposed tensor: element
+ * `[i, j, ...]` is element `i * strides[0] + j * strides[1] + ...` of `data`,
+ * which holds exactly the `viewSpan` elements the view reaches, so a stride-0
+ * tensor costs no more than its storage. `denseBytes` gives the row-major bytes.
  */
 export interface TensorData {
   kind: 'tensor';
   dtype: DType;
   shape: number[];
   data: Uint8Array;
+  strides?: number[];
 }
 
 /**
@@ -89,7 +95,13 @@ export function tensorData(dtype: DType, shape: number[], data: Uint8Array): Ten
   return t;
 }
 
-/** Throws unless the dtype is known, the shape valid and the byte length matches. */
+/** Elements of storage a view of `shape` and `strides` reaches (0 for an empty tensor). */
+export function viewSpan(shape: readonly number[], strides: readonly number[]): number {
+  if (numel(shape) === 0) return 0;
+  return shape.reduce((end, d, i) => end + (d - 1) * strides[i], 0) + 1;
+}
+
+/** Throws unless the dtype is known, the shape (and strides) valid and the byte length matches. */
 export function checkTensorData(t: TensorData): void {
   if (!Object.hasOwn(DTYPE_SIZE, t.dtype)) {
     throw new Error(`unsupported tensor dtype ${String(t.dtype)}`);
@@ -97,29 +109,57 @@ export function checkTensorData(t: TensorData): void {
   if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
     throw new Error(`invalid tensor shape [${t.shape.join(', ')}]`);
   }
-  const expected = numel(t.shape) * DTYPE_SIZE[t.dtype];
+  const { strides } = t;
+  if (strides !== undefined && (strides.length !== t.shape.length || !strides.every((s) => Number.isSafeInteger(s) && s >= 0))) {
+    throw new Error(`invalid strides [${strides.join(', ')}] for shape [${t.shape.join(', ')}]`);
+  }
+  const elements = strides === undefined ? numel(t.shape) : viewSpan(t.shape, strides);
+  const expected = elements * DTYPE_SIZE[t.dtype];
   if (t.data.byteLength !== expected) {
+    const what = strides === undefined ? '' : ` and strides [${strides.join(', ')}]`;
     throw new Error(
-      `tensor of shape [${t.shape.join(', ')}] and dtype ${t.dtype} needs ${expected} bytes, got ${t.data.byteLength}`,
+      `tensor of shape [${t.shape.join(', ')}]${what} and dtype ${t.dtype} needs ${expected} bytes, got ${t.data.byteLength}`,
     );
   }
+}
+
+/** The row-major bytes of `t`: `t.data` itself when dense, else a copy gathered from the view. */
+export function denseBytes(t: TensorData): Uint8Array {
+  if (t.strides === undefined) return t.data;
+  const size = DTYPE_SIZE[t.dtype];
+  const { shape, strides } = t;
+  const count = numel(shape);
+  const out = new Uint8Array(count * size);
+  const index = new Array<number>(shape.length).fill(0);
+  let element = 0;
+  for (let i = 0; i < count; i++) {
+    out.set(t.data.subarray(element * size, element * size + size), i * size);
+    for (let d = shape.length - 1; d >= 0; d--) {
+      element += strides[d];
+      if (++index[d] < shape[d]) break;
+      element -= strides[d] * shape[d];
+      index[d] = 0;
+    }
+  }
+  return out;
 }
 
 const littleEndianHost = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
 
 /**
- * The float32 values of a tensor: a view on `data` when it is aligned (no
- * copy, so writes show through), otherwise a copy.
+ * The float32 values of a tensor, row-major: a view on `data` when it is
+ * dense and aligned (no copy, so writes show through), otherwise a copy.
  */
 export function asFloat32Array(t: TensorData): Float32Array {
   if (t.dtype !== 'float32') {
     throw new Error(`asFloat32Array: tensor has dtype ${t.dtype}, not float32`);
   }
-  const count = t.data.byteLength / 4;
-  if (littleEndianHost && t.data.byteOffset % 4 === 0) {
-    return new Float32Array(t.data.buffer, t.data.byteOffset, count);
+  const data = denseBytes(t);
+  const count = data.byteLength / 4;
+  if (littleEndianHost && data.byteOffset % 4 === 0) {
+    return new Float32Array(data.buffer, data.byteOffset, count);
   }
-  const view = new DataView(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+  const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const out = new Float32Array(count);
   for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
   return out;

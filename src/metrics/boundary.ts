@@ -26,7 +26,7 @@ export interface BoundaryErrors {
  * Chessboard distance of every pixel to the nearest pixel where `inside(j)`
  * is false, capped at `cap` (two raster passes).
  */
-function distanceToOutside(inside: (j: number) => boolean, width: number, height: number, cap: number): Uint8Array {
+export function distanceToOutside(inside: (j: number) => boolean, width: number, height: number, cap: number): Uint8Array {
   const d = new Uint8Array(width * height);
   for (let y = 0; y < height; y++) {
     for (let x = 0; x < width; x++) {

@@ -21,3 +21,7 @@ export {
   MulticlassMetricAccumulator,
   multiclassMetrics,
 } from './multiclass.js';
+export { type Connectivity, type Components, labelComponents, maskComponents } from './components.js';
+export { type GlasReport, type GlasScores, GlasMetricAccumulator } from './objects.js';
+export { type IsbiReport, type IsbiScores, IsbiMetricAccumulator } from './rand.js';
+export { type ObjectMetricKind, objectMetricKind } from './structures.js';

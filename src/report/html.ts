@@ -9,6 +9,7 @@ import { createRequire } from 'node:module';
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { reportScript } from './page.js';
 import type { ExamplePanels } from './panels.js';
+import type { EvaluationReport } from '../train/evaluate.js';
 import type { ValidationResult } from './validation.js';
 
 /** One example of the worst or best validation images. */
@@ -105,6 +106,7 @@ function validationSection({ result, worst, best }: { result: ValidationResult; 
 <thead><tr><th>threshold</th><th>Dice</th><th>IoU</th><th>precision</th><th>recall</th><th>background Dice</th><th>background IoU</th></tr></thead>
 <tbody>${rows.join('\n')}</tbody>
 </table>
+${objectScores(report)}
 <figure><figcaption>Threshold sweep${sweepBest ? `: best mean Dice ${sweepBest.dice.toFixed(4)} at ${sweepBest.threshold}` : ''}</figcaption><div id="chart-sweep" class="chart"></div></figure>
 <h3>Per image (threshold ${threshold}; click a header to sort)</h3>
 <table class="sortable" id="per-image">
@@ -116,6 +118,35 @@ ${worst.map(exampleFigure).join('\n')}
 <h3>Best</h3>
 ${best.length ? best.map(exampleFigure).join('\n') : '<p>Every image is among the worst above.</p>'}
 <p class="legend">Outlines: <span class="truth">ground truth</span>, <span class="prediction">prediction</span>.</p>`;
+}
+
+/** The GlaS object metrics or the ISBI 2012 region scores, whichever the masks called for. */
+function objectScores(report: EvaluationReport): string {
+  const table = (caption: string, cells: [string, number | null, number][]) =>
+    `<table class="scores objects"><caption>${caption}</caption><thead><tr>${cells.map(([name]) => `<th>${name}</th>`).join('')}</tr></thead>` +
+    `<tbody><tr>${cells.map(([, value, digits]) => (value === null ? '<td>n/a</td>' : `<td data-value="${value}">${value.toFixed(digits)}</td>`)).join('')}</tr></tbody></table>`;
+  const { glas, isbi } = report;
+  if (glas) {
+    return table(`Glands as objects (GlaS challenge metrics; threshold ${glas.threshold}, 8-connected objects)`, [
+      ['object F1', glas.f1, 4],
+      ['precision', glas.precision, 4],
+      ['recall', glas.recall, 4],
+      ['TP', glas.tp, 0],
+      ['FP', glas.fp, 0],
+      ['FN', glas.fn, 0],
+      ['object Dice', glas.objectDice, 4],
+      ['object Hausdorff (px)', glas.objectHausdorff, 2],
+    ]);
+  }
+  if (isbi) {
+    return table(`Cells as regions (ISBI 2012 foreground-restricted scores; threshold ${isbi.threshold}, 4-connected cells)`, [
+      ['V_rand', isbi.vRand, 4],
+      ['split', isbi.vRandSplit, 4],
+      ['merge', isbi.vRandMerge, 4],
+      ['V_info', isbi.vInfo, 4],
+    ]);
+  }
+  return '';
 }
 
 function exampleFigure(example: Example): string {
@@ -191,6 +222,7 @@ table.sortable th[aria-sort=descending]::after { content: ' \\25BC'; }
 .example h4 { margin: 1em 0 0.3em; }
 .legend .truth { color: rgb(0, 160, 70); font-weight: 600; }
 .legend .prediction { color: rgb(220, 0, 220); font-weight: 600; }
+.objects caption { text-align: left; font-weight: 600; }
 .config { display: flex; flex-wrap: wrap; gap: 1.5em; align-items: flex-start; }
 .config caption { text-align: left; font-weight: 600; }
 .missing { color: #a40; }

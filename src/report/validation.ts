@@ -11,6 +11,7 @@ import { toLabelMask, type ForegroundSpec } from '../data/masks.js';
 import type { HostBatch } from '../data/types.js';
 import { readImageForInference } from '../infer/image.js';
 import { writeMaskPng, writeProbabilityPng } from '../infer/outputs.js';
+import { objectMetricKind } from '../metrics/structures.js';
 import type { UNet } from '../models/unet.js';
 import { evaluateBinary, type EvaluationReport, type SegmentationNet } from '../train/evaluate.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
@@ -64,7 +65,8 @@ export function recordedPairs(meta: CheckpointMeta): { pairs: ValidationPair[]; 
 
 /**
  * Runs a trained binary `net` (with its checkpoint's `meta`) over every pair,
- * scores it (per image, at each threshold, with a threshold sweep) and writes
+ * scores it (per image, at each threshold, with a threshold sweep, and the
+ * object metrics that suit the masks: GlaS's or ISBI 2012's) and writes
  * the image copy, ground truth, prediction and probability map of each into
  * `runDir/validation/`.
  */
@@ -100,7 +102,10 @@ export async function scoreValidation(net: UNet, meta: CheckpointMeta, runDir: s
     }
   }
   const thresholds = [...new Set([threshold, ...options.thresholds])];
-  const report = await evaluateBinary(recording, batches(), { thresholds, device: options.device, sweep: true });
+  // all masks of a run are one kind: the first tells which object metrics apply
+  const first = toLabelMask(await decodeImageFile(options.pairs[0].mask), options.foreground ?? undefined);
+  const objects = objectMetricKind(first.data, first.width, first.height);
+  const report = await evaluateBinary(recording, batches(), { thresholds, device: options.device, sweep: true, objects });
   return { threshold, report, files };
 }
 

@@ -1,4 +1,5 @@
 /** Making tensors: from JavaScript data, and filled ones. */
+import { numel, viewSpan } from '../io/value.js';
 import { native } from './native.js';
 import { Tensor, type Device, type DType } from './tensor.js';
 
@@ -36,11 +37,15 @@ export function tensor(data: Data, shape?: number[], options: CreateOptions = {}
   return t;
 }
 
-/** A tensor over raw little-endian bytes, as read from a checkpoint. */
-export function fromBytes(bytes: Uint8Array, dtype: DType, shape: number[]): Tensor {
-  const need = shape.reduce((a, b) => a * b, 1) * BYTES[dtype];
+/**
+ * A tensor over a copy of raw little-endian bytes, as read from a checkpoint:
+ * row-major, or with `strides` a view over them (see TensorData.strides).
+ */
+export function fromBytes(bytes: Uint8Array, dtype: DType, shape: number[], strides?: number[]): Tensor {
+  const elements = strides === undefined ? numel(shape) : viewSpan(shape, strides);
+  const need = elements * BYTES[dtype];
   if (bytes.byteLength !== need) throw new Error(`fromBytes: ${bytes.byteLength} bytes for ${dtype} [${shape}] (need ${need})`);
-  return new Tensor(native.fromBuffer(bytes, dtype, shape));
+  return new Tensor(native.fromBuffer(bytes, dtype, shape, strides));
 }
 
 function asTypedArray(data: Data): { array: ArrayBufferView & { length: number }; dtype: DType } {

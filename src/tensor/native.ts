@@ -17,7 +17,7 @@ type TorN = Handle | number;
 type Reduction = 'mean' | 'sum' | 'none';
 
 export interface NativeAddon {
-  fromBuffer(bytes: ArrayBufferView, dtype: string, shape: number[]): T;
+  fromBuffer(bytes: ArrayBufferView, dtype: string, shape: number[], strides?: number[]): T;
   toBuffer(t: T): ArrayBuffer;
   empty(shape: number[], dtype: string, device: string): T;
   zeros(shape: number[], dtype: string, device: string): T;

@@ -76,7 +76,7 @@ export function fromValue(value: Value, device: Device = 'cpu'): Loaded {
     if (known !== undefined) return known;
     let result: Loaded;
     if (isTensorData(v)) {
-      const t = fromBytes(v.data, v.dtype, v.shape);
+      const t = fromBytes(v.data, v.dtype, v.shape, v.strides);
       result = device === 'cpu' ? t : t.to(device);
       if (result !== t) t.dispose();
     } else if (Array.isArray(v)) result = v.map(convert);

@@ -8,6 +8,9 @@ import type { HostBatch } from '../data/types.js';
 import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
 import { ThresholdSweep, type SweepResult } from '../metrics/sweep.js';
 import { BoundaryErrorAccumulator, type BoundaryErrors } from '../metrics/boundary.js';
+import { GlasMetricAccumulator, type GlasReport } from '../metrics/objects.js';
+import { IsbiMetricAccumulator, type IsbiReport } from '../metrics/rand.js';
+import type { ObjectMetricKind } from '../metrics/structures.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType } from '../tensor/tensor.js';
@@ -37,6 +40,10 @@ export interface EvaluationReport {
   sweep?: SweepResult;
   /** Wrong pixels at the first threshold by their distance from the true boundary (when asked for). */
   boundary?: BoundaryErrors;
+  /** GlaS object F1, object Dice and object Hausdorff at the first threshold (when asked for) */
+  glas?: GlasReport;
+  /** ISBI 2012 foreground-restricted V_rand and V_info at the first threshold (when asked for) */
+  isbi?: IsbiReport;
 }
 
 export interface EvaluateOptions {
@@ -47,6 +54,8 @@ export interface EvaluateOptions {
   sweep?: boolean;
   /** Also break the errors at the first threshold down by distance from the true boundary. */
   boundary?: boolean;
+  /** Also score objects at the first threshold: GlaS's object metrics or ISBI 2012's region scores. */
+  objects?: ObjectMetricKind;
   /** Sums the metric counts over processes (data-parallel validation); identity by default. */
   reduce?: (counts: Float64Array) => Float64Array;
 }
@@ -62,6 +71,7 @@ export async function evaluateBinary(
   const background = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t));
   const sweep = options.sweep ? new ThresholdSweep() : null;
   let boundary = options.boundary ? new BoundaryErrorAccumulator(thresholds[0]) : null;
+  let objects = options.objects ? new (options.objects === 'glas' ? GlasMetricAccumulator : IsbiMetricAccumulator)(thresholds[0]) : null;
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
   const run = inferBatches(net, batches, options, 1, (logits) => net.probabilities(logits).toFloat32Array());
@@ -75,6 +85,7 @@ export async function evaluateBinary(
     background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n, ignore);
     sweep?.add(probabilities, binaryMasks, n);
     boundary?.add(probabilities, binaryMasks, n, batch.shape[2], batch.shape[3]);
+    objects?.add(probabilities, binaryMasks, batch.names, batch.shape[2], batch.shape[3]);
     scores.forEach((row, i) => {
       const entry: EvaluationReport['perImage'][number] = { name: batch.names[i], scores: {} };
       row.forEach((s, t) => (entry.scores[String(thresholds[t])] = { dice: s.dice, iou: s.iou, precision: s.precision, recall: s.recall }));
@@ -87,6 +98,7 @@ export async function evaluateBinary(
     bg = new BinaryMetricAccumulator(thresholds.map((t) => 1 - t), options.reduce(background.counts()));
     losses = options.reduce(new Float64Array([lossSum]))[0];
     if (boundary) boundary = new BoundaryErrorAccumulator(boundary.threshold, options.reduce(boundary.counts()));
+    if (objects) objects = new (objects instanceof GlasMetricAccumulator ? GlasMetricAccumulator : IsbiMetricAccumulator)(objects.threshold, options.reduce(objects.counts()));
   }
   const report: EvaluationReport = { images: fg.images, thresholds: {}, background: {}, perImage };
   if (options.loss) report.loss = losses / Math.max(1, fg.images);
@@ -99,6 +111,8 @@ export async function evaluateBinary(
   });
   if (sweep) report.sweep = sweep.result();
   if (boundary) report.boundary = boundary.result();
+  if (objects instanceof GlasMetricAccumulator) report.glas = objects.result();
+  else if (objects) report.isbi = objects.result();
   return report;
 }
 

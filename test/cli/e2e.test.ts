@@ -97,6 +97,33 @@ test('eval --json prints one object: images, Dice/IoU/precision/recall per thres
   assert.match(table.stdout, /\n0\.3 +\d\.\d{4}/);
 });
 
+test('eval scores objects: ISBI regions for membrane masks by default, GlaS objects when asked, neither with none', () => {
+  const run = (...extra: string[]) => {
+    const result = patho('eval', '--model', model, '--data', 'data', '--json', '--workers', '0', '--threads', '1', ...extra);
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout);
+  };
+  const auto = run();
+  assert.equal(auto.glas, undefined);
+  assert.equal(auto.isbi.threshold, 0.5);
+  assert.deepEqual(auto.isbi.perImage.map((p: { name: string }) => p.name).sort(), ['0', '1', '2', '3']);
+  for (const key of ['vRand', 'vRandSplit', 'vRandMerge', 'vInfo']) assert.ok(auto.isbi[key] >= 0 && auto.isbi[key] <= 1, `${key} ${auto.isbi[key]}`);
+
+  const glas = run('--object-metrics', 'glas', '--thresholds', '0.7,0.5');
+  assert.equal(glas.isbi, undefined);
+  assert.equal(glas.glas.threshold, 0.7, 'objects are scored at the first threshold');
+  assert.equal(glas.glas.perImage.length, 4);
+  assert.ok(glas.glas.f1 >= 0 && glas.glas.f1 <= 1 && glas.glas.objectDice >= 0 && glas.glas.objectDice <= 1);
+  assert.equal(glas.glas.tp + glas.glas.fn, glas.glas.perImage.reduce((s: number, p: { tp: number; fn: number }) => s + p.tp + p.fn, 0));
+
+  const none = run('--object-metrics', 'none');
+  assert.equal(none.glas ?? none.isbi, undefined);
+
+  const table = patho('eval', '--model', model, '--data', 'data', '--workers', '0', '--threads', '1');
+  assert.match(table.stdout, /\nISBI 2012 regions at 0\.5 \(4-connected cells, foreground-restricted, 4 image\(s\)\): V_rand \d\.\d{4} \(split \d\.\d{4}, merge \d\.\d{4}\), V_info \d\.\d{4}\n/);
+  expectInputError(patho('eval', '--model', model, '--data', 'data', '--object-metrics', 'cells'), /--object-metrics/);
+});
+
 test('predict writes a one-channel 0/255 mask, a probability map and an overlay of the input size for each image', async () => {
   const result = patho('predict', '--model', model, '--out', 'predictions', '--probabilities', '--workers', '0', '--threads', '1', join('data', 'images'));
   assert.equal(result.code, 0, result.stderr);

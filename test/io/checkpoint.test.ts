@@ -27,7 +27,7 @@ test('a state dict from torch.save has PyTorch names, int64 num_batches_tracked 
   assert.equal(asFloat32Array(sd['1.running_var']).length, 2);
 });
 
-test('views of one storage: offsets and strides are copied out, contiguous views share memory', async () => {
+test('views of one storage stay views over its bytes, read row-major on demand', async () => {
   const views = (await loadObject(fixture('views.pt'))) as Record<string, TensorData>;
   assert.deepEqual([...asFloat32Array(views.transposed)], [0, 4, 8, 1, 5, 9, 2, 6, 10, 3, 7, 11]);
   assert.deepEqual([...asFloat32Array(views.column)], [2, 6, 10]);
@@ -35,6 +35,9 @@ test('views of one storage: offsets and strides are copied out, contiguous views
   assert.deepEqual([...asFloat32Array(views.row)], [4, 5, 6, 7]);
   assert.deepEqual([...asFloat32Array(views.expanded)], [0, 1, 2, 3, 0, 1, 2, 3, 0, 1, 2, 3], 'a stride-0 expand repeats its storage');
   assert.equal(views.row.data.buffer, views.base.data.buffer);
+  assert.equal(views.transposed.data.buffer, views.base.data.buffer, 'a transposed view shares the storage too');
+  assert.deepEqual(views.expanded.strides, [0, 1]);
+  assert.equal(views.expanded.data.byteLength, 16, 'an expand holds its 4 elements, not 12');
   assert.equal(views.tied, views.base, 'the same tensor twice is one object');
 });
 
@@ -120,6 +123,23 @@ test('saveObject then loadObject gives back every name, dtype, shape and value',
     const [a, b] = [back.tiedA, back.tiedB] as TensorData[];
     assert.equal(a.data.buffer, b.data.buffer, 'tied tensors come back sharing one storage');
     assert.deepEqual(await readdir(dir), ['model.pt'], 'no temporary file is left behind');
+  });
+});
+
+test('views are saved as views and a .safetensors copy as dense tensors, with the same values', async () => {
+  const views = (await loadObject(fixture('views.pt'))) as Record<string, TensorData>;
+  await withTempDir(async (dir) => {
+    await saveObject(views, join(dir, 'views.pt'));
+    const again = (await loadObject(join(dir, 'views.pt'))) as Record<string, TensorData>;
+    assert.deepEqual(again.expanded.strides, [0, 1]);
+    assert.equal(again.expanded.data.byteLength, 16);
+    await saveObject({ expanded: views.expanded, transposed: views.transposed }, join(dir, 'views.safetensors'));
+    const dense = (await loadObject(join(dir, 'views.safetensors'))) as Record<string, TensorData>;
+    for (const name of Object.keys(views)) assert.deepEqual([...asFloat32Array(again[name])], [...asFloat32Array(views[name])], name);
+    for (const name of ['expanded', 'transposed']) {
+      assert.equal(dense[name].strides, undefined);
+      assert.deepEqual([...asFloat32Array(dense[name])], [...asFloat32Array(views[name])], name);
+    }
   });
 });
 

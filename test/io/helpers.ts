@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { isTensorData, PyFloat, type Value } from '../../src/io/value.js';
+import { denseBytes, isTensorData, PyFloat, type Value } from '../../src/io/value.js';
 
 /** Tests run from dist/test/io/, so fixtures are found from the repository root. */
 export const FIXTURES = fileURLToPath(new URL('../../../test/fixtures/io/', import.meta.url));
@@ -17,11 +17,12 @@ export function fixture(name: string): string {
 
 /**
  * The JSON form tools/make_io_fixtures.py writes into expected.json: tensors
- * as {__tensor__: {dtype, shape, hex}}, unsafe integers as {__bigint__}.
+ * as {__tensor__: {dtype, shape, hex}} (hex of the row-major bytes, views included), unsafe integers as {__bigint__}.
  */
 export function describe(value: Value): unknown {
   if (isTensorData(value)) {
-    const { dtype, shape, data } = value;
+    const { dtype, shape } = value;
+    const data = denseBytes(value);
     return { __tensor__: { dtype, shape, hex: Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('hex') } };
   }
   if (typeof value === 'bigint') return { __bigint__: String(value) };

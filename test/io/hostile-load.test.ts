@@ -52,7 +52,8 @@ test('patho info refuses hostile checkpoints with exit 2 and a message naming th
   await withTempDir(async (dir) => {
     const cases: [string, Uint8Array, RegExp][] = [
       ['cycle.pt', checkpointArchive(concat(0x80, 2, ']', 'q', 0, 'h', 0, 'a', '.')), /contains itself/],
-      ['stride0.pt', checkpointArchive(tensorRecord({ shape: [2 ** 27], strides: [0] }, 1), { '0': floats([1]) }), /beyond the loader's budget/],
+      ['beyond.pt', checkpointArchive(tensorRecord({ shape: [2 ** 27], strides: [1] }, 1), { '0': floats([1]) }), /reaches beyond its storage/],
+      ['lists.pt', checkpointArchive(concat(0x80, 2, ']', '(', ']'.repeat(1_000_000), 'e', '.')), /beyond the loader's budget/],
     ];
     for (const [name, bytes, reason] of cases) {
       const path = join(dir, name);

@@ -15,6 +15,9 @@ import { unpickle } from '../../src/io/pickle.js';
 import { loadSafetensors } from '../../src/io/safetensors.js';
 import { ZipReader, bytesSource } from '../../src/io/zip.js';
 import { asFloat32Array, type TensorData } from '../../src/io/value.js';
+import { memory } from '../../src/tensor/runtime.js';
+import { fromValue } from '../../src/tensor/serialize.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
 import { checkpointArchive, concat, floats, storedZip, tensorRecord, u32 } from './hostile.js';
 import { withTempDir } from './helpers.js';
 
@@ -86,19 +89,34 @@ test('lists nested 100000 deep are refused by depth, not by a stack overflow', a
   await expectRefused(checkpointArchive(pickle), /nests deeper than 1000 levels/);
 });
 
-test('a stride-0 tensor of 2^27 elements over a 4-element storage is refused before anything is allocated', async () => {
-  const pickle = tensorRecord({ shape: [2 ** 27], strides: [0] }, 4);
-  const budget = await expectRefused(checkpointArchive(pickle, { '0': floats([1, 2, 3, 4]) }), /tensor of shape \[134217728\] needs 536870912 bytes, beyond the loader's budget/);
-  assert.ok(budget.used < 4096, `only the pickle and its objects were charged before the refusal (used ${budget.used} bytes)`);
+test('a stride-0 tensor of 2^27 elements over a 4-element storage stays a view of its 16 bytes, in the file and in libtorch', async () => {
+  const before = memory().numTensors;
+  const { value, budget } = await load(checkpointArchive(tensorRecord({ shape: [2 ** 27], strides: [0] }, 4), { '0': floats([1, 2, 3, 4]) }));
+  const view = value as TensorData;
+  assert.deepEqual(view.strides, [0]);
+  assert.equal(view.data.byteLength, 4, 'the view holds the one element it reaches');
+  assert.ok(budget.used < 4096, `only the pickle, its objects and 4 bytes of storage were charged (used ${budget.used} bytes)`);
+  const t = fromValue(view) as Tensor;
+  try {
+    assert.deepEqual(t.shape, [2 ** 27]);
+    assert.equal(t.isContiguous(), false, 'libtorch holds it as a view, as torch.load does');
+    const tail = t.slice(0, 2 ** 27 - 3, 2 ** 27);
+    assert.deepEqual([...(tail.toArray() as Float32Array)], [1, 1, 1]);
+    tail.dispose();
+  } finally {
+    t.dispose();
+  }
+  assert.equal(memory().numTensors, before);
 });
 
-test('a small broadcast (stride-0) tensor within the budget loads, each row the storage', async () => {
+test('a small broadcast (stride-0) tensor loads as a view, each row the storage', async () => {
   // as torch.tensor([1., 2, 3, 4]).expand(3, 4); views.pt holds one that torch.save wrote
   const { value, budget } = await load(checkpointArchive(tensorRecord({ shape: [3, 4], strides: [0, 1] }, 4), { '0': floats([1, 2, 3, 4]) }));
   const tensor = value as TensorData;
   assert.deepEqual(tensor.shape, [3, 4]);
   assert.deepEqual([...asFloat32Array(tensor)], [1, 2, 3, 4, 1, 2, 3, 4, 1, 2, 3, 4]);
-  assert.ok(budget.used >= 16 + 48, 'the storage and the dense tensor are charged');
+  assert.equal(tensor.data.byteLength, 16, 'the view holds its storage, not 12 elements');
+  assert.ok(budget.used >= 16 + 16, 'the storage and the bytes the view spans are charged');
 });
 
 test('a megabyte of one-byte "new list" opcodes is refused by the budget, not by the heap running out', async () => {

@@ -91,6 +91,16 @@ test('the sweep and per-image scores cover the validation images at the model th
   for (const [, , dice] of rows) assert.ok(Number(dice) >= 0 && Number(dice) <= 1);
 });
 
+test('the discs are objects on a background: the report scores them with the GlaS object metrics', () => {
+  const table = /<table class="scores objects"><caption>Glands as objects \(GlaS challenge metrics; threshold 0\.5, 8-connected objects\)<\/caption>.*?<tbody><tr>(.*?)<\/tr>/s.exec(html());
+  assert.ok(table, 'a GlaS table');
+  const cells = [...table[1].matchAll(/<td(?: data-value="([^"]*)")?>/g)].map((m) => m[1]);
+  assert.equal(cells.length, 8);
+  const [f1, precision, recall, , , , dice] = cells.map(Number);
+  for (const v of [f1, precision, recall, dice]) assert.ok(v >= 0 && v <= 1, String(v));
+  assert.ok(!html().includes('Cells as regions'), 'no ISBI table for objects');
+});
+
 test('worst and best examples show image, ground truth and prediction with outlines', async () => {
   const examples = [...html().matchAll(/<div class="example" data-name="([^"]*)">(.*?)<\/div>\n<\/div>/gs)];
   // 4 validation images: the 3 worst, then the best of the rest
