@@ -100,6 +100,20 @@ test('a model trained on a slide predicts GeoJSON with the class names and colou
   assert.doesNotMatch(noMpp.stderr, /\n\s+at /);
 });
 
+test('the same training losses, to the last bit, with the patches read in the main thread or in a worker thread', () => {
+  // a worker thread loads the addon to read slides; it must not change libtorch's threading for the training
+  const losses = (workers: string) => {
+    const out = `run-workers-${workers}`;
+    const run = patho('train', '--slides', data.slides, '--annotations', data.annotations, '--classes', 'Tumor', '--samples-per-epoch', '8', '--epochs', '2',
+      '--val-slides', 'cmu-b', '--out', out, ...tiny.slice(0, -2), '--workers', workers, '--patch', '64', '--base-channels', '8');
+    assert.equal(run.code, 0, run.stderr);
+    return readFileSync(join(data.dir, out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.event === 'epoch').map((r) => r.trainLoss);
+  };
+  const inMain = losses('0');
+  assert.equal(inMain.length, 2);
+  assert.deepEqual(losses('1'), inMain);
+});
+
 test('bad slide sets: exit code 2, the file named, no stack trace', () => {
   const unknown = patho('train', '--slides', data.slides, '--annotations', data.annotations, '--classes', 'Tumor,Necrosis', '--epochs', '1', '--out', 'bad', ...tiny);
   assert.equal(unknown.code, 2, unknown.stderr);

@@ -17,7 +17,6 @@ import { SlideDataset } from '../../src/wsi/dataset.js';
 import { SlideLoader } from '../../src/wsi/loader.js';
 import { nearestFinerLevel, rasterizeWindow, readWindow } from '../../src/wsi/patches.js';
 import { Slide, SlideError } from '../../src/wsi/slide.js';
-import { getNumThreads, setNumThreads } from '../../src/tensor/runtime.js';
 import { pixels, tempDir, writeImage } from '../data/helpers.js';
 import { annotatedSlides, CMU_SLIDE, REGIONS } from './helpers.js';
 
@@ -141,19 +140,6 @@ test('slide batches have the folder loader\'s layout, and are the same bytes wit
   } finally {
     await inMain.close();
     await inWorkers.close();
-  }
-});
-
-test("worker threads, which read slides through the addon, leave the training's libtorch thread count alone", async () => {
-  const before = getNumThreads();
-  setNumThreads(1);
-  const loader = new SlideLoader(data.slides, data.annotations, { batchSize: 2, patchSize: 32, samplesPerEpoch: 2, seed: 1, workers: 2 });
-  try {
-    await epochs(loader, 1);
-    assert.equal(getNumThreads(), 1);
-  } finally {
-    await loader.close();
-    setNumThreads(before);
   }
 });
 
