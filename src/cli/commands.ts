@@ -58,11 +58,10 @@ const masks = {
 const foreground = {
   name: 'foreground',
   type: 'list',
-  items: 'number',
-  metavar: 'V',
-  min: 0,
-  max: 65535,
-  help: 'mask value(s) that mark foreground (default: the single nonzero value in the masks); 0 makes the membrane of the EM masks the foreground',
+  metavar: 'LIST',
+  help:
+    'mask value(s) that mark foreground (default: the single nonzero value in the masks; 0 makes the membrane of the EM masks the foreground), ' +
+    'or value:name pairs, a class per name, e.g. 1:gland,2:tumour: the names go into the checkpoint and the GeoJSON of predictions',
 } as const;
 
 const thresholds = {
@@ -410,6 +409,15 @@ export const PREDICT = defineCommand({
       help: 'outputs: png (mask), tiff (tiled pyramidal mask), geojson (polygons, QuPath); default png for images, tiff,geojson for slides',
     },
     { name: 'objects', type: 'string', choices: ['annotation', 'detection'], default: 'annotation', help: 'slides: the QuPath object type of the GeoJSON polygons' },
+    {
+      name: 'simplify',
+      type: 'number',
+      metavar: 'PX',
+      default: 0,
+      min: 0,
+      help: 'GeoJSON: simplify the outlines to within PX (level-0) pixels, Douglas-Peucker keeping topology (no ring crosses another, holes stay inside); 0 keeps the exact pixel outline',
+    },
+    { name: 'min-area', type: 'number', metavar: 'UM2', min: 0, help: 'GeoJSON: leave out polygons smaller than UM2 square microns (slides that record their microns per pixel)' },
     { name: 'tissue-mask', type: 'boolean', default: true, help: 'slides: skip tiles without tissue (Otsu on the thumbnail saturation)' },
     {
       name: 'precision',

@@ -13,12 +13,14 @@ import { loadTrainedNet } from '../infer/trained.js';
 import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type EvalOptions } from './commands.js';
+import { foregroundOption } from './foreground.js';
 import { startUp } from './startup.js';
 
 export async function evalCommand(o: EvalOptions): Promise<number> {
   if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho eval');
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho eval');
   const asked = parseThreshold(o.threshold, 'patho eval');
+  const foreground = foregroundOption(o.foreground, 'patho eval').spec;
   const started = await startUp(o, 'patho eval', false);
   if ('exitCode' in started) return started.exitCode;
   const { device } = started;
@@ -31,7 +33,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     normalize: meta.normalization ?? 'none',
     shuffle: false,
     workers: o.workers,
-    foreground: o.foreground,
+    foreground,
     skipBad: o.skipBad,
   });
   try {
@@ -69,7 +71,7 @@ async function objectMetricsFor(choice: EvalOptions['objectMetrics'], loader: Da
 async function* rebatch(base: DataLoader, batchSize: number, o: EvalOptions) {
   const loader = new DataLoader(base.root, base.imagesDir, base.masksDir, {
     batchSize, augment: 'none', normalize: await base.stats() ?? 'none', shuffle: false, workers: o.workers,
-    foreground: o.foreground, skipBad: o.skipBad,
+    foreground: base.foreground ?? undefined, skipBad: o.skipBad,
   });
   try {
     yield* loader.epochBatches(0);

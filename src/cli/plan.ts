@@ -6,6 +6,7 @@ import { cuda, setNumThreads } from '../tensor/runtime.js';
 import { UsageError } from './args.js';
 import type { PlanOptions } from './commands.js';
 import { parseDevices } from './devices.js';
+import { foregroundOption } from './foreground.js';
 
 export async function planCommand(o: PlanOptions): Promise<number> {
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho plan');
@@ -27,7 +28,7 @@ export function planData(o: DataOptions, device: string, given: PlanFolderOption
     root: o.data,
     images: o.images,
     masks: o.masks,
-    foreground: o.foreground,
+    foreground: foregroundOption(o.foreground, 'patho plan').spec,
     skipBad: o.skipBad,
     validation: validationOf(o),
     device,

@@ -4,7 +4,6 @@
  * torchrun/SLURM job) share the inputs: rank r takes every world-size-th one.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
 import { IMAGE_EXTENSIONS } from '../data/dataset.js';
 import { readImageForInference } from '../infer/image.js';
@@ -15,10 +14,10 @@ import { libtorchEngine, type PipelineStats, type TileEngine } from '../infer/ti
 import { cpuHasFastBfloat16, inferenceNetFor } from '../infer/engine.js';
 import { BF16_DICE_TOLERANCE, checkBfloat16 } from '../infer/precision.js';
 import type { UNet } from '../models/unet.js';
-import type { CheckpointMeta } from '../train/checkpoint.js';
 import { loadTrainedNet } from '../infer/trained.js';
-import { maskToGeoJson } from '../wsi/geojson.js';
-import { predictSlide, type SlideFormat } from '../wsi/predict.js';
+import type { CheckpointMeta } from '../train/checkpoint.js';
+import { maskToGeoJson, namedClasses } from '../wsi/geojson.js';
+import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { UsageError } from './args.js';
@@ -113,6 +112,8 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             mpp: o.mpp ?? (o.level === undefined ? meta.mpp ?? undefined : undefined),
             classes: meta.classes ?? null,
             objectType: o.objects as 'annotation' | 'detection',
+            simplify: o.simplify,
+            minArea: o.minArea,
             tissueMask: o.tissueMask,
             threshold,
             normalization: meta.normalization,
@@ -134,7 +135,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         }
         continue;
       }
-      await predictImage(file, name, { ...o, threshold }, window, engine, meta.normalization, rank);
+      await predictImage(file, name, { ...o, threshold }, window, engine, meta, rank);
     }
   } finally {
     await engine.dispose();
@@ -196,12 +197,15 @@ export function describePipeline(p: PipelineStats): string {
 /** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
 async function predictImage(
   file: string, name: string, o: Omit<PredictOptions, 'threshold'> & { threshold: number }, window: SlidingWindowOptions,
-  engine: TileEngine, normalization: Parameters<typeof readImageForInference>[1], rank: string,
+  engine: TileEngine, meta: CheckpointMeta, rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
     throw new UsageError(`${file}: --level and --mpp apply to whole-slide images; this is a plain image`, 'patho predict');
   }
-  const { raw, image } = await readImageForInference(file, normalization);
+  if (o.minArea !== undefined) {
+    throw new UsageError(`${file}: --min-area is in square microns, and a plain image does not record its microns per pixel; use it with slides`, 'patho predict');
+  }
+  const { raw, image } = await readImageForInference(file, meta.normalization);
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });
   const map = await predictSlidingWith(engine, image, { ...window, onProgress: (done) => bar.update(done) });
   bar.done();
@@ -215,7 +219,8 @@ async function predictImage(
     tiff.close();
   }
   if (formats.has('geojson')) {
-    await writeFile(join(o.out, `${name}.geojson`), JSON.stringify(maskToGeoJson(labels, map.width, map.height)));
+    const collection = maskToGeoJson(labels, map.width, map.height, { simplify: o.simplify, ...namedClasses(meta.classes) });
+    await writeFeatureCollection(join(o.out, `${name}.geojson`), collection.features);
   }
   if (o.probabilities) await writeProbabilityPng(join(o.out, `${name}_prob.png`), map);
   if (o.overlay) await writeOverlayPng(join(o.out, `${name}_overlay.png`), raw, labels);

@@ -19,6 +19,7 @@ import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
 import { TRAIN, type TrainOptions } from './commands.js';
 import { withConfig } from './config.js';
+import { foregroundOption } from './foreground.js';
 import { ensureWritableFolder } from './output.js';
 import { stopOnSignals } from './signals.js';
 import { startUp } from './startup.js';
@@ -29,6 +30,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
   if (!options.slides && !existsSync(options.data)) throw new UsageError(`--data ${options.data}: no such folder`, 'patho train');
   const annotations = options.slides ? options.annotations ?? join(dirname(resolve(options.slides)), 'annotations') : null;
   if (options.slides) checkSlideOptions(options, annotations!);
+  const foreground = foregroundOption(options.foreground, 'patho train');
   if (options.val && !existsSync(options.val)) throw new UsageError(`--val ${options.val}: no such folder`, 'patho train');
   if (options.resume && !existsSync(join(options.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(options.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
@@ -69,13 +71,14 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
     workers: o.workers,
     rank: world?.rank,
     worldSize: world?.worldSize,
-    foreground: o.foreground,
+    foreground: foreground.spec,
+    classNames: foreground.names ?? undefined,
     skipBad: o.skipBad,
     validation,
   });
   try {
     await loader.open();
-    const classCountWithBackground = loader instanceof SlideLoader ? loader.dataset.numClasses : classCount(o.foreground);
+    const classCountWithBackground = loader instanceof SlideLoader ? loader.dataset.numClasses : classCount(foreground.spec);
     // one sigmoid output for a binary mask, a softmax over classes otherwise
     const outputs = classCountWithBackground === 2 ? 1 : classCountWithBackground;
     const net = new UNet({

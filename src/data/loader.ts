@@ -22,6 +22,8 @@ export interface DataLoaderOptions extends DatasetOptions {
   patchSize?: number | [number, number];
   /** Probability that a patch is placed on foreground. Default 0. */
   foregroundOversample?: number;
+  /** Names of classes 1, 2, ... (from --foreground value:name pairs), saved with the model for its outputs. */
+  classNames?: string[];
   /** Augmentation: 'em', 'he', a recipe, 'auto' (em for gray, he for RGB; the default) or 'none'. */
   augment?: AugmentOption;
   /** Normalisation: given statistics, 'auto' (computed from the training images; the default) or 'none'. */
@@ -108,6 +110,11 @@ export class DataLoader implements AsyncIterable<HostBatch> {
   get length(): number {
     const n = this.state().sampler.numSamples;
     return this.options.dropLast ? Math.floor(n / this.options.batchSize) : Math.ceil(n / this.options.batchSize);
+  }
+
+  /** Names of classes 1, 2, ..., when the data names them. */
+  get classNames(): string[] | null {
+    return this.options.classNames ?? null;
   }
 
   /** The mask values read as foreground; null for the default (0 vs the one other value). */

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isMainThread } from 'node:worker_threads';
 
 /** An opaque handle to a libtorch tensor owned by the addon. */
 export type Handle = { readonly __nativeTensor: unique symbol };
@@ -170,9 +171,13 @@ function loadAddon(): NativeAddon {
     );
   }
   const addon = createRequire(import.meta.url)(path) as NativeAddon;
-  // libtorch may start with one intra-op thread (DESIGN.md): set it explicitly.
-  const threads = Number(process.env.PATHO_NUM_THREADS ?? availableParallelism());
-  addon.setNumThreads(Math.max(1, threads));
+  // libtorch may start with one intra-op thread (DESIGN.md): set it explicitly, from the main thread only:
+  // the count is the process's, and a loader's worker thread (which reads slides through the addon)
+  // setting it again would undo --threads for the training itself
+  if (isMainThread) {
+    const threads = Number(process.env.PATHO_NUM_THREADS ?? availableParallelism());
+    addon.setNumThreads(Math.max(1, threads));
+  }
   return addon;
 }
 

@@ -19,6 +19,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { batchToTensors } from '../data/tensors.js';
 import { DataLoader } from '../data/loader.js';
+import { defaultClassColors } from '../wsi/classes.js';
 import { SlideLoader } from '../wsi/loader.js';
 import type { ChannelStats } from '../data/normalize.js';
 import type { HostBatch } from '../data/types.js';
@@ -144,8 +145,8 @@ export class Model {
   private scheduler: LRScheduler | null = null;
   /** The data of the current training run, saved with the weights. */
   private data: DataSource | null = null;
-  /** Class names and training resolution of a run on annotated slides, saved for the outputs of predictions. */
-  private slides: { classes: { names: string[]; colors: [number, number, number][] }; mpp: number | null } | null = null;
+  /** Class names (of annotated slides, or of a folder's named mask values) and the slides' training resolution, saved for the outputs of predictions. */
+  private named: { classes: { names: string[]; colors: [number, number, number][] }; mpp: number | null } | null = null;
   private readonly parts: StepParts;
   private loading: Promise<void> | null;
 
@@ -234,7 +235,10 @@ export class Model {
     this.normalization = await loader.stats();
     const validation = options.validation === undefined ? await loader.validation() : options.validation;
     this.data = await describeData(loader, options.validation === undefined && validation instanceof DataLoader ? validation : null);
-    this.slides = loader instanceof SlideLoader ? { classes: loader.dataset.classes, mpp: loader.mpp } : null;
+    const names = loader instanceof SlideLoader ? null : loader.classNames;
+    this.named = loader instanceof SlideLoader
+      ? { classes: loader.dataset.classes, mpp: loader.mpp }
+      : names ? { classes: { names, colors: defaultClassColors(names.length) }, mpp: null } : null;
     const budgeted = options.maxMinutes !== undefined && this.options.schedule !== 'none';
     const byEpoch = budgeted ? null : epochScheduler(this.options.schedule, this.optimizer, epochs);
     const byProgress = budgeted ? progressScheduler(this.options.schedule, this.optimizer) : null;
@@ -373,8 +377,8 @@ export class Model {
         amp: amp ?? null, memoryFormat,
       },
       device,
-      classes: this.slides ? { names: this.slides.classes.names, colors: this.slides.classes.colors } : null,
-      mpp: this.slides?.mpp ?? null,
+      classes: this.named ? { names: this.named.classes.names, colors: this.named.classes.colors } : null,
+      mpp: this.named?.mpp ?? null,
     };
   }
 

@@ -20,6 +20,11 @@ export interface ClassSet {
 /** Colours for classes whose annotations carry none (QuPath's defaults for Tumor, Stroma, Immune cells, Necrosis, Other). */
 const DEFAULT_COLORS: [number, number, number][] = [[200, 0, 0], [150, 200, 150], [160, 90, 160], [50, 50, 50], [255, 200, 0]];
 
+/** Colours for `count` classes named without colours (QuPath's defaults first). */
+export function defaultClassColors(count: number): [number, number, number][] {
+  return Array.from({ length: count }, (_, i) => DEFAULT_COLORS[i % DEFAULT_COLORS.length]);
+}
+
 const isBackgroundName = (name: string) => name.toLowerCase() === 'background';
 const isIgnoreName = (name: string) => name.toLowerCase().startsWith('ignore');
 
@@ -43,7 +48,8 @@ export function classSet(annotations: Iterable<Annotation>, requested: readonly 
     throw new Error(`--classes: no annotation has the class ${unknown.map((n) => `'${n}'`).join(', ')} (classes found: ${found.length ? found.join(', ') : 'none'})`);
   }
   if (names.length === 0) throw new Error('no classified annotations: give regions a class in QuPath (Set class) before exporting');
-  return { names, colors: names.map((n, i) => colors.get(n) ?? DEFAULT_COLORS[i % DEFAULT_COLORS.length]), unlabelled };
+  const fallback = defaultClassColors(names.length);
+  return { names, colors: names.map((n, i) => colors.get(n) ?? fallback[i]), unlabelled };
 }
 
 /** The mask value an annotation paints, or null when it paints nothing (a class not trained, unclassified). */

@@ -131,7 +131,7 @@ async function checkSlide(name: string, slidePath: string, annotationPath: strin
     const mppXY = slide.mpp;
     const mpp = mppXY ? Math.sqrt(mppXY.x * mppXY.y) : null;
     if (options.mpp !== undefined && mpp === null) {
-      problems.push({ file: slidePath, message: `--mpp ${options.mpp}: the slide does not record its microns per pixel (no openslide.mpp-x)` });
+      problems.push({ file: slidePath, message: `--mpp ${options.mpp}: the slide does not record its microns per pixel (no openslide.mpp-x, no TIFF resolution)` });
       return null;
     }
     const parsed = await readAnnotations(annotationPath);

@@ -8,20 +8,23 @@
  * between its batches.
  *
  * Memory: the tile batches read ahead, the blending band (classes x tile x
- * width floats), one row of TIFF tiles per pyramid level, and a copy of the
- * mask kept for the polygons and the overlay, subsampled to at most
- * `keptPixels` bytes. Nothing grows with the slide beyond that copy, whose
- * bound is fixed.
+ * width floats), one row of TIFF tiles per pyramid level, one strip of the
+ * mask for tracing the polygons (from the full-resolution mask of the level
+ * predicted at), and a copy of the mask for the PNG and the overlay,
+ * subsampled to at most `keptPixels` bytes. Only the polygons grow with the
+ * slide, with the length of the predicted outlines, not with its area.
  */
-import { join } from 'node:path';
-import { writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { ChannelStats } from '../data/normalize.js';
 import { outline } from '../infer/outputs.js';
 import { WorkerPool } from '../data/pool.js';
 import { planTiles, predictPipelined, readTiles, type BatchReader, type PipelineStats, type TileEngine } from '../infer/tiled.js';
 import type { TilingOptions } from '../infer/tiling.js';
-import { maskToGeoJson } from './geojson.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { StripTracer } from './contours.js';
+import { SlideError } from './errors.js';
+import { namedClasses, regionsToFeatures, type PolygonFeature } from './geojson.js';
 import type { Slide, Thumbnail } from './slide.js';
 import { TiledTiffWriter } from './tiff.js';
 import type { TileWorkerInit, TileWorkerTask } from './tile-worker.js';
@@ -57,7 +60,7 @@ export interface SlidePredictOptions extends TilingOptions {
   overlay?: boolean;
   /** The TIFF at level-0 geometry (default) or at the geometry of the level predicted at. */
   maskGeometry?: 'level0' | 'level';
-  /** Bound of the mask copy kept for polygons and overlay, in pixels. Default 2^26. */
+  /** Bound of the mask copy kept for the PNG and the overlay, in pixels. Default 2^26. */
   keptPixels?: number;
   /** Longer side of the thumbnail used for tissue detection and the overlay. Default 1024. */
   thumbnailSize?: number;
@@ -67,6 +70,12 @@ export interface SlidePredictOptions extends TilingOptions {
   classes?: { names: string[]; colors: [number, number, number][] } | null;
   /** QuPath object type of the GeoJSON features. Default 'annotation'. */
   objectType?: 'annotation' | 'detection';
+  /** GeoJSON: Douglas-Peucker tolerance in level-0 pixels, topology kept. Default 0: the exact pixel outline. */
+  simplify?: number;
+  /** GeoJSON: polygons of fewer um^2 are left out; the slide must record its mpp. */
+  minArea?: number;
+  /** Rows of the mask traced at a time for the GeoJSON. Default 256. */
+  traceRows?: number;
   /** Worker threads reading tiles; 0 reads them in this thread. Default 1. */
   readers?: number;
   /** Batches read ahead of the one the engine computes. Default 2. */
@@ -97,6 +106,10 @@ export async function predictSlide(engine: TileEngine, slide: Slide, options: Sl
   const level = slide.selectLevel({ level: options.level, mpp: options.mpp });
   const region = options.region ?? { x: 0, y: 0, width: slide.levels[level].width, height: slide.levels[level].height };
   checkRegion(slide, level, region);
+  const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
+  if (options.minArea !== undefined && formats.has('geojson') && !slide.mpp) {
+    throw new SlideError(slide.path, `${slide.path}: --min-area ${options.minArea} is in um^2, but the slide does not record its microns per pixel`);
+  }
   const stats = options.normalization ?? null;
   const readers = options.readers ?? 1;
   // the readers start (each loads the addon and opens the slide) while the thumbnail is read and tissue found
@@ -144,13 +157,14 @@ async function predictRegion(
     height: toLevel0 ? Math.round(height * downsample) : height,
     mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
   };
-  const openTiff = (path: string, what: string) => {
-    const writer = new TiledTiffWriter(path, { ...geometry, description: `patho ${what} of ${slide.path}, level ${toLevel0 ? 0 : level}` });
+  // the slide's name only: output files carry no local paths
+  const openTiff = (path: string, what: string, reduce: 'sample' | 'average') => {
+    const writer = new TiledTiffWriter(path, { ...geometry, reduce, description: `patho ${what} of ${basename(slide.path)}, level ${toLevel0 ? 0 : level}` });
     const rows = toLevel0 ? upscaleRows(writer, width, height, downsample) : (r: Uint8Array, n: number) => writer.writeRows(r, n);
     return { path, writer, rows };
   };
   const tiff = formats.has('tiff')
-    ? openTiff(join(options.outDir, `${options.name}_mask.tif`), 'mask' + (classes === 1 ? ', 255 = foreground' : ', values = classes'))
+    ? openTiff(join(options.outDir, `${options.name}_mask.tif`), 'mask' + (classes === 1 ? ', 255 = foreground' : ', values = classes'), 'sample')
     : null;
   // one probability map per foreground class: the only one of a binary net, classes 1.. of several
   const probabilityTiffs = !options.probabilities
@@ -160,11 +174,13 @@ async function predictRegion(
         ...openTiff(
           join(options.outDir, classes === 1 ? `${options.name}_prob.tif` : `${options.name}_prob_${k}.tif`),
           `probability${classes === 1 ? '' : ` of class ${k}`}, 255 = 1`,
+          'average', // the coarser levels of a probability map show the mean, not one pixel in four
         ),
       }));
   const allTiffs = [...(tiff ? [tiff] : []), ...probabilityTiffs];
 
   const kept = new KeptMask(width, height, options.keptPixels ?? 2 ** 26);
+  const tracer = formats.has('geojson') ? new StripTracer(width, height, options.traceRows ?? 256) : null;
   const plan = planTiles(width, height, { ...options, skipTile });
   options.onStart?.(plan.total);
   const labels = new Uint8Array(Math.min(plan.tile, height) * width);
@@ -185,6 +201,7 @@ async function predictRegion(
           labels[i] = best;
         }
         kept.addRows(y0, rows, labels);
+        tracer?.addRows(labels, rows);
         for (const p of probabilityTiffs) {
           const at = p.k * plane;
           for (let i = 0; i < plane; i++) probabilityBytes![i] = Math.round(probs[at + i] * 255);
@@ -205,22 +222,20 @@ async function predictRegion(
     throw e;
   }
 
-  const scale = kept.factor * downsample;
-  const offset: [number, number] = [region.x * downsample, region.y * downsample];
   let regions = 0;
-  if (formats.has('geojson')) {
-    const named = options.classes;
-    const collection = maskToGeoJson(kept.data, kept.width, kept.height, {
-      scale,
-      offset,
+  if (tracer) {
+    const features = regionsToFeatures(tracer.finish(), {
+      scale: downsample,
+      offset: [region.x * downsample, region.y * downsample],
       mpp: slide.mpp,
       objectType: options.objectType,
-      classNames: named ? Object.fromEntries(named.names.map((n, k) => [k + 1, n])) : undefined,
-      classColors: named ? Object.fromEntries(named.colors.map((c, k) => [k + 1, c])) : undefined,
+      simplify: options.simplify,
+      minArea: options.minArea,
+      ...namedClasses(options.classes),
     });
-    regions = collection.features.length;
+    regions = features.length;
     const path = join(options.outDir, `${options.name}.geojson`);
-    await writeFile(path, JSON.stringify(collection));
+    await writeFeatureCollection(path, features);
     files.push(path);
   }
   if (formats.has('png')) {
@@ -236,6 +251,21 @@ async function predictRegion(
   }
   const mpp = slide.mpp ? Math.sqrt(slide.mpp.x * slide.mpp.y) * downsample : null;
   return { level, mpp, width, height, tiles: plan.total, skippedTiles: skipped, regions, files, pipeline };
+}
+
+/** A FeatureCollection written feature by feature (a slide's may be larger than one string can hold), atomically. */
+export async function writeFeatureCollection(path: string, features: readonly PolygonFeature[]): Promise<void> {
+  const encoder = new TextEncoder();
+  await writeFileAtomic(path, async (write) => {
+    let pending = '{"type":"FeatureCollection","features":[';
+    for (let i = 0; i < features.length; i++) {
+      pending += (i ? ',' : '') + JSON.stringify(features[i]);
+      if (pending.length < 2 ** 20) continue;
+      await write(encoder.encode(pending));
+      pending = '';
+    }
+    await write(encoder.encode(pending + ']}\n'));
+  });
 }
 
 function checkRegion(slide: Slide, level: number, r: { x: number; y: number; width: number; height: number }): void {

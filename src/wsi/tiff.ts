@@ -2,11 +2,13 @@
  * A tiled, pyramidal, deflate-compressed 8-bit grey TIFF written row by row,
  * so a slide-sized mask never has to be in memory: sharp (libvips) would need
  * the whole raster first. Rows go in top to bottom; every full row of tiles is
- * compressed and appended at once, and each level of the pyramid (halved by
- * taking every other pixel, which keeps label values exact) fills from the
- * rows of the level above. Memory: one row of tiles per level. The directories
+ * compressed and appended at once, and each level of the pyramid fills from
+ * the rows of the level above, halved by taking every other pixel (which
+ * keeps label values exact) or, for maps of values such as probabilities, by
+ * averaging each 2 x 2 block. Memory: one row of tiles per level. The directories
  * go at the end, one per level chained in order, the layout OpenSlide's generic
- * TIFF reader, libvips and QuPath open.
+ * TIFF reader, libvips and QuPath open. A file that could pass 4 GiB (by the
+ * bound of its tiles uncompressed) is written as BigTIFF, with 64-bit offsets.
  */
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { deflateSync } from 'node:zlib';
@@ -22,12 +24,17 @@ export interface TiffOptions {
   mpp?: { x: number; y: number } | null;
   /** Stored as ImageDescription of the full level. */
   description?: string;
+  /** How a level is halved: 'sample' every other pixel (labels), or 'average' 2 x 2 blocks (values). Default 'sample'. */
+  reduce?: 'sample' | 'average';
+  /** BigTIFF (64-bit offsets) whatever the size. Default: only where the file could pass 4 GiB (`needsBigTiff`). */
+  bigTiff?: boolean;
 }
 
 interface Level {
   width: number;
   height: number;
   rows: Uint8Array; // one row of tiles
+  pending: Uint8Array | null; // averaging: the even row waiting for its odd partner
   filled: number;
   received: number;
   offsets: number[];
@@ -36,12 +43,30 @@ interface Level {
 
 const MAX_OFFSET = 2 ** 32 - 1;
 
+/**
+ * Whether a TIFF of these levels could pass 4 GiB: every tile at its
+ * uncompressed size plus deflate's worst-case growth (5 bytes per 16 KiB
+ * block and a header), with room for the directories.
+ */
+export function needsBigTiff(width: number, height: number, tileSize = 256): boolean {
+  const tileBound = tileSize * tileSize * (1 + 5 / 16384) + 64;
+  let [w, h, tiles] = [width, height, 0];
+  for (;;) {
+    const count = Math.ceil(w / tileSize) * Math.ceil(h / tileSize);
+    tiles += count;
+    if (w <= tileSize && h <= tileSize) break;
+    [w, h] = [Math.ceil(w / 2), Math.ceil(h / 2)];
+  }
+  return 16 + tiles * (tileBound + 16) + 64 * 1024 > MAX_OFFSET;
+}
+
 /** Writes a tiled pyramidal TIFF from rows given in order; call `close()` after the last row. */
 export class TiledTiffWriter {
   private readonly fd: number;
   private readonly tile: number;
   private readonly levels: Level[] = [];
-  private position = 8;
+  private readonly big: boolean;
+  private position: number;
   private closed = false;
 
   constructor(
@@ -55,15 +80,19 @@ export class TiledTiffWriter {
     let [w, h] = [width, height];
     const reduced = options.reducedLevels ?? Infinity;
     for (let i = 0; ; i++) {
-      this.levels.push({ width: w, height: h, rows: new Uint8Array(this.tile * w), filled: 0, received: 0, offsets: [], counts: [] });
+      this.levels.push({ width: w, height: h, rows: new Uint8Array(this.tile * w), pending: null, filled: 0, received: 0, offsets: [], counts: [] });
       if (i >= reduced || (w <= this.tile && h <= this.tile)) break;
       [w, h] = [Math.ceil(w / 2), Math.ceil(h / 2)];
     }
+    this.big = options.bigTiff ?? needsBigTiff(width, height, this.tile);
     this.fd = openSync(path, 'w');
-    const header = Buffer.alloc(8);
+    // the first directory's offset (at 4 in a TIFF, 8 in a BigTIFF) is patched in by close()
+    const header = Buffer.alloc(this.big ? 16 : 8);
     header.write('II', 0, 'latin1');
-    header.writeUInt16LE(42, 2);
-    writeSync(this.fd, header, 0, 8, 0); // the first directory's offset is patched in by close()
+    header.writeUInt16LE(this.big ? 43 : 42, 2);
+    if (this.big) header.writeUInt16LE(8, 4); // bytes per offset
+    writeSync(this.fd, header, 0, header.length, 0);
+    this.position = header.length;
   }
 
   /** Appends `count` rows of `width` bytes each (row-major). */
@@ -94,11 +123,12 @@ export class TiledTiffWriter {
         directories[i] = this.directory(this.levels[i], i, starts[i], next);
         next = starts[i];
       }
-      if (at > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
+      if (!this.big && at > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
       for (let i = 0; i < directories.length; i++) writeSync(this.fd, directories[i], 0, directories[i].length, starts[i]);
-      const first = Buffer.alloc(4);
-      first.writeUInt32LE(starts[0]);
-      writeSync(this.fd, first, 0, 4, 4);
+      const first = Buffer.alloc(this.big ? 8 : 4);
+      if (this.big) first.writeBigUInt64LE(BigInt(starts[0]));
+      else first.writeUInt32LE(starts[0]);
+      writeSync(this.fd, first, 0, first.length, this.big ? 8 : 4);
     } finally {
       this.closed = true;
       closeSync(this.fd);
@@ -109,13 +139,31 @@ export class TiledTiffWriter {
     const level = this.levels[index];
     level.rows.set(row, level.filled * level.width);
     level.filled++;
-    if (index + 1 < this.levels.length && level.received % 2 === 0) {
-      const half = new Uint8Array(this.levels[index + 1].width);
-      for (let x = 0; x < half.length; x++) half[x] = row[2 * x];
-      this.addRow(index + 1, half);
-    }
+    if (index + 1 < this.levels.length) this.halve(index, level, row);
     level.received++;
     if (level.filled === this.tile || level.received === level.height) this.flush(level);
+  }
+
+  /** Passes a row of the next level down: from every even row, or from each pair of rows (an odd last row pairs with itself). */
+  private halve(index: number, level: Level, row: Uint8Array): void {
+    const half = new Uint8Array(this.levels[index + 1].width);
+    const even = level.received % 2 === 0;
+    if (this.options.reduce !== 'average') {
+      if (!even) return;
+      for (let x = 0; x < half.length; x++) half[x] = row[2 * x];
+      this.addRow(index + 1, half);
+      return;
+    }
+    if (even && level.received + 1 < level.height) {
+      level.pending = Uint8Array.from(row);
+      return;
+    }
+    const above = even ? row : level.pending!;
+    for (let x = 0; x < half.length; x++) {
+      const right = Math.min(2 * x + 1, level.width - 1); // an odd last column pairs with itself
+      half[x] = Math.round((above[2 * x] + above[right] + row[2 * x] + row[right]) / 4);
+    }
+    this.addRow(index + 1, half);
   }
 
   /** Compresses and appends the buffered row of tiles (padded with zeros past the image edges). */
@@ -127,7 +175,7 @@ export class TiledTiffWriter {
       const w = Math.min(t, level.width - x0);
       for (let y = 0; y < level.filled; y++) tile.set(level.rows.subarray(y * level.width + x0, y * level.width + x0 + w), y * t);
       const data = deflateSync(tile);
-      if (this.position + data.length > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
+      if (!this.big && this.position + data.length > MAX_OFFSET) throw new Error(`${this.path}: the mask TIFF would exceed 4 GiB`);
       writeSync(this.fd, data, 0, data.length, this.position);
       level.offsets.push(this.position);
       level.counts.push(data.length);
@@ -138,7 +186,7 @@ export class TiledTiffWriter {
 
   /** The directory (IFD) of one level, with its out-of-line values after it, placed at `start`. */
   private directory(level: Level, index: number, start: number, next: number): Buffer {
-    const SHORT = 3, LONG = 4, RATIONAL = 5, ASCII = 2;
+    const SHORT = 3, LONG = 4, RATIONAL = 5, ASCII = 2, LONG8 = 16;
     const entries: [number, number, number[] | string][] = [
       [254, LONG, [index === 0 ? 0 : 1]], // NewSubfileType: reduced-resolution image
       [256, LONG, [level.width]],
@@ -154,37 +202,42 @@ export class TiledTiffWriter {
     if (mpp) entries.push([282, RATIONAL, [Math.round(1e4 / (mpp.x * downsample) * 1000), 1000]], [283, RATIONAL, [Math.round(1e4 / (mpp.y * downsample) * 1000), 1000]]);
     entries.push([284, SHORT, [1]]);
     if (mpp) entries.push([296, SHORT, [3]]); // centimetre
-    entries.push([322, LONG, [this.tile]], [323, LONG, [this.tile]], [324, LONG, level.offsets], [325, LONG, level.counts]);
+    entries.push([322, LONG, [this.tile]], [323, LONG, [this.tile]], [324, this.big ? LONG8 : LONG, level.offsets], [325, LONG, level.counts]);
 
-    const head = 2 + entries.length * 12 + 4;
+    // a TIFF entry is tag, type, 4-byte count, 4-byte value or offset; a BigTIFF entry has 8-byte count and value
+    const [countBytes, entryBytes, valueBytes] = this.big ? [8, 20, 8] : [2, 12, 4];
+    const head = countBytes + entries.length * entryBytes + valueBytes;
     const extra: Buffer[] = [];
     let extraAt = start + head;
     const ifd = Buffer.alloc(head);
-    ifd.writeUInt16LE(entries.length, 0);
+    const writeOffset = (value: number, at: number) => (this.big ? ifd.writeBigUInt64LE(BigInt(value), at) : ifd.writeUInt32LE(value, at));
+    if (this.big) ifd.writeBigUInt64LE(BigInt(entries.length), 0);
+    else ifd.writeUInt16LE(entries.length, 0);
     entries.forEach(([tag, type, values], i) => {
       const bytes = typeof values === 'string' ? Buffer.from(values, 'latin1') : encode(type, values);
       const count = typeof values === 'string' ? bytes.length : type === RATIONAL ? values.length / 2 : values.length;
-      const o = 2 + i * 12;
+      const o = countBytes + i * entryBytes;
       ifd.writeUInt16LE(tag, o);
       ifd.writeUInt16LE(type, o + 2);
-      ifd.writeUInt32LE(count, o + 4);
-      if (bytes.length <= 4) {
-        bytes.copy(ifd, o + 8);
+      writeOffset(count, o + 4);
+      const valueAt = o + 4 + valueBytes;
+      if (bytes.length <= valueBytes) {
+        bytes.copy(ifd, valueAt);
       } else {
-        ifd.writeUInt32LE(extraAt, o + 8);
+        writeOffset(extraAt, valueAt);
         const padded = bytes.length % 2 ? Buffer.concat([bytes, Buffer.alloc(1)]) : bytes;
         extra.push(padded);
         extraAt += padded.length;
       }
     });
-    ifd.writeUInt32LE(next, head - 4);
+    writeOffset(next, head - valueBytes);
     return Buffer.concat([ifd, ...extra]);
   }
 }
 
 function encode(type: number, values: number[]): Buffer {
-  const size = type === 3 ? 2 : 4;
+  const size = type === 3 ? 2 : type === 16 ? 8 : 4;
   const out = Buffer.alloc(values.length * size);
-  values.forEach((v, i) => (size === 2 ? out.writeUInt16LE(v, i * 2) : out.writeUInt32LE(v, i * 4)));
+  values.forEach((v, i) => (size === 2 ? out.writeUInt16LE(v, i * 2) : size === 8 ? out.writeBigUInt64LE(BigInt(v), i * 8) : out.writeUInt32LE(v, i * 4)));
   return out;
 }

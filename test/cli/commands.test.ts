@@ -54,7 +54,7 @@ test("every option of issue 5's train synopsis parses", () => {
       valSplit: 0.25,
       val: undefined,
       valNames: undefined,
-      foreground: [255],
+      foreground: ['255'],
       slides: undefined,
       annotations: undefined,
       classes: undefined,

@@ -86,6 +86,32 @@ test('a model trained on a slide predicts GeoJSON with the class names and colou
   let differing = 0;
   for (let i = 0; i < mask.length; i++) if (back.data[i] !== mask[i]) differing++;
   assert.equal(differing, 0, `${differing} pixels differ between the mask and its GeoJSON`);
+
+  // simplified outlines (never longer, still valid); a minimum area in um^2 on a slide without mpp is a usage error naming both
+  const simple = patho('predict', '--model', join('crop-run', 'model.pt'), '--out', 'simple', '--format', 'geojson', '--no-overlay', '--simplify', '1.5',
+    '--threads', '1', '--devices', 'cpu', join(crop, 'slides', 'crop.tif'));
+  assert.equal(simple.code, 0, simple.stderr);
+  const positions = (file: string) => readFileSync(file, 'utf8').split('],[').length;
+  assert.ok(positions(join(data.dir, 'simple', 'crop.geojson')) <= positions(path), `${positions(path)} -> ${positions(join(data.dir, 'simple', 'crop.geojson'))} positions`);
+  assert.deepEqual(parseAnnotations(readFileSync(join(data.dir, 'simple', 'crop.geojson'), 'utf8'), 'crop.geojson').problems, []);
+  const noMpp = patho('predict', '--model', join('crop-run', 'model.pt'), '--out', 'small', '--min-area', '10', '--threads', '1', '--devices', 'cpu', join(crop, 'slides', 'crop.tif'));
+  assert.equal(noMpp.code, 2, noMpp.stderr);
+  assert.match(noMpp.stderr, /crop\.tif: --min-area 10 is in um\^2, but the slide does not record its microns per pixel/);
+  assert.doesNotMatch(noMpp.stderr, /\n\s+at /);
+});
+
+test('the same training losses, to the last bit, with the patches read in the main thread or in a worker thread', () => {
+  // a worker thread loads the addon to read slides; it must not change libtorch's threading for the training
+  const losses = (workers: string) => {
+    const out = `run-workers-${workers}`;
+    const run = patho('train', '--slides', data.slides, '--annotations', data.annotations, '--classes', 'Tumor', '--samples-per-epoch', '8', '--epochs', '2',
+      '--val-slides', 'cmu-b', '--out', out, ...tiny.slice(0, -2), '--workers', workers, '--patch', '64', '--base-channels', '8');
+    assert.equal(run.code, 0, run.stderr);
+    return readFileSync(join(data.dir, out, 'train.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.event === 'epoch').map((r) => r.trainLoss);
+  };
+  const inMain = losses('0');
+  assert.equal(inMain.length, 2);
+  assert.deepEqual(losses('1'), inMain);
 });
 
 test('bad slide sets: exit code 2, the file named, no stack trace', () => {

@@ -4,7 +4,7 @@
  * warning each and a count, and the good slides and features kept.
  */
 import assert from 'node:assert/strict';
-import { rename, symlink, writeFile } from 'node:fs/promises';
+import { rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
@@ -85,6 +85,18 @@ test('--mpp on a slide that does not record its resolution names the slide', asy
     assert.match(problem, new RegExp(`^${tiff}: --mpp 0.5: the slide does not record its microns per pixel`));
     const atLevel0 = await SlideDataset.open(data.slides, data.annotations);
     assert.equal(atLevel0.entries[0].downsample, 1);
+    // with skipBad that slide is left out with a warning and counted, and the slides with an mpp train
+    await symlink(CMU_SLIDE, join(data.slides, 'scanned.svs'));
+    await writeFile(join(data.annotations, 'scanned.geojson'), JSON.stringify(cmuFeatures()));
+    const warnings: string[] = [];
+    const kept = await SlideDataset.open(data.slides, data.annotations, { mpp: 0.5, skipBad: true, onWarning: (m) => warnings.push(m) });
+    assert.deepEqual(kept.entries.map((e) => e.name), ['scanned']);
+    assert.deepEqual(warnings, [
+      `skipping ${tiff}: --mpp 0.5: the slide does not record its microns per pixel (no openslide.mpp-x, no TIFF resolution)`,
+      'skipped 1 bad slide(s) or feature(s); 1 slide(s) remain',
+    ]);
+    await rm(join(data.slides, 'scanned.svs'));
+    await rm(join(data.annotations, 'scanned.geojson'));
     // the same TIFF with its resolution in the TIFF tags (sharp takes pixels per mm): the mpp comes from them
     await sharp({ create: { width: 2220, height: 2967, channels: 3, background: { r: 230, g: 180, b: 200 } } })
       .tiff({ tile: true, tileWidth: 256, tileHeight: 256, pyramid: true, compression: 'jpeg', xres: 1000 / 0.465, yres: 1000 / 0.465, resolutionUnit: 'cm' })
