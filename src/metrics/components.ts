@@ -294,3 +294,52 @@ function lowerEnvelope(f: Float64Array, n: number, out: Float64Array, v: Int32Ar
     out[q] = dq * dq + f[v[j]];
   }
 }
+
+/** Masks of one image or of a batch: 0 = background, else a class or instance label. */
+export type LabelImages = Uint8Array | Uint16Array | Int32Array;
+
+/**
+ * The per-image object scores of a data set (GlaS objects, ISBI regions):
+ * each image's predicted and true components scored by `addImage`, which
+ * adds to `sums`; ranks merge by an element-wise sum of `counts()`, as
+ * BinaryMetricAccumulator.
+ */
+export abstract class ComponentScoreAccumulator<PerImage> {
+  protected readonly sums: Float64Array;
+  protected readonly perImage: PerImage[] = [];
+
+  /** @param counts a previous `counts()` (or a sum of several) to start from */
+  constructor(
+    readonly threshold: number,
+    fields: number,
+    counts?: Float64Array,
+  ) {
+    this.sums = new Float64Array(fields);
+    if (counts) this.sums.set(counts);
+  }
+
+  /** Adds `names.length` images of `height` x `width`: foreground probabilities and masks. */
+  add(probabilities: ArrayLike<number>, masks: LabelImages, names: readonly string[], height: number, width: number): void {
+    const plane = height * width;
+    if (probabilities.length !== names.length * plane || masks.length !== names.length * plane) {
+      throw new RangeError(`${this.constructor.name}: ${names.length} images of ${height}x${width} need ${names.length * plane} values, got ${probabilities.length} and ${masks.length}`);
+    }
+    names.forEach((name, k) => {
+      const at = k * plane;
+      const predicted = labelComponents(thresholded(probabilities, at, plane, this.threshold), width, height, this.connectivity);
+      const truth = maskComponents(masks.subarray(at, at + plane), width, height, this.connectivity);
+      this.perImage.push(this.addImage(name, predicted, truth));
+    });
+  }
+
+  /** The sums, to add up across processes and pass back to the constructor. */
+  counts(): Float64Array {
+    return Float64Array.from(this.sums);
+  }
+
+  /** How components are connected in this metric's definition. */
+  protected abstract readonly connectivity: Connectivity;
+
+  /** Adds one image's sums and returns its own scores. */
+  protected abstract addImage(name: string, predicted: Components, truth: Components): PerImage;
+}

@@ -33,15 +33,14 @@
  * contest's code has no partner to measure to): such objects are left out
  * of the Hausdorff sums and counted in `unpaired`.
  */
-import { type Components, type ObjectPixels, labelComponents, maskComponents, objectPixels, pairCounts, squaredDistanceTransform, thresholded } from './components.js';
-import type { Probabilities } from './binary.js';
+import { type Components, ComponentScoreAccumulator, type ObjectPixels, objectPixels, pairCounts, squaredDistanceTransform } from './components.js';
 
 /** Sums of one image or of many; `counts()` lays them out in this order. */
 const FIELDS = ['images', 'tp', 'fp', 'fn', 'diceS', 'areaS', 'diceG', 'areaG', 'hausdorffS', 'pairedAreaS', 'hausdorffG', 'pairedAreaG', 'unpaired'] as const;
 type Sums = Record<(typeof FIELDS)[number], number>;
 
 /** Masks, N x H x W: 0 = background, object labels or 1 (any other value) elsewhere. */
-export type LabelImages = Uint8Array | Uint16Array | Int32Array;
+export type { LabelImages } from './components.js';
 
 /** The GlaS metrics of one image or, pooled, of a data set. */
 export interface GlasScores {
@@ -138,41 +137,19 @@ function glasScores(sums: Sums): GlasScores {
   };
 }
 
-/**
- * Pools the GlaS sums over images; ranks merge by an element-wise sum of
- * `counts()`, as BinaryMetricAccumulator.
- */
-export class GlasMetricAccumulator {
-  private readonly sums = new Float64Array(FIELDS.length);
-  private readonly perImage: GlasReport['perImage'] = [];
+/** Pools the GlaS sums over images (8-connected objects, as MATLAB's `bwlabel`). */
+export class GlasMetricAccumulator extends ComponentScoreAccumulator<GlasReport['perImage'][number]> {
+  protected readonly connectivity = 8;
 
   /** @param counts a previous `counts()` (or a sum of several) to start from */
-  constructor(
-    readonly threshold = 0.5,
-    counts?: Float64Array,
-  ) {
-    if (counts) this.sums.set(counts);
+  constructor(threshold = 0.5, counts?: Float64Array) {
+    super(threshold, FIELDS.length, counts);
   }
 
-  /** Adds `names.length` images of `height` x `width`: foreground probabilities and masks (0 = background). */
-  add(probabilities: Probabilities, masks: LabelImages, names: readonly string[], height: number, width: number): void {
-    const plane = height * width;
-    if (probabilities.length !== names.length * plane || masks.length !== names.length * plane) {
-      throw new RangeError(`GlasMetricAccumulator: ${names.length} images of ${height}x${width} need ${names.length * plane} values, got ${probabilities.length} and ${masks.length}`);
-    }
-    names.forEach((name, k) => {
-      const at = k * plane;
-      const predicted = labelComponents(thresholded(probabilities, at, plane, this.threshold), width, height, 8);
-      const truth = maskComponents(masks.subarray(at, at + plane), width, height, 8);
-      const sums = glasSums(predicted, truth);
-      FIELDS.forEach((f, i) => (this.sums[i] += sums[f]));
-      this.perImage.push({ name, ...glasScores(sums) });
-    });
-  }
-
-  /** The sums, to add up across processes and pass back to the constructor. */
-  counts(): Float64Array {
-    return Float64Array.from(this.sums);
+  protected addImage(name: string, predicted: Components, truth: Components): GlasReport['perImage'][number] {
+    const sums = glasSums(predicted, truth);
+    FIELDS.forEach((f, i) => (this.sums[i] += sums[f]));
+    return { name, ...glasScores(sums) };
   }
 
   result(): GlasReport {

@@ -32,9 +32,7 @@
  * pixel and take the best score over thresholds; these are at one threshold,
  * on the borders as predicted.
  */
-import type { Probabilities } from './binary.js';
-import { type Components, labelComponents, maskComponents, pairCounts, thresholded } from './components.js';
-import type { LabelImages } from './objects.js';
+import { type Components, ComponentScoreAccumulator, pairCounts } from './components.js';
 
 /** ISBI scores of one image, or of a data set. */
 export interface IsbiScores {
@@ -102,49 +100,25 @@ function randScores(sums: RandSums): Omit<IsbiScores, 'vInfo'> {
   return { vRand: (2 * sums.ab) / (sums.a + sums.b), vRandSplit: sums.ab / sums.a, vRandMerge: sums.ab / sums.b };
 }
 
-/**
- * Pools the ISBI scores over images; ranks merge by an element-wise sum of
- * `counts()`, as BinaryMetricAccumulator.
- */
-export class IsbiMetricAccumulator {
-  // [images with foreground, Σab, Σa, Σb, Σ V_info]
-  private readonly sums = new Float64Array(5);
-  private readonly perImage: IsbiReport['perImage'] = [];
+/** Pools the ISBI scores over images (4-connected regions, as Fiji). */
+export class IsbiMetricAccumulator extends ComponentScoreAccumulator<IsbiReport['perImage'][number]> {
+  // sums: [images with foreground, Σab, Σa, Σb, Σ V_info]
+  protected readonly connectivity = 4;
 
   /** @param counts a previous `counts()` (or a sum of several) to start from */
-  constructor(
-    readonly threshold = 0.5,
-    counts?: Float64Array,
-  ) {
-    if (counts) this.sums.set(counts);
+  constructor(threshold = 0.5, counts?: Float64Array) {
+    super(threshold, 5, counts);
   }
 
-  /** Adds `names.length` images of `height` x `width`: foreground probabilities and masks (0 = membrane). */
-  add(probabilities: Probabilities, masks: LabelImages, names: readonly string[], height: number, width: number): void {
-    const plane = height * width;
-    if (probabilities.length !== names.length * plane || masks.length !== names.length * plane) {
-      throw new RangeError(`IsbiMetricAccumulator: ${names.length} images of ${height}x${width} need ${names.length * plane} values, got ${probabilities.length} and ${masks.length}`);
-    }
-    names.forEach((name, k) => {
-      const at = k * plane;
-      const predicted = labelComponents(thresholded(probabilities, at, plane, this.threshold), width, height, 4);
-      const { sums, n, vInfo } = isbiImage(predicted, maskComponents(masks.subarray(at, at + plane), width, height, 4));
-      if (n === 0) {
-        this.perImage.push({ name, vRand: NaN, vRandSplit: NaN, vRandMerge: NaN, vInfo });
-        return;
-      }
-      this.sums[0]++;
-      this.sums[1] += sums.ab;
-      this.sums[2] += sums.a;
-      this.sums[3] += sums.b;
-      this.sums[4] += vInfo;
-      this.perImage.push({ name, ...randScores(sums), vInfo });
-    });
-  }
-
-  /** The sums, to add up across processes and pass back to the constructor. */
-  counts(): Float64Array {
-    return Float64Array.from(this.sums);
+  protected addImage(name: string, predicted: Components, truth: Components): IsbiReport['perImage'][number] {
+    const { sums, n, vInfo } = isbiImage(predicted, truth);
+    if (n === 0) return { name, vRand: NaN, vRandSplit: NaN, vRandMerge: NaN, vInfo };
+    this.sums[0]++;
+    this.sums[1] += sums.ab;
+    this.sums[2] += sums.a;
+    this.sums[3] += sums.b;
+    this.sums[4] += vInfo;
+    return { name, ...randScores(sums), vInfo };
   }
 
   result(): IsbiReport {
