@@ -37,6 +37,15 @@ const workers = {
 
 const model = { name: 'model', short: 'm', type: 'string', metavar: 'FILE', default: 'data/model.pt', help: 'checkpoint to load' } as const;
 
+/** `--model` of predict and eval, which also take an ensemble (src/infer/ensemble.ts). */
+const ensembleModel = {
+  ...model,
+  metavar: 'FILE[,FILE...]|DIR',
+  help:
+    'checkpoint to load; several (a,b,c or a folder) predict as an ensemble, averaging their probabilities. A folder stands for its ' +
+    'fold-N/model.pt (a patho train --folds run), else its model.pt, else every .pt file in it',
+} as const;
+
 const data = {
   name: 'data',
   type: 'string',
@@ -81,7 +90,9 @@ const modelThreshold = {
   type: 'string',
   metavar: 'T|auto',
   default: 'auto',
-  help: "foreground when p >= T; auto takes the model's threshold (the best of its validation sweep by mean Dice; 0.5 for checkpoints without one)",
+  help:
+    "foreground when p >= T; auto takes the model's threshold (the best of its validation sweep by mean Dice; 0.5 for checkpoints without one), " +
+    "for an ensemble the mean of its models'",
 } as const;
 
 /**
@@ -357,7 +368,7 @@ export const EVAL = defineCommand({
   description:
     "Score a trained model on a folder of images and masks: Dice, IoU, precision and recall at the model's threshold (or --threshold) and at each of --thresholds, as the mean over images, pooled over all pixels, and per image.",
   options: [
-    model,
+    ensembleModel,
     data,
     images,
     masks,
@@ -390,7 +401,7 @@ export const PREDICT = defineCommand({
   description:
     'Predict masks for images and write them as PNG files named after the inputs, with an overlay (the mask outline on the image) for quick looking.',
   options: [
-    model,
+    ensembleModel,
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/predictions', help: 'where the masks go' },
     modelThreshold,
     { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps (PNG for images, tiled pyramidal TIFF for slides)' },
