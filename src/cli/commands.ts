@@ -156,6 +156,17 @@ export const TRAIN = defineCommand({
     images,
     masks,
     ...validationOptions,
+    {
+      name: 'folds',
+      type: 'int',
+      metavar: 'K',
+      min: 2,
+      help:
+        'k-fold cross-validation instead of --val-split: the images, shuffled by --seed, dealt into K folds; alone, trains every fold in turn ' +
+        '(each a run of its own, with the whole --max-minutes) into OUT/fold-0 .. OUT/fold-K-1 and prints the folds\' validation Dice; ' +
+        'patho predict --model OUT then predicts with their ensemble',
+    },
+    { name: 'fold', type: 'int', metavar: 'I', min: 0, help: 'with --folds K: train fold I only (0 .. K-1): validate on it, train on the others, into OUT/fold-I' },
     foreground,
     {
       name: 'slides',
@@ -295,6 +306,10 @@ export const TRAIN = defineCommand({
   ],
   exclusive: [
     ...validationExclusive,
+    ['folds', 'val'],
+    ['folds', 'val-names'],
+    ['folds', 'val-split'],
+    ['folds', 'slides'],
     ['slides', 'data'],
     ['slides', 'val'],
     ['slides', 'val-names'],
@@ -312,6 +327,7 @@ export const TRAIN = defineCommand({
     },
     { command: 'patho train --out runs/glas --resume', help: 'continue an interrupted run' },
     { command: 'patho train --data glas2 --config runs/glas/plan.json --seed 2', help: "another run with an earlier run's plan, on other data and another seed" },
+    { command: 'patho train --data glas --folds 5 --max-minutes 20 --out runs/cv', help: '5-fold cross-validation, 20 minutes per fold; then patho predict -m runs/cv predicts with the 5 models' },
     {
       command: 'patho train --slides slides --classes Tumor,Stroma --mpp 0.5 --val-slides s7',
       help: 'train on regions drawn in QuPath (GeoJSON in annotations/ beside slides/); unannotated pixels are left out',
