@@ -228,3 +228,23 @@ test('patho eval --model a.pt,b.pt scores the ensemble (--json names its models)
   assert.equal(report.images, 2);
   assert.ok(report.thresholds['0.45'].dice >= 0 && report.thresholds['0.45'].dice <= 1);
 });
+
+test('a slide predicted by an ensemble: its probability TIFF is the mean of the two models\' (8-bit, within one step)', async () => {
+  const CMU = 'test/fixtures/wsi/cmu-1-small-region.svs';
+  const probabilities = async (model: string, name: string) => {
+    const out = join(dir, `slide-${name}`);
+    const r = patho('predict', '--model', model, CMU, '--out', out, '--format', 'tiff', '--probabilities', '--no-overlay', '--engine', 'libtorch', '--precision', 'fp32');
+    assert.equal(r.code, 0, r.stderr);
+    return sharp(join(out, 'cmu-1-small-region_prob.tif'), { limitInputPixels: false }).extractChannel(0).raw().toBuffer();
+  };
+  const [pa, pb, both] = [await probabilities(a, 'a'), await probabilities(b, 'b'), await probabilities(`${a},${b}`, 'both')];
+  // each map is rounded to 1/255 once: the mean of two rounded maps and the rounded mean differ by at most one step
+  let largest = 0;
+  let differ = 0;
+  for (let i = 0; i < both.length; i++) {
+    largest = Math.max(largest, Math.abs(both[i] - (pa[i] + pb[i]) / 2));
+    if (pa[i] !== pb[i]) differ++;
+  }
+  assert.ok(largest <= 1, `largest difference ${largest} of 255`);
+  assert.ok(differ > 0, 'the two models differ on the slide');
+});
