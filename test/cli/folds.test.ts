@@ -4,15 +4,14 @@
  * folds' models in predict, and the bad fold options (exit 2).
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import sharp from 'sharp';
 
 import { foldNames } from '../../src/data/split.js';
 import { disposeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
-import { REPO, expectInputError, runPatho } from './run.js';
+import { expectInputError, runPatho, writeMembraneSubset } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patho-folds-'));
 const data = join(dir, 'data');
@@ -20,15 +19,7 @@ after(() => rmSync(dir, { recursive: true, force: true }));
 const patho = (...args: string[]) => runPatho(dir, ...args);
 const NAMES = ['0', '1', '2', '3'];
 
-before(async () => {
-  const membrane = join(REPO, 'data', 'membrane', 'train');
-  mkdirSync(join(data, 'images'), { recursive: true });
-  mkdirSync(join(data, 'masks'), { recursive: true });
-  for (const name of NAMES) {
-    await sharp(join(membrane, 'images', `${name}.png`)).resize(64, 64).toColourspace('b-w').png().toFile(join(data, 'images', `${name}.png`));
-    await sharp(join(membrane, 'masks', `${name}.png`)).resize(64, 64, { kernel: 'nearest' }).threshold(128).toColourspace('b-w').png().toFile(join(data, 'masks', `${name}.png`));
-  }
-});
+before(() => writeMembraneSubset(data, NAMES));
 
 const tiny = ['--data', 'data', '--base-channels', '2', '--depth', '2', '--patch', '0', '--workers', '0', '--threads', '1', '--batch-size', '2', '--seed', '1', '--no-plan', '--epochs', '1'];
 
