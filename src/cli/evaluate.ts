@@ -11,6 +11,7 @@ import type { IsbiReport } from '../metrics/rand.js';
 import { objectMetricKind, type ObjectMetricKind } from '../metrics/structures.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
+import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type EvalOptions } from './commands.js';
 import { foregroundOption } from './foreground.js';
@@ -44,7 +45,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
       // the threshold masks are cut at first: the boundary errors are counted at it
       thresholds: [...new Set([threshold, ...o.thresholds])],
       device,
-      amp: o.amp ? 'bfloat16' : null,
+      amp: ampFor(o.amp, device, { command: 'patho eval' }),
       sweep: o.sweep,
       boundary: true,
       objects: await objectMetricsFor(o.objectMetrics, loader),
