@@ -64,7 +64,11 @@ test('train: 2 epochs of a tiny U-Net write model.pt, last.pt and a 2-line log, 
   for (const record of log) {
     assert.ok(Number.isFinite(record.trainLoss) && Number.isFinite(record.valLoss), JSON.stringify(record));
     assert.deepEqual(Object.keys(record.dice), ['0.5', '0.7']);
+    // membrane masks: each validation also gives ISBI 2012's region scores
+    assert.deepEqual(Object.keys(record.objects), ['vRand', 'vInfo'], JSON.stringify(record));
+    for (const score of Object.values(record.objects) as number[]) assert.ok(score >= 0 && score <= 1, JSON.stringify(record));
   }
+  assert.match(result.stderr, /epoch 2 .* V_rand \d\.\d{4} V_info \d\.\d{4}/);
 });
 
 test('train --resume continues from last.pt: a third epoch is appended to the log', () => {
