@@ -401,7 +401,7 @@ export const PREDICT = defineCommand({
     { name: 'blend', type: 'string', choices: ['gaussian', 'cosine', 'constant'], default: 'gaussian', help: 'weighting of overlapping tiles' },
     { name: 'tta', type: 'boolean', help: 'test-time augmentation: average over the 8 flips and rotations (8x slower)' },
     { name: 'level', type: 'int', metavar: 'L', min: 0, help: 'slides: pyramid level to predict at (default 0, full resolution)' },
-    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'slides: predict at the level nearest X microns per pixel' },
+    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: "slides: predict at X microns per pixel, area-averaged from the nearest finer level as training patches are (default: the model's mpp when it was trained on slides at one)" },
     {
       name: 'format',
       type: 'list',

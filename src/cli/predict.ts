@@ -109,8 +109,9 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             outDir: o.out,
             name,
             level: o.level,
-            // a model trained on slides at an mpp predicts at the level nearest it, unless told otherwise
+            // a model trained on slides at an mpp predicts at that mpp, resampled as its patches were, unless told otherwise
             mpp: o.mpp ?? (o.level === undefined ? meta.mpp ?? undefined : undefined),
+            onWarning: (message) => process.stderr.write(`${rank}warning: ${message}\n`),
             classes: meta.classes ?? null,
             objectType: o.objects as 'annotation' | 'detection',
             simplify: o.simplify,
@@ -125,9 +126,12 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             onProgress: (done) => tiles?.update(done),
           });
           (tiles as ProgressBar | null)?.done();
-          const mpp = result.mpp ? `, ${result.mpp.toFixed(3)} um/px` : '';
+          const um = (mpp: number | null) => (mpp ? `${mpp.toFixed(3)} um/px` : '');
+          const at = result.resampled
+            ? `level ${result.level} (${um(result.levelMpp)}) resampled to ${um(result.mpp)} (${result.width}x${result.height})`
+            : `level ${result.level} (${result.width}x${result.height}${result.mpp ? ', ' + um(result.mpp) : ''})`;
           process.stdout.write(
-            `${rank}${file}: level ${result.level} (${result.width}x${result.height}${mpp}), ${result.tiles - result.skippedTiles} of ` +
+            `${rank}${file}: ${at}, ${result.tiles - result.skippedTiles} of ` +
               `${result.tiles} tiles with tissue, ${result.regions} regions -> ${result.files.join(', ')}\n`,
           );
           if (o.verbose) process.stdout.write(`${rank}${file}: ${describePipeline(result.pipeline)}\n`);
