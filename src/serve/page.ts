@@ -226,7 +226,8 @@ nav li.current { background: #dde8ff; font-weight: 600; }
 nav h2 { font-size: 1em; margin: 1em 0 0.3em; }
 #models li { cursor: default; }
 main { flex: 1; display: flex; flex-direction: column; min-width: 0; }
-#controls { display: flex; gap: 1.5em; align-items: center; padding: 0.5em 1em; border-bottom: 1px solid #ccc; }
+#controls { display: flex; gap: 0.5em 1.5em; align-items: center; padding: 0.5em 1em; border-bottom: 1px solid #ccc; flex-wrap: wrap; }
+#controls label, #legend span { white-space: nowrap; }
 #status { margin-left: auto; color: #666; }
 #views { flex: 1; display: flex; min-height: 0; }
 #views section { flex: 1; display: flex; flex-direction: column; min-width: 0; }
