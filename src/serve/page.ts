@@ -17,7 +17,7 @@ interface TiledImage {
 interface Viewer {
   open(sources: object[]): void;
   addTiledImage(options: object): void;
-  addHandler(event: string, handler: () => void): void;
+  addHandler(event: string, handler: (event: { message?: string }) => void): void;
   addOnceHandler(event: string, handler: () => void): void;
   getFullyLoaded(): boolean;
   forceRedraw(): void;
@@ -88,6 +88,8 @@ export function viewerScript(): void {
     });
   const views = { prediction: viewer('view-prediction'), truth: viewer('view-truth') };
   let current: Item | null = null;
+  // an overlay the server will not draw (a truth of another size) is said, not left loading
+  let failure = '';
   // Showing or hiding the ground truth resizes the views, and OpenSeadragon
   // meets a resize by scaling the zoom it had, which no longer fits the image.
   // So a view is fitted again once it is open and has taken its new size.
@@ -124,6 +126,7 @@ export function viewerScript(): void {
     current = item;
     for (const li of Array.from(document.querySelectorAll('#items li'))) li.classList.toggle('current', li.getAttribute('data-id') === item.id);
     status.textContent = 'loading';
+    failure = '';
     compare.disabled = !(item.mask && item.truth);
     const agreement = !compare.disabled && compare.value === 'agreement';
     $<HTMLElement>('legend').hidden = !agreement;
@@ -170,9 +173,13 @@ export function viewerScript(): void {
 
   const updateStatus = () => {
     const loaded = views.prediction.getFullyLoaded() && ($<HTMLElement>('truth-pane').hidden || views.truth.getFullyLoaded());
-    status.textContent = loaded ? 'ready' : 'loading';
+    status.textContent = failure || (loaded ? 'ready' : 'loading');
   };
   for (const view of [views.prediction, views.truth]) {
+    view.addHandler('add-item-failed', (event) => {
+      failure = `cannot draw the overlay: ${event.message}`;
+      updateStatus();
+    });
     view.world.addHandler('add-item', () => setTimeout(updateStatus));
     view.addHandler('fully-loaded-change', updateStatus);
     view.addHandler('animation-finish', updateStatus);

@@ -128,7 +128,7 @@ async function sendDeepZoom(response: ServerResponse, root: string, encoded: str
   const gone = new AbortController();
   response.once('close', () => gone.abort());
   if (descriptor) {
-    const pyramid = await pyramidOfFile(resolved.path, gone.signal);
+    const pyramid = await pyramidOfFile(resolved.path, gone.signal, overlay);
     return send(response, 200, 'application/xml', dziDescriptor(pyramid, style === 'image' ? 'jpg' : 'png'));
   }
   const [level, column, row] = [tile![2], tile![3], tile![4]].map(Number);

@@ -187,11 +187,27 @@ function pyramidOf(width: number, height: number): Pyramid {
 }
 
 /**
- * The pyramid of an image file or slide, opened in turn with the tiles.
+ * The pyramid of an image file or slide, opened in turn with the tiles; for
+ * an agreement overlay, its truth is opened too and must be the same size.
  * @throws TileRefused (503) when too many tiles already wait
+ * @throws TruthMismatch when an agreement's truth is not the size of the mask
  */
-export async function pyramidOfFile(path: string, signal?: AbortSignal): Promise<Pyramid> {
-  return (await inTurn(() => source(path), signal)).pyramid;
+export async function pyramidOfFile(path: string, signal?: AbortSignal, overlay?: Overlay): Promise<Pyramid> {
+  return inTurn(async () => (await masksOf(path, overlay)).mask.pyramid, signal);
+}
+
+/** An agreement tile asked of a truth that is not the size of the predicted mask. */
+export class TruthMismatch extends Error {}
+
+/** The sources of `path` and, for an agreement overlay, of its truth, which must be the same size. */
+async function masksOf(path: string, overlay?: Overlay): Promise<{ mask: Source; truth: Source | null }> {
+  const mask = await source(path);
+  const truth = overlay && 'truth' in overlay ? await source(overlay.truth) : null;
+  const [a, b] = [mask.pyramid, truth?.pyramid];
+  if (b && (a.width !== b.width || a.height !== b.height)) {
+    throw new TruthMismatch(`the truth is ${b.width}x${b.height}, the mask ${a.width}x${a.height}; they must be the same size`);
+  }
+  return { mask, truth };
 }
 
 function inTurn<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -221,16 +237,9 @@ export async function renderTile(
   return inTurn(() => drawTile(path, level, column, row, style, overlay), signal);
 }
 
-/** An agreement tile asked of a truth that is not the size of the predicted mask. */
-export class TruthMismatch extends Error {}
-
 async function drawTile(path: string, level: number, column: number, row: number, style: TileStyle, overlay: Overlay): Promise<Buffer | null> {
-  const mask = await source(path);
-  const truth = 'truth' in overlay ? await source(overlay.truth) : null;
+  const { mask, truth } = await masksOf(path, overlay);
   const { pyramid } = mask;
-  if (truth && (truth.pyramid.width !== pyramid.width || truth.pyramid.height !== pyramid.height)) {
-    throw new TruthMismatch(`the truth is ${truth.pyramid.width}x${truth.pyramid.height}, the mask ${pyramid.width}x${pyramid.height}; they must be the same size`);
-  }
   if (level > pyramid.maxLevel) return null;
   const scale = 2 ** (pyramid.maxLevel - level);
   const levelWidth = Math.ceil(pyramid.width / scale);

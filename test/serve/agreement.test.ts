@@ -126,6 +126,9 @@ test('bad tile parameters are refused with 400 (404 for a truth that is not ther
     assert.equal(response.status, status, `${query}: ${body}`);
     assert.match(body, reason, query);
   }
-  // the descriptor is refused the same way
+  // the descriptor is refused the same way, a truth of another size already there
   assert.equal((await get('dzi/run/cells_mask.png.dzi?style=fill&overlay=glow')).status, 400);
+  const mismatch = await get('dzi/run/cells_mask.png.dzi?style=fill&overlay=agreement&truth=run/wider_truth.png');
+  assert.equal(mismatch.status, 400);
+  assert.match(await mismatch.text(), /^truth: the truth is 41x30, the mask 40x30/);
 });

@@ -36,6 +36,7 @@ test('GET /api/items pairs images with their masks and ground truth; plain image
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), [
     { id: 'plain', name: 'plain', image: 'plain.png' },
+    { id: 'validation/halved', name: 'halved', image: 'validation/halved.png', mask: 'validation/halved_mask.png', truth: 'validation/halved_truth.png' },
     { id: 'validation/sample', name: 'sample', image: 'validation/sample.png', mask: 'validation/sample_mask.png', truth: 'validation/sample_truth.png' },
   ]);
 });

@@ -191,6 +191,12 @@ test('patho serve in Chromium: image and overlay render, opacity slider, toggle 
   assert.equal(await page.isVisible('#legend'), true);
   assert.equal(await page.textContent('#prediction-title'), 'prediction and ground truth: sample');
   await page.screenshot({ path: artifactPath('serve-viewer-agreement.png') });
+  // a ground truth of another size cannot be compared: the status says why
+  await page.click('#items li[data-id="validation/halved"]');
+  await page.waitForFunction(() => /^cannot draw the overlay: /.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 15_000 });
+  assert.equal(failures.filter((f) => f.startsWith('400 ') && f.includes('halved_mask.png.dzi')).length, 1, JSON.stringify(failures));
+  failures.length = 0;
+  await page.click('#items li[data-id="validation/sample"]');
   await page.selectOption('#compare', 'side-by-side');
   await until(page, 'view-truth', 'green', (s) => s.tinted > 1000 && onMask(s), 'ground truth beside again');
   assert.equal(await page.isVisible('#legend'), false);
