@@ -61,7 +61,8 @@ const foreground = {
   metavar: 'LIST',
   help:
     'mask value(s) that mark foreground (default: the single nonzero value in the masks; 0 makes the membrane of the EM masks the foreground), ' +
-    'or value:name pairs, a class per name, e.g. 1:gland,2:tumour: the names go into the checkpoint and the GeoJSON of predictions',
+    'or value:name pairs, a class per name, e.g. 1:gland,2:tumour: the names go into the checkpoint and the GeoJSON of predictions; ' +
+    'instances: masks that number their objects 1, 2, 3, ... (GlaS, MoNuSeg): all nonzero values foreground, each value one object for the object metrics',
 } as const;
 
 const thresholds = {

@@ -5,12 +5,14 @@
 import { existsSync } from 'node:fs';
 import { decodeImageFile } from '../data/decode.js';
 import { DataLoader } from '../data/loader.js';
-import { toLabelMask } from '../data/masks.js';
+import { instanceLabels, toLabelMask } from '../data/masks.js';
+import type { HostBatch } from '../data/types.js';
 import type { GlasReport } from '../metrics/objects.js';
 import type { IsbiReport } from '../metrics/rand.js';
 import { objectMetricKind, type ObjectMetricKind } from '../metrics/structures.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
+import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type EvalOptions } from './commands.js';
 import { foregroundOption } from './foreground.js';
@@ -40,11 +42,12 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     await loader.open();
     const sizes = new Set(loader.dataset.entries.map((e) => `${e.width}x${e.height}`));
     const batches = sizes.size === 1 && o.batchSize > 1 ? rebatch(loader, o.batchSize, o) : loader.epochBatches(0);
-    const report = await evaluateBinary(net, batches, {
+    const maskPaths = new Map(loader.dataset.entries.map((e) => [e.name, e.maskPath]));
+    const report = await evaluateBinary(net, foreground === 'instances' ? withInstances(batches, maskPaths) : batches, {
       // the threshold masks are cut at first: the boundary errors are counted at it
       thresholds: [...new Set([threshold, ...o.thresholds])],
       device,
-      amp: o.amp ? 'bfloat16' : null,
+      amp: ampFor(o.amp, device, { command: 'patho eval' }),
       sweep: o.sweep,
       boundary: true,
       objects: await objectMetricsFor(o.objectMetrics, loader),
@@ -65,6 +68,21 @@ async function objectMetricsFor(choice: EvalOptions['objectMetrics'], loader: Da
   if (!first) return undefined;
   const mask = toLabelMask(await decodeImageFile(first.maskPath), loader.foreground ?? undefined);
   return objectMetricKind(mask.data, mask.width, mask.height);
+}
+
+/** The batches with their masks' object numbers (--foreground instances), read from the mask files. */
+async function* withInstances(batches: AsyncIterable<HostBatch>, maskPaths: Map<string, string>): AsyncGenerator<HostBatch> {
+  for await (const batch of batches) {
+    const plane = batch.shape[2] * batch.shape[3];
+    const instances = new Uint16Array(batch.names.length * plane);
+    for (const [i, name] of batch.names.entries()) {
+      const path = maskPaths.get(name)!;
+      const labels = instanceLabels(await decodeImageFile(path));
+      if (labels.length !== plane) throw new Error(`${path}: ${labels.length} mask values for an image of ${batch.shape[3]}x${batch.shape[2]}`);
+      instances.set(labels, i * plane);
+    }
+    yield { ...batch, instances };
+  }
 }
 
 /** Same-size images: a loader with the requested batch size. */

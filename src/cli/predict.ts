@@ -20,6 +20,7 @@ import { maskToGeoJson, namedClasses } from '../wsi/geojson.js';
 import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
+import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type PredictOptions } from './commands.js';
 import { ensureWritableFolder } from './output.js';
@@ -171,9 +172,12 @@ function chooseEngine(o: PredictOptions, device: string, bf16: boolean): 'libtor
  * (the verdict is printed).
  */
 async function wantBfloat16(o: PredictOptions, device: string, net: UNet, meta: CheckpointMeta, window: SlidingWindowOptions, rank: string): Promise<boolean> {
-  // a CPU without bfloat16 arithmetic would emulate it, slower than float32: --amp is a no-op there
+  if (o.amp || o.precision === 'bf16') {
+    const option = o.amp ? '--amp' : '--precision bf16';
+    return ampFor(true, device, { command: 'patho predict', option }) !== null;
+  }
+  // a CPU without bfloat16 arithmetic would emulate it, slower than float32: auto checks nothing there
   if (device === 'cpu' && !cpuHasFastBfloat16()) return false;
-  if (o.amp || o.precision === 'bf16') return true;
   if (o.precision === 'fp32' || device !== 'cpu') return false;
   const v = await checkBfloat16(net, meta, window);
   const found =

@@ -18,6 +18,7 @@ import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js'
 import { SlideLoader } from '../wsi/loader.js';
 import { UsageError } from './args.js';
 import { TRAIN, type TrainOptions } from './commands.js';
+import { ampFor } from './amp.js';
 import { withConfig } from './config.js';
 import { foregroundOption } from './foreground.js';
 import { ensureWritableFolder } from './output.js';
@@ -99,7 +100,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
       ignoreIndex: loader instanceof SlideLoader ? IGNORE_LABEL : undefined,
       modelPath: join(o.out, 'model.pt'),
       device,
-      amp: o.amp ? 'bfloat16' : null,
+      amp: ampFor(o.amp, device, { command: 'patho train', warn: main ? undefined : () => {} }),
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
       schedule: o.schedule,
       group,

@@ -85,7 +85,7 @@ export async function evaluateBinary(
     background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n, ignore);
     sweep?.add(probabilities, binaryMasks, n, ignore);
     boundary?.add(probabilities, binaryMasks, n, batch.shape[2], batch.shape[3]);
-    objects?.add(probabilities, binaryMasks, batch.names, batch.shape[2], batch.shape[3]);
+    objects?.add(probabilities, batch.instances ?? binaryMasks, batch.names, batch.shape[2], batch.shape[3]);
     scores.forEach((row, i) => {
       const entry: EvaluationReport['perImage'][number] = { name: batch.names[i], scores: {} };
       row.forEach((s, t) => (entry.scores[String(thresholds[t])] = { dice: s.dice, iou: s.iou, precision: s.precision, recall: s.recall }));
