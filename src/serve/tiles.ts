@@ -77,6 +77,9 @@ export class TileRefused extends Error {
   }
 }
 
+/** An agreement asked of a ground truth that is not the size of the predicted mask. */
+export class TruthMismatch extends Error {}
+
 /**
  * Where a tile's pixels come from: `cut` returns the level-0 region scaled to
  * width x height; `decodedPixels` is what cutting it decodes.
@@ -195,9 +198,6 @@ function pyramidOf(width: number, height: number): Pyramid {
 export async function pyramidOfFile(path: string, signal?: AbortSignal, overlay?: Overlay): Promise<Pyramid> {
   return inTurn(async () => (await masksOf(path, overlay)).mask.pyramid, signal);
 }
-
-/** An agreement tile asked of a truth that is not the size of the predicted mask. */
-export class TruthMismatch extends Error {}
 
 /** The sources of `path` and, for an agreement overlay, of its truth, which must be the same size. */
 async function masksOf(path: string, overlay?: Overlay): Promise<{ mask: Source; truth: Source | null }> {
