@@ -511,7 +511,7 @@ export const SERVE = defineCommand({
   name: 'serve',
   summary: 'look at images and predicted masks in the browser',
   description:
-    'Serve a local web page that shows the images of a run or prediction folder with the predicted mask as a coloured overlay (opacity, outline or fill), zoom and pan over deep-zoom tiles, and the ground truth beside it when there is one. Only files under DIR are served.',
+    'Serve a local web page that shows the images of a run or prediction folder with the predicted mask as a coloured overlay (opacity, outline or fill), zoom and pan over deep-zoom tiles, and the ground truth beside it when there is one, or both on one image (agreement green, misses blue, false alarms orange). Only files under DIR are served.',
   options: [
     { name: 'port', short: 'p', type: 'int', metavar: 'N', default: 8080, min: 0, max: 65535, help: 'port to listen on; 0 picks a free one' },
     { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'address to bind; 0.0.0.0 shows the folder to the network' },
