@@ -18,6 +18,7 @@ import { loadTrainedNet } from '../infer/trained.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { maskToGeoJson, namedClasses } from '../wsi/geojson.js';
 import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
+import { SlideError } from '../wsi/errors.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { ampFor } from './amp.js';
@@ -102,6 +103,13 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       const slide = openIfSlide(file);
       if (slide) {
         try {
+          if (o.mpp === undefined && o.level === undefined && meta.mpp && !slide.mpp) {
+            throw new SlideError(
+              slide.path,
+              `${slide.path}: the model was trained at ${meta.mpp} um/px, and the slide does not record its microns per pixel; ` +
+                'give the level whose pixels are that size with --level',
+            );
+          }
           let tiles: ProgressBar | null = null;
           const result = await predictSlide(engine, slide, {
             ...window,
