@@ -70,7 +70,8 @@ const foreground = {
   metavar: 'LIST',
   help:
     'mask value(s) that mark foreground (default: the single nonzero value in the masks; 0 makes the membrane of the EM masks the foreground), ' +
-    'or value:name pairs, a class per name, e.g. 1:gland,2:tumour: the names go into the checkpoint and the GeoJSON of predictions',
+    'or value:name pairs, a class per name, e.g. 1:gland,2:tumour: the names go into the checkpoint and the GeoJSON of predictions; ' +
+    'instances: masks that number their objects 1, 2, 3, ... (GlaS, MoNuSeg): all nonzero values foreground, each value one object for the object metrics',
 } as const;
 
 const thresholds = {
@@ -427,7 +428,7 @@ export const PREDICT = defineCommand({
     { name: 'blend', type: 'string', choices: ['gaussian', 'cosine', 'constant'], default: 'gaussian', help: 'weighting of overlapping tiles' },
     { name: 'tta', type: 'boolean', help: 'test-time augmentation: average over the 8 flips and rotations (8x slower)' },
     { name: 'level', type: 'int', metavar: 'L', min: 0, help: 'slides: pyramid level to predict at (default 0, full resolution)' },
-    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'slides: predict at the level nearest X microns per pixel' },
+    { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: "slides: predict at X microns per pixel, area-averaged from the nearest finer level as training patches are (default: the model's mpp when it was trained on slides at one)" },
     {
       name: 'format',
       type: 'list',
@@ -537,7 +538,7 @@ export const SERVE = defineCommand({
   name: 'serve',
   summary: 'look at images and predicted masks in the browser',
   description:
-    'Serve a local web page that shows the images of a run or prediction folder with the predicted mask as a coloured overlay (opacity, outline or fill), zoom and pan over deep-zoom tiles, and the ground truth beside it when there is one. Only files under DIR are served.',
+    'Serve a local web page that shows the images of a run or prediction folder with the predicted mask as a coloured overlay (opacity, outline or fill), zoom and pan over deep-zoom tiles, and the ground truth beside it when there is one, or both on one image (agreement green, misses blue, false alarms orange). Only files under DIR are served.',
   options: [
     { name: 'port', short: 'p', type: 'int', metavar: 'N', default: 8080, min: 0, max: 65535, help: 'port to listen on; 0 picks a free one' },
     { name: 'host', type: 'string', metavar: 'ADDR', default: '127.0.0.1', help: 'address to bind; 0.0.0.0 shows the folder to the network' },

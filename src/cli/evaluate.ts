@@ -3,14 +3,13 @@
  * images and masks, and the object-level scores of GlaS or ISBI 2012.
  */
 import { existsSync } from 'node:fs';
-import { decodeImageFile } from '../data/decode.js';
 import { DataLoader } from '../data/loader.js';
-import { toLabelMask } from '../data/masks.js';
 import type { GlasReport } from '../metrics/objects.js';
 import type { IsbiReport } from '../metrics/rand.js';
-import { objectMetricKind, type ObjectMetricKind } from '../metrics/structures.js';
+import type { ObjectMetricKind } from '../metrics/structures.js';
 import { EnsembleNet, loadEnsemble } from '../infer/ensemble.js';
-import { evaluateBinary, type EvaluationReport } from '../train/evaluate.js';
+import { evaluateBinary, objectMetricsOfFolder, withInstanceLabels, type EvaluationReport } from '../train/evaluate.js';
+import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type EvalOptions } from './commands.js';
 import { foregroundOption } from './foreground.js';
@@ -48,11 +47,11 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     await loader.open();
     const sizes = new Set(loader.dataset.entries.map((e) => `${e.width}x${e.height}`));
     const batches = sizes.size === 1 && o.batchSize > 1 ? rebatch(loader, o.batchSize, o) : loader.epochBatches(0);
-    const report = await evaluateBinary(net, batches, {
+    const report = await evaluateBinary(net, foreground === 'instances' ? withInstanceLabels(batches, loader) : batches, {
       // the threshold masks are cut at first: the boundary errors are counted at it
       thresholds: [...new Set([threshold, ...o.thresholds])],
       device,
-      amp: o.amp ? 'bfloat16' : null,
+      amp: ampFor(o.amp, device, { command: 'patho eval' }),
       sweep: o.sweep,
       boundary: true,
       objects: await objectMetricsFor(o.objectMetrics, loader),
@@ -67,14 +66,10 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
   }
 }
 
-/** The object metrics `--object-metrics` asks for; auto looks at the first mask (all masks of a folder are one kind). */
+/** The object metrics `--object-metrics` asks for; auto decides from the folder's masks. */
 async function objectMetricsFor(choice: EvalOptions['objectMetrics'], loader: DataLoader): Promise<ObjectMetricKind | undefined> {
   if (choice === 'none') return undefined;
-  if (choice !== 'auto') return choice;
-  const first = loader.dataset.entries[0];
-  if (!first) return undefined;
-  const mask = toLabelMask(await decodeImageFile(first.maskPath), loader.foreground ?? undefined);
-  return objectMetricKind(mask.data, mask.width, mask.height);
+  return choice === 'auto' ? objectMetricsOfFolder(loader) : choice;
 }
 
 /** Same-size images: a loader with the requested batch size. */

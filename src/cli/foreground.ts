@@ -2,7 +2,8 @@
  * `--foreground`: which mask values are foreground, as values (one class) or
  * as value:name pairs, a class per distinct name in the order given
  * (`1:gland,2:tumour`, or `1:gland,3:gland,2:tumour` for two values of one
- * class). Names travel with the model into its outputs. Addon-free.
+ * class), or `instances` for masks that number their objects. Names travel
+ * with the model into its outputs. Addon-free.
  */
 import type { ForegroundSpec } from '../data/masks.js';
 import { UsageError } from './args.js';
@@ -11,7 +12,9 @@ import { UsageError } from './args.js';
 export function foregroundOption(items: readonly string[] | undefined, program: string): { spec: ForegroundSpec | undefined; names: string[] | null } {
   if (items === undefined) return { spec: undefined, names: null };
   const fail = (why: string) =>
-    new UsageError(`--foreground ${items.join(',')}: ${why}; give mask values (1, or 1,2 for one class) or value:name pairs (1:gland,2:tumour)`, program);
+    new UsageError(`--foreground ${items.join(',')}: ${why}; give mask values (1, or 1,2 for one class), value:name pairs (1:gland,2:tumour) or instances`, program);
+  // an instance mask: every nonzero value foreground, each value one object
+  if (items.length === 1 && items[0] === 'instances') return { spec: 'instances', names: null };
   const value = (text: string) => {
     if (!/^\d+$/.test(text) || Number(text) > 65535) throw fail(`'${text}' is not a mask value (0 to 65535)`);
     return Number(text);

@@ -17,8 +17,10 @@ import { ensembleEngine, loadEnsemble, type EnsembleMember } from '../infer/ense
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { maskToGeoJson, namedClasses } from '../wsi/geojson.js';
 import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
+import { SlideError } from '../wsi/errors.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
+import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type PredictOptions } from './commands.js';
 import { modelOption } from './models.js';
@@ -108,6 +110,13 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       const slide = openIfSlide(file);
       if (slide) {
         try {
+          if (o.mpp === undefined && o.level === undefined && meta.mpp && !slide.mpp) {
+            throw new SlideError(
+              slide.path,
+              `${slide.path}: the model was trained at ${meta.mpp} um/px, and the slide does not record its microns per pixel; ` +
+                'give the level whose pixels are that size with --level',
+            );
+          }
           let tiles: ProgressBar | null = null;
           const result = await predictSlide(engine, slide, {
             ...window,
@@ -115,8 +124,9 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             outDir: o.out,
             name,
             level: o.level,
-            // a model trained on slides at an mpp predicts at the level nearest it, unless told otherwise
+            // a model trained on slides at an mpp predicts at that mpp, resampled as its patches were, unless told otherwise
             mpp: o.mpp ?? (o.level === undefined ? meta.mpp ?? undefined : undefined),
+            onWarning: (message) => process.stderr.write(`${rank}warning: ${message}\n`),
             classes: meta.classes ?? null,
             objectType: o.objects as 'annotation' | 'detection',
             simplify: o.simplify,
@@ -131,9 +141,12 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             onProgress: (done) => tiles?.update(done),
           });
           (tiles as ProgressBar | null)?.done();
-          const mpp = result.mpp ? `, ${result.mpp.toFixed(3)} um/px` : '';
+          const um = (mpp: number | null) => (mpp ? `${mpp.toFixed(3)} um/px` : '');
+          const at = result.resampled
+            ? `level ${result.level} (${um(result.levelMpp)}) resampled to ${um(result.mpp)} (${result.width}x${result.height})`
+            : `level ${result.level} (${result.width}x${result.height}${result.mpp ? ', ' + um(result.mpp) : ''})`;
           process.stdout.write(
-            `${rank}${file}: level ${result.level} (${result.width}x${result.height}${mpp}), ${result.tiles - result.skippedTiles} of ` +
+            `${rank}${file}: ${at}, ${result.tiles - result.skippedTiles} of ` +
               `${result.tiles} tiles with tissue, ${result.regions} regions -> ${result.files.join(', ')}\n`,
           );
           if (o.verbose) process.stdout.write(`${rank}${file}: ${describePipeline(result.pipeline)}\n`);
@@ -179,9 +192,12 @@ function chooseEngine(o: PredictOptions, device: string, bf16: boolean): 'libtor
  * (the verdict is printed, per model of an ensemble).
  */
 async function wantBfloat16(o: PredictOptions, device: string, members: EnsembleMember[], window: SlidingWindowOptions, rank: string): Promise<boolean> {
-  // a CPU without bfloat16 arithmetic would emulate it, slower than float32: --amp is a no-op there
+  if (o.amp || o.precision === 'bf16') {
+    const option = o.amp ? '--amp' : '--precision bf16';
+    return ampFor(true, device, { command: 'patho predict', option }) !== null;
+  }
+  // a CPU without bfloat16 arithmetic would emulate it, slower than float32: auto checks nothing there
   if (device === 'cpu' && !cpuHasFastBfloat16()) return false;
-  if (o.amp || o.precision === 'bf16') return true;
   if (o.precision === 'fp32' || device !== 'cpu') return false;
   for (const { net, meta, path } of members) {
     const v = await checkBfloat16(net, meta, window);

@@ -19,6 +19,7 @@ import { SlideLoader } from '../wsi/loader.js';
 import { foldFolder } from '../infer/ensemble.js';
 import { UsageError } from './args.js';
 import { TRAIN, type TrainOptions } from './commands.js';
+import { ampFor } from './amp.js';
 import { withConfig } from './config.js';
 import { checkFoldOptions, sharedNormalization, trainAllFolds } from './folds.js';
 import { foregroundOption } from './foreground.js';
@@ -113,7 +114,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
       ignoreIndex: loader instanceof SlideLoader ? IGNORE_LABEL : undefined,
       modelPath: join(o.out, 'model.pt'),
       device,
-      amp: o.amp ? 'bfloat16' : null,
+      amp: ampFor(o.amp, device, { command: 'patho train', warn: main ? undefined : () => {} }),
       memoryFormat: o.channelsLast ? 'channelsLast' : 'contiguous',
       schedule: o.schedule,
       group,

@@ -11,13 +11,16 @@ import type { RawImage } from './raw.js';
 /**
  * Which mask values are foreground: one value, a list of values (all class 1),
  * or a value-to-class map for several classes (unmapped 0 is background).
+ * 'instances': an instance mask (GlaS's and MoNuSeg's originals), where every
+ * nonzero value is foreground and each distinct value is one object, so that
+ * the object metrics keep touching objects apart.
  * Left out: 0 is background and any single other value is foreground.
  */
-export type ForegroundSpec = number | number[] | Record<number, number>;
+export type ForegroundSpec = number | number[] | Record<number, number> | 'instances';
 
 /** Number of classes (background included) that `foreground` describes. */
 export function classCount(foreground: ForegroundSpec | undefined): number {
-  if (foreground === undefined || typeof foreground === 'number' || Array.isArray(foreground)) return 2;
+  if (foreground === undefined || foreground === 'instances' || typeof foreground === 'number' || Array.isArray(foreground)) return 2;
   return 1 + Math.max(0, ...Object.values(foreground));
 }
 
@@ -32,6 +35,14 @@ export function toLabelMask(raw: RawImage, foreground?: ForegroundSpec): LabelMa
   const data = new Uint8Array(values.length);
   for (let i = 0; i < values.length; i++) data[i] = lut[values[i]];
   return { width: raw.width, height: raw.height, data };
+}
+
+/**
+ * The object labels of an instance mask: each distinct nonzero value one
+ * object (0 background), as the file stores them.
+ */
+export function instanceLabels(raw: RawImage): Uint8Array | Uint16Array {
+  return grayValues(raw);
 }
 
 /** The single channel of a mask; an RGB mask is accepted only when it is gray. */
@@ -62,13 +73,13 @@ function lookupTable(seen: number[], maxValue: number, foreground: ForegroundSpe
   const lut = new Uint8Array(maxValue + 1);
   const known = new Uint8Array(maxValue + 1);
   known[0] = 1;
-  if (foreground === undefined) {
+  if (foreground === undefined || foreground === 'instances') {
     const nonzero = seen.filter((v) => v !== 0);
-    if (nonzero.length > 1) {
+    if (nonzero.length > 1 && foreground === undefined) {
       throw new Error(
         `mask values not understood: ${describe(seen)}; by default 0 is background and a single other ` +
           'value is foreground: say which values are foreground with the foreground option ' +
-          '(a value, a list, or a value-to-class map)' +
+          "(a value, a list, a value-to-class map, or 'instances' for masks that number their objects 1, 2, 3, ...)" +
           (seen.length > 8 ? ' (many values often mean a lossy JPEG mask: store masks as PNG)' : ''),
       );
     }

@@ -37,4 +37,10 @@ export interface HostBatch {
   masks: Uint8Array;
   /** [N, C, H, W] */
   shape: [number, number, number, number];
+  /**
+   * The true objects, where the masks number them (--foreground instances):
+   * each distinct nonzero value one object; the object metrics use these
+   * instead of the masks' connected components, which merge touching objects.
+   */
+  instances?: Uint8Array | Uint16Array;
 }

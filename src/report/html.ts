@@ -8,7 +8,8 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { reportScript, scientificLabel } from './page.js';
-import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, type ExamplePanels } from './panels.js';
+import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, cssColour } from './palette.js';
+import type { ExamplePanels } from './panels.js';
 import type { EvaluationReport } from '../train/evaluate.js';
 import type { ValidationResult } from './validation.js';
 
@@ -195,10 +196,6 @@ function numberCell(value: number): string {
 /** JSON that can sit inside a script element: `<` is escaped so `</script>` cannot end it early. */
 function jsonBlock(value: unknown): string {
   return JSON.stringify(value).replace(/</g, '\\u003c');
-}
-
-function cssColour([r, g, b]: readonly number[]): string {
-  return `rgb(${r}, ${g}, ${b})`;
 }
 
 function escape(text: string): string {

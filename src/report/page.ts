@@ -106,7 +106,9 @@ export function reportScript(rateLabel: (value: number) => string): void {
     lr: number;
     imagesPerSecond: number;
     dataWait: number;
+    objects?: Record<string, number | null>;
   };
+  const OBJECT_SCORE_LABELS = { f1: 'GlaS object F1', objectDice: 'GlaS object Dice', vRand: 'ISBI V_rand', vInfo: 'ISBI V_info' };
   const log = (json<(Epoch & { event?: string })[]>('run-log') ?? []).filter((r) => r.event === 'epoch');
   const epochs = log.map((r) => r.epoch);
   chart('chart-loss', 'epoch', epochs, [
@@ -120,6 +122,10 @@ export function reportScript(rateLabel: (value: number) => string): void {
     ...thresholds.map((t) => ({ label: `Dice@${t}`, values: log.map((r) => r.dice[t] ?? null) })),
     ...thresholds.map((t) => ({ label: `IoU@${t}`, values: log.map((r) => r.iou[t] ?? null), dash: true })),
     ...Object.keys(validated[0]?.backgroundDice ?? {}).map((t) => ({ label: `background Dice@${t}`, values: log.map((r) => r.backgroundDice[t] ?? null) })),
+    // the field's object scores, where the validation scored them (GlaS or ISBI 2012)
+    ...(['f1', 'objectDice', 'vRand', 'vInfo'] as const)
+      .filter((key) => validated.some((r) => r.objects && key in r.objects))
+      .map((key) => ({ label: OBJECT_SCORE_LABELS[key], values: log.map((r) => (r.objects as Record<string, number> | undefined)?.[key] ?? null), dash: true })),
   ], { y: 'score' });
   chart('chart-lr', 'epoch', epochs, [{ label: 'learning rate', values: log.map((r) => r.lr) }], { y: { label: 'learning rate', format: rateLabel } });
   chart('chart-throughput', 'epoch', epochs, [

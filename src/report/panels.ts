@@ -6,18 +6,13 @@
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { outline } from '../infer/outputs.js';
+import { AGREEMENT, AGREEMENT_COLOUR, FALSE_ALARM, FALSE_ALARM_COLOUR, MISS, MISS_COLOUR, compareMasks } from './palette.js';
 import type { ValidationFiles } from './validation.js';
 
 /**
- * Colours of the comparison, chosen to stand out on H&E (pink eosin, purple
- * haematoxylin) and on grey EM alike: no magenta or purple, which eosin and
- * haematoxylin already are. Misses and false alarms are tinted (the tissue
- * shows through), agreement is outlined.
+ * Weight of the tint colour over the image's pixel: misses and false alarms
+ * are tinted (the tissue shows through), agreement is outlined.
  */
-export const AGREEMENT_COLOUR = [0, 220, 0] as const;
-export const MISS_COLOUR = [0, 200, 255] as const;
-export const FALSE_ALARM_COLOUR = [255, 128, 0] as const;
-/** Weight of the tint colour over the image's pixel. */
 export const TINT = 0.6;
 
 /** The two pictures of one example. */
@@ -63,15 +58,15 @@ export async function renderPanels(runDir: string, files: ValidationFiles, size 
  */
 export function comparePixels(rgb: Uint8Array, truth: Uint8Array, predicted: Uint8Array, width: number, height: number): Buffer {
   const out = Buffer.from(rgb);
-  const agreement = Uint8Array.from(truth, (t, i) => t & predicted[i]);
-  const edge = outline(agreement, width, height);
+  const comparison = compareMasks(truth, predicted);
+  const edge = outline(Uint8Array.from(comparison, (v) => (v === AGREEMENT ? 1 : 0)), width, height);
   const tint = (i: number, colour: readonly number[]) => {
     for (let c = 0; c < 3; c++) out[i * 3 + c] = Math.round((1 - TINT) * rgb[i * 3 + c] + TINT * colour[c]);
   };
-  for (let i = 0; i < truth.length; i++) {
+  for (let i = 0; i < comparison.length; i++) {
     if (edge[i]) out.set(AGREEMENT_COLOUR, i * 3);
-    else if (truth[i] && !predicted[i]) tint(i, MISS_COLOUR);
-    else if (predicted[i] && !truth[i]) tint(i, FALSE_ALARM_COLOUR);
+    else if (comparison[i] === MISS) tint(i, MISS_COLOUR);
+    else if (comparison[i] === FALSE_ALARM) tint(i, FALSE_ALARM_COLOUR);
   }
   return out;
 }

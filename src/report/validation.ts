@@ -7,7 +7,7 @@
 import { copyFile, mkdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { decodeImageFile } from '../data/decode.js';
-import { toLabelMask, type ForegroundSpec } from '../data/masks.js';
+import { instanceLabels, toLabelMask, type ForegroundSpec } from '../data/masks.js';
 import type { HostBatch } from '../data/types.js';
 import { readImageForInference } from '../infer/image.js';
 import { writeMaskPng, writeProbabilityPng } from '../infer/outputs.js';
@@ -92,11 +92,14 @@ export async function scoreValidation(net: UNet, meta: CheckpointMeta, runDir: s
   async function* batches(): AsyncGenerator<HostBatch> {
     for (const pair of options.pairs) {
       const { image } = await readImageForInference(pair.image, meta.normalization);
-      const truth = toLabelMask(await decodeImageFile(pair.mask), options.foreground ?? undefined);
+      const raw = await decodeImageFile(pair.mask);
+      const truth = toLabelMask(raw, options.foreground ?? undefined);
       if (truth.width !== image.width || truth.height !== image.height) {
         throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${image.width}x${image.height}`);
       }
-      yield { names: [pair.name], images: image.data, masks: truth.data, shape: [1, image.channels, image.height, image.width] };
+      // an instance mask's objects are scored as numbered, touching or not
+      const instances = options.foreground === 'instances' ? instanceLabels(raw) : undefined;
+      yield { names: [pair.name], images: image.data, masks: truth.data, shape: [1, image.channels, image.height, image.width], instances };
       // evaluateBinary asks for the next batch only after scoring this one
       files.push(await writeFiles(runDir, pair, truth.data, probabilities!, image.width, image.height, threshold));
     }

@@ -2,10 +2,13 @@
  * The viewer page of `patho serve`: a list of the folder's images, and for the
  * selected one an OpenSeadragon view of the image with the predicted mask as
  * an overlay, beside the same view with the ground truth when there is one;
- * the two views pan and zoom together. The script is inlined as
+ * the two views pan and zoom together. Where there is a ground truth, the
+ * "agreement" view shows both on one image instead (agreement, misses and
+ * false alarms in the palette's colours). The script is inlined as
  * `(${viewerScript})()`, so it uses nothing but the DOM, `OpenSeadragon` and
  * the server's /api/items.
  */
+import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, cssColour } from '../report/palette.js';
 
 /** The few OpenSeadragon calls the viewer makes. */
 interface TiledImage {
@@ -14,7 +17,7 @@ interface TiledImage {
 interface Viewer {
   open(sources: object[]): void;
   addTiledImage(options: object): void;
-  addHandler(event: string, handler: () => void): void;
+  addHandler(event: string, handler: (event: { message?: string }) => void): void;
   addOnceHandler(event: string, handler: () => void): void;
   getFullyLoaded(): boolean;
   forceRedraw(): void;
@@ -47,6 +50,8 @@ export function viewerPage(title: string): string {
 <label><input type="checkbox" id="overlay" checked> overlay</label>
 <label>opacity <input type="range" id="opacity" min="0" max="100" value="50"></label>
 <label>draw <select id="style"><option value="fill">filled</option><option value="outline">outline</option></select></label>
+<label>ground truth <select id="compare" disabled><option value="side-by-side">side by side</option><option value="agreement">agreement, on one image</option></select></label>
+<span id="legend" hidden><span class="agreement">agreement</span> <span class="miss">missed</span> <span class="false-alarm">false alarm</span></span>
 <span id="status" role="status">loading</span>
 </form>
 <div id="views">
@@ -68,6 +73,7 @@ export function viewerScript(): void {
   const overlay = $<HTMLInputElement>('overlay');
   const opacity = $<HTMLInputElement>('opacity');
   const style = $<HTMLSelectElement>('style');
+  const compare = $<HTMLSelectElement>('compare');
   const status = $<HTMLElement>('status');
   const viewer = (id: string) =>
     OpenSeadragon({
@@ -82,6 +88,8 @@ export function viewerScript(): void {
     });
   const views = { prediction: viewer('view-prediction'), truth: viewer('view-truth') };
   let current: Item | null = null;
+  // an overlay the server will not draw (a truth of another size) is said, not left loading
+  let failure = '';
   // Showing or hiding the ground truth resizes the views, and OpenSeadragon
   // meets a resize by scaling the zoom it had, which no longer fits the image.
   // So a view is fitted again once it is open and has taken its new size.
@@ -102,24 +110,32 @@ export function viewerScript(): void {
 
   const dzi = (path: string, query: string) => `/dzi/${path.split('/').map(encodeURIComponent).join('/')}.dzi${query}`;
   const shownOpacity = () => (overlay.checked ? Number(opacity.value) / 100 : 0);
-  const overlaySource = (path: string, colour: string) => ({
-    tileSource: dzi(path, `?style=${style.value}&colour=${colour}`),
+  // a mask in its colour, or (`truth` given) the mask compared with the ground truth
+  const overlaySource = (path: string, colour: string, truth?: string) => ({
+    tileSource: dzi(path, `?style=${style.value}&` + (truth ? `overlay=agreement&truth=${encodeURIComponent(truth)}` : `colour=${colour}`)),
     opacity: shownOpacity(),
     x: 0,
     y: 0,
     width: 1,
   });
+  // the prediction view's overlay: the agreement where asked and possible, else the prediction alone
+  const predictionSource = (item: Item & { mask: string }) =>
+    overlaySource(item.mask, 'prediction', compare.value === 'agreement' ? item.truth : undefined);
 
   const open = (item: Item) => {
     current = item;
     for (const li of Array.from(document.querySelectorAll('#items li'))) li.classList.toggle('current', li.getAttribute('data-id') === item.id);
     status.textContent = 'loading';
-    $<HTMLElement>('prediction-title').textContent = item.mask ? `prediction: ${item.name}` : `${item.name} (no mask)`;
+    failure = '';
+    compare.disabled = !(item.mask && item.truth);
+    const agreement = !compare.disabled && compare.value === 'agreement';
+    $<HTMLElement>('legend').hidden = !agreement;
+    $<HTMLElement>('prediction-title').textContent = !item.mask ? `${item.name} (no mask)` : agreement ? `prediction and ground truth: ${item.name}` : `prediction: ${item.name}`;
     // OpenSeadragon keeps what it is given, so each view gets its own objects
     const base = () => ({ tileSource: dzi(item.image, '?style=image'), x: 0, y: 0, width: 1 });
-    $<HTMLElement>('truth-pane').hidden = !item.truth;
-    openFitted(views.prediction, 'view-prediction', item.mask ? [base(), overlaySource(item.mask, 'prediction')] : [base()]);
-    if (item.truth) openFitted(views.truth, 'view-truth', [base(), overlaySource(item.truth, 'truth')]);
+    $<HTMLElement>('truth-pane').hidden = !item.truth || agreement;
+    openFitted(views.prediction, 'view-prediction', item.mask ? [base(), predictionSource({ ...item, mask: item.mask })] : [base()]);
+    if (item.truth && !agreement) openFitted(views.truth, 'view-truth', [base(), overlaySource(item.truth, 'truth')]);
   };
 
   // item 0 of a view is the image, item 1 its overlay
@@ -131,8 +147,12 @@ export function viewerScript(): void {
   style.addEventListener('change', () => {
     if (!current) return;
     const { mask, truth } = current;
-    if (mask) views.prediction.addTiledImage({ ...overlaySource(mask, 'prediction'), index: 1, replace: true });
-    if (truth) views.truth.addTiledImage({ ...overlaySource(truth, 'truth'), index: 1, replace: true });
+    if (mask) views.prediction.addTiledImage({ ...predictionSource({ ...current, mask }), index: 1, replace: true });
+    if (truth && !$<HTMLElement>('truth-pane').hidden) views.truth.addTiledImage({ ...overlaySource(truth, 'truth'), index: 1, replace: true });
+  });
+  // one view or two: the item opens again with its views fitted to their new size
+  compare.addEventListener('change', () => {
+    if (current) open(current);
   });
 
   // the other view follows the one under the pointer (the one being moved)
@@ -153,9 +173,13 @@ export function viewerScript(): void {
 
   const updateStatus = () => {
     const loaded = views.prediction.getFullyLoaded() && ($<HTMLElement>('truth-pane').hidden || views.truth.getFullyLoaded());
-    status.textContent = loaded ? 'ready' : 'loading';
+    status.textContent = failure || (loaded ? 'ready' : 'loading');
   };
   for (const view of [views.prediction, views.truth]) {
+    view.addHandler('add-item-failed', (event) => {
+      failure = `cannot draw the overlay: ${event.message}`;
+      updateStatus();
+    });
     view.world.addHandler('add-item', () => setTimeout(updateStatus));
     view.addHandler('fully-loaded-change', updateStatus);
     view.addHandler('animation-finish', updateStatus);
@@ -209,10 +233,15 @@ nav li.current { background: #dde8ff; font-weight: 600; }
 nav h2 { font-size: 1em; margin: 1em 0 0.3em; }
 #models li { cursor: default; }
 main { flex: 1; display: flex; flex-direction: column; min-width: 0; }
-#controls { display: flex; gap: 1.5em; align-items: center; padding: 0.5em 1em; border-bottom: 1px solid #ccc; }
+#controls { display: flex; gap: 0.5em 1.5em; align-items: center; padding: 0.5em 1em; border-bottom: 1px solid #ccc; flex-wrap: wrap; }
+#controls label, #legend span { white-space: nowrap; }
 #status { margin-left: auto; color: #666; }
 #views { flex: 1; display: flex; min-height: 0; }
 #views section { flex: 1; display: flex; flex-direction: column; min-width: 0; }
 #views h2 { font-size: 1em; margin: 0.3em 1em; }
 .view { flex: 1; background: #111; }
+#legend span { padding: 0 4px; font-weight: 600; }
+#legend .agreement { background: ${cssColour(AGREEMENT_COLOUR)}; }
+#legend .miss { background: ${cssColour(MISS_COLOUR)}; }
+#legend .false-alarm { background: ${cssColour(FALSE_ALARM_COLOUR)}; }
 `;

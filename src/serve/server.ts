@@ -7,7 +7,8 @@
  *   GET /                                   the viewer page
  *   GET /api/items                          the folder's items (JSON)
  *   GET /dzi/PATH.dzi                       Deep Zoom descriptor of PATH
- *   GET /dzi/PATH_files/L/C_R.jpg|png       a tile (?style=image|fill|outline&colour=prediction|truth)
+ *   GET /dzi/PATH_files/L/C_R.jpg|png       a tile (?style=image|fill|outline&colour=prediction|truth,
+ *                                           or &overlay=agreement&truth=TRUTH: PATH compared with TRUTH)
  *   GET /files/PATH                         PATH itself
  *   GET /vendor/openseadragon/FILE          OpenSeadragon
  *   GET /browser/...                        a run's model in the browser (browser.ts)
@@ -22,7 +23,7 @@ import { findItems } from './catalog.js';
 import { viewerPage } from './page.js';
 import { resolveInside } from './paths.js';
 import { send, sendFile, TYPES } from './respond.js';
-import { dziDescriptor, OVERLAY_COLOURS, pyramidOfFile, renderTile, TileRefused, type OverlayColour, type TileStyle } from './tiles.js';
+import { dziDescriptor, OVERLAY_COLOURS, pyramidOfFile, renderTile, TileRefused, TruthMismatch, type Overlay, type OverlayColour, type TileStyle } from './tiles.js';
 
 /** Options of `startServer`. */
 export interface ServerOptions {
@@ -114,11 +115,9 @@ async function sendResolved(response: ServerResponse, root: string, encoded: str
 }
 
 async function sendDeepZoom(response: ServerResponse, root: string, encoded: string, query: URLSearchParams): Promise<void> {
-  const style = (query.get('style') ?? 'image') as TileStyle;
-  const colour = (query.get('colour') ?? 'prediction') as OverlayColour;
-  if (!['image', 'fill', 'outline'].includes(style) || !Object.hasOwn(OVERLAY_COLOURS, colour)) {
-    return send(response, 400, 'text/plain; charset=utf-8', 'style must be image, fill or outline; colour prediction or truth\n');
-  }
+  const asked = await tileQuery(root, query);
+  if ('status' in asked) return send(response, asked.status, 'text/plain; charset=utf-8', `${asked.reason}\n`);
+  const { style, overlay } = asked;
   const tile = /^(.+)_files\/(\d+)\/(\d+)_(\d+)\.(jpg|png)$/.exec(encoded);
   const descriptor = /^(.+)\.dzi$/.exec(encoded);
   if (!tile && !descriptor) return send(response, 404, 'text/plain; charset=utf-8', 'not a Deep Zoom path\n');
@@ -129,18 +128,50 @@ async function sendDeepZoom(response: ServerResponse, root: string, encoded: str
   const gone = new AbortController();
   response.once('close', () => gone.abort());
   if (descriptor) {
-    const pyramid = await pyramidOfFile(resolved.path, gone.signal);
+    const pyramid = await pyramidOfFile(resolved.path, gone.signal, overlay);
     return send(response, 200, 'application/xml', dziDescriptor(pyramid, style === 'image' ? 'jpg' : 'png'));
   }
   const [level, column, row] = [tile![2], tile![3], tile![4]].map(Number);
-  const bytes = await renderTile(resolved.path, level, column, row, style, colour, gone.signal);
+  const bytes = await renderTile(resolved.path, level, column, row, style, overlay, gone.signal);
   if (!bytes) return send(response, 404, 'text/plain; charset=utf-8', 'no such tile\n');
   return send(response, 200, style === 'image' ? 'image/jpeg' : 'image/png', bytes);
+}
+
+const TILE_STYLES: readonly TileStyle[] = ['image', 'fill', 'outline'];
+const OVERLAYS = ['mask', 'agreement'] as const;
+
+/**
+ * The drawing a Deep Zoom request asks for: ?style=image|fill|outline, and for
+ * a mask ?colour=prediction|truth, or ?overlay=agreement&truth=PATH to compare
+ * it with the ground truth at PATH (under the served folder). A bad value is
+ * a refusal that names its parameter.
+ */
+async function tileQuery(root: string, query: URLSearchParams): Promise<{ style: TileStyle; overlay: Overlay } | { status: 400 | 404; reason: string }> {
+  const bad = (parameter: string, allowed: readonly string[]) => ({
+    status: 400 as const,
+    reason: `${parameter} must be ${allowed.slice(0, -1).join(', ')} or ${allowed.at(-1)}, not ${JSON.stringify(query.get(parameter)!.slice(0, 100))}`,
+  });
+  const style = (query.get('style') ?? 'image') as TileStyle;
+  if (!TILE_STYLES.includes(style)) return bad('style', TILE_STYLES);
+  const colour = (query.get('colour') ?? 'prediction') as OverlayColour;
+  if (!Object.hasOwn(OVERLAY_COLOURS, colour)) return bad('colour', Object.keys(OVERLAY_COLOURS));
+  const mode = query.get('overlay') ?? 'mask';
+  if (!(OVERLAYS as readonly string[]).includes(mode)) return bad('overlay', OVERLAYS);
+  if (mode === 'mask') return { style, overlay: { colour } };
+  const truth = query.get('truth');
+  if (!truth) return { status: 400, reason: 'overlay=agreement needs truth=PATH, the ground-truth mask to compare with' };
+  if (style === 'image') return { status: 400, reason: 'overlay=agreement draws masks: style must be fill or outline' };
+  // the query is decoded already; resolveInside decodes once more, so the path is encoded again
+  const resolved = await resolveInside(root, truth.split('/').map(encodeURIComponent).join('/'));
+  if (!resolved.ok) return { status: resolved.status, reason: `truth: ${resolved.reason}` };
+  if (!(await stat(resolved.path)).isFile()) return { status: 404, reason: 'truth: not a file' };
+  return { style, overlay: { truth: resolved.path } };
 }
 
 /** The answer to a failed request: a refused tile as refused, a file that vanished or may not be read, else our fault. */
 function failure(error: unknown): { status: number; reason: string } {
   if (error instanceof TileRefused) return { status: error.status, reason: error.message };
+  if (error instanceof TruthMismatch) return { status: 400, reason: `truth: ${error.message}` };
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'ENOENT') return { status: 404, reason: 'no such file' };
   if (code === 'EACCES' || code === 'EPERM') return { status: 403, reason: 'the file may not be read' };

@@ -3,13 +3,16 @@
  * images and pyramidal TIFF masks, in the format OpenSeadragon reads: level L is the image scaled by 2^(L - maxLevel), where
  * level maxLevel is full resolution, cut into 256-pixel tiles without overlap.
  * Images are shown as JPEG tiles; masks as PNG tiles with transparency,
- * coloured where the mask is set, either filled or as an outline.
+ * coloured where the mask is set, either filled or as an outline, or a
+ * predicted mask compared with its ground truth in one tile (agreement,
+ * misses and false alarms in the palette's colours).
  */
 import { stat } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { extname } from 'node:path';
 import sharp from 'sharp';
 import { outline } from '../infer/outputs.js';
+import { COMPARISON_COLOURS, PREDICTION_COLOUR, TRUTH_COLOUR, compareMasks, paintLabels } from '../report/palette.js';
 import { SLIDE_EXTENSIONS, Slide, openslideVersion } from '../wsi/slide.js';
 import { Gate } from './gate.js';
 
@@ -19,9 +22,16 @@ export const TILE_SIZE = 256;
 /** How a file is drawn: the picture itself, or a mask filled or outlined in a colour. */
 export type TileStyle = 'image' | 'fill' | 'outline';
 
-/** Overlay colours (RGB): predictions magenta, ground truth green. */
-export const OVERLAY_COLOURS = { prediction: [255, 0, 255], truth: [0, 224, 96] } as const;
+/** Colours of a mask drawn alone, by what it is. */
+export const OVERLAY_COLOURS = { prediction: PREDICTION_COLOUR, truth: TRUTH_COLOUR } as const;
 export type OverlayColour = keyof typeof OVERLAY_COLOURS;
+
+/**
+ * What a mask tile shows: the mask alone in its colour, or (the mask being a
+ * prediction) its agreement with the ground truth at `truth`, a file of the
+ * same size.
+ */
+export type Overlay = { colour: OverlayColour } | { truth: string };
 
 /** Size of a pyramid's full-resolution level and its highest level number. */
 export interface Pyramid {
@@ -66,6 +76,9 @@ export class TileRefused extends Error {
     super(message);
   }
 }
+
+/** An agreement asked of a ground truth that is not the size of the predicted mask. */
+export class TruthMismatch extends Error {}
 
 /**
  * Where a tile's pixels come from: `cut` returns the level-0 region scaled to
@@ -177,11 +190,24 @@ function pyramidOf(width: number, height: number): Pyramid {
 }
 
 /**
- * The pyramid of an image file or slide, opened in turn with the tiles.
+ * The pyramid of an image file or slide, opened in turn with the tiles; for
+ * an agreement overlay, its truth is opened too and must be the same size.
  * @throws TileRefused (503) when too many tiles already wait
+ * @throws TruthMismatch when an agreement's truth is not the size of the mask
  */
-export async function pyramidOfFile(path: string, signal?: AbortSignal): Promise<Pyramid> {
-  return (await inTurn(() => source(path), signal)).pyramid;
+export async function pyramidOfFile(path: string, signal?: AbortSignal, overlay?: Overlay): Promise<Pyramid> {
+  return inTurn(async () => (await masksOf(path, overlay)).mask.pyramid, signal);
+}
+
+/** The sources of `path` and, for an agreement overlay, of its truth, which must be the same size. */
+async function masksOf(path: string, overlay?: Overlay): Promise<{ mask: Source; truth: Source | null }> {
+  const mask = await source(path);
+  const truth = overlay && 'truth' in overlay ? await source(overlay.truth) : null;
+  const [a, b] = [mask.pyramid, truth?.pyramid];
+  if (b && (a.width !== b.width || a.height !== b.height)) {
+    throw new TruthMismatch(`the truth is ${b.width}x${b.height}, the mask ${a.width}x${a.height}; they must be the same size`);
+  }
+  return { mask, truth };
 }
 
 function inTurn<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
@@ -195,8 +221,9 @@ function inTurn<T>(job: () => Promise<T>, signal?: AbortSignal): Promise<T> {
  * otherwise), or null when the tile lies outside the pyramid. Tiles are drawn
  * a few at a time; one whose `signal` aborts while it waits is not drawn.
  *
- * @throws TileRefused when the tile would decode more than MAX_TILE_DECODE_PIXELS,
- * or when too many tiles already wait
+ * @throws TileRefused when the tile would decode more than MAX_TILE_DECODE_PIXELS
+ * (both masks together for an agreement tile), or when too many tiles already wait
+ * @throws TruthMismatch when an agreement's truth is not the size of the mask
  */
 export async function renderTile(
   path: string,
@@ -204,14 +231,15 @@ export async function renderTile(
   column: number,
   row: number,
   style: TileStyle,
-  colour: OverlayColour = 'prediction',
+  overlay: Overlay = { colour: 'prediction' },
   signal?: AbortSignal,
 ): Promise<Buffer | null> {
-  return inTurn(() => drawTile(path, level, column, row, style, colour), signal);
+  return inTurn(() => drawTile(path, level, column, row, style, overlay), signal);
 }
 
-async function drawTile(path: string, level: number, column: number, row: number, style: TileStyle, colour: OverlayColour): Promise<Buffer | null> {
-  const { pyramid, cut: cutRegion, decodedPixels } = await source(path);
+async function drawTile(path: string, level: number, column: number, row: number, style: TileStyle, overlay: Overlay): Promise<Buffer | null> {
+  const { mask, truth } = await masksOf(path, overlay);
+  const { pyramid } = mask;
   if (level > pyramid.maxLevel) return null;
   const scale = 2 ** (pyramid.maxLevel - level);
   const levelWidth = Math.ceil(pyramid.width / scale);
@@ -222,18 +250,20 @@ async function drawTile(path: string, level: number, column: number, row: number
   const left = column * TILE_SIZE * scale;
   const top = row * TILE_SIZE * scale;
   const region = { left, top, width: Math.min(pyramid.width - left, width * scale), height: Math.min(pyramid.height - top, height * scale) };
-  const decoded = decodedPixels(region, width);
+  const decoded = mask.decodedPixels(region, width) + (truth?.decodedPixels(region, width) ?? 0);
   if (decoded > MAX_TILE_DECODE_PIXELS) {
     throw new TileRefused(413, `tile ${level}/${column}_${row} would decode ${decoded} pixels, more than the ${MAX_TILE_DECODE_PIXELS} a tile may; zoom in`);
   }
+  if (style === 'image') return mask.cut(region, width, height, false).removeAlpha().toColourspace('srgb').jpeg({ quality: 90 }).toBuffer();
   // masks are scaled by nearest neighbour, so a tile shows labels that exist, not blends of them
-  const cut = cutRegion(region, width, height, style !== 'image');
-  if (style === 'image') return cut.removeAlpha().toColourspace('srgb').jpeg({ quality: 90 }).toBuffer();
-  const { data } = await cut.toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
-  const labels = Uint8Array.from(data, (v) => (v > 0 ? 1 : 0));
-  const shown = style === 'outline' ? outline(labels, width, height) : labels;
+  const labelsOf = async (from: Source) => {
+    const { data } = await from.cut(region, width, height, true).toColourspace('b-w').raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true });
+    return Uint8Array.from(data, (v) => (v > 0 ? 1 : 0));
+  };
+  const labels = truth ? compareMasks(await labelsOf(truth), await labelsOf(mask)) : await labelsOf(mask);
+  // the outline of a comparison is drawn where its regions meet, in the colour of each side
+  const shown = style === 'outline' ? outline(labels, width, height).map((edge, i) => edge * labels[i]) : labels;
   const rgba = Buffer.alloc(width * height * 4);
-  const [r, g, b] = OVERLAY_COLOURS[colour];
-  for (let i = 0; i < shown.length; i++) if (shown[i]) rgba.set([r, g, b, 255], i * 4);
+  paintLabels(shown, 'colour' in overlay ? [OVERLAY_COLOURS[overlay.colour]] : COMPARISON_COLOURS, rgba);
   return sharp(rgba, { raw: { width, height, channels: 4 } }).png().toBuffer();
 }

@@ -2,7 +2,10 @@
  * Running a network over a loader and scoring it: Dice, IoU, precision and
  * recall at several thresholds, per image and averaged.
  */
+import { decodeImageFile } from '../data/decode.js';
 import { IGNORE_LABEL } from '../data/ignore.js';
+import type { DataLoader } from '../data/loader.js';
+import { instanceLabels, toLabelMask } from '../data/masks.js';
 import { batchToTensors } from '../data/tensors.js';
 import type { HostBatch } from '../data/types.js';
 import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
@@ -10,7 +13,7 @@ import { ThresholdSweep, type SweepResult } from '../metrics/sweep.js';
 import { BoundaryErrorAccumulator, type BoundaryErrors } from '../metrics/boundary.js';
 import { GlasMetricAccumulator, type GlasReport } from '../metrics/objects.js';
 import { IsbiMetricAccumulator, type IsbiReport } from '../metrics/rand.js';
-import type { ObjectMetricKind } from '../metrics/structures.js';
+import { objectMetricKind, type ObjectMetricKind } from '../metrics/structures.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType } from '../tensor/tensor.js';
@@ -85,7 +88,7 @@ export async function evaluateBinary(
     background.add(probabilities.map((p) => 1 - p), binaryMasks.map((v) => 1 - v), n, ignore);
     sweep?.add(probabilities, binaryMasks, n, ignore);
     boundary?.add(probabilities, binaryMasks, n, batch.shape[2], batch.shape[3]);
-    objects?.add(probabilities, binaryMasks, batch.names, batch.shape[2], batch.shape[3]);
+    objects?.add(probabilities, batch.instances ?? binaryMasks, batch.names, batch.shape[2], batch.shape[3]);
     scores.forEach((row, i) => {
       const entry: EvaluationReport['perImage'][number] = { name: batch.names[i], scores: {} };
       row.forEach((s, t) => (entry.scores[String(thresholds[t])] = { dice: s.dice, iou: s.iou, precision: s.precision, recall: s.recall }));
@@ -185,5 +188,38 @@ async function* inferBatches<T>(
     }
   } finally {
     net.train(wasTraining);
+  }
+}
+
+/**
+ * The object metrics that suit a folder's masks: ISBI 2012's when the first
+ * mask's background is a thin network of walls (membranes), else GlaS's. All
+ * masks of a folder are one kind; every rank reads the same first mask, so
+ * all decide alike.
+ */
+export async function objectMetricsOfFolder(loader: DataLoader): Promise<ObjectMetricKind | undefined> {
+  const first = loader.dataset.entries[0];
+  if (!first) return undefined;
+  const mask = toLabelMask(await decodeImageFile(first.maskPath), loader.foreground ?? undefined);
+  return objectMetricKind(mask.data, mask.width, mask.height);
+}
+
+/**
+ * The batches with the object numbers of their mask files attached
+ * (`--foreground instances`), for the object metrics to score objects as
+ * numbered; the loader's own masks are one foreground class.
+ */
+export async function* withInstanceLabels(batches: AsyncIterable<HostBatch>, loader: DataLoader): AsyncGenerator<HostBatch> {
+  const maskPaths = new Map(loader.dataset.entries.map((e) => [e.name, e.maskPath]));
+  for await (const batch of batches) {
+    const plane = batch.shape[2] * batch.shape[3];
+    const instances = new Uint16Array(batch.names.length * plane);
+    for (const [i, name] of batch.names.entries()) {
+      const path = maskPaths.get(name)!;
+      const labels = instanceLabels(await decodeImageFile(path));
+      if (labels.length !== plane) throw new Error(`${path}: ${labels.length} mask values for an image of ${batch.shape[3]}x${batch.shape[2]}`);
+      instances.set(labels, i * plane);
+    }
+    yield { ...batch, instances };
   }
 }

@@ -49,6 +49,7 @@ export function formatEpoch(r: EpochRecord): string {
     (r.valLoss !== null ? `  val_loss ${r.valLoss.toFixed(4)}` : '') +
     (scores ? `  ${scores}` : '') + bg +
     (r.sweep ? `  best threshold ${r.sweep.threshold} (dice ${r.sweep.dice.toFixed(4)})` : '') +
+    (r.objects ? `  ${'f1' in r.objects ? `object F1 ${r.objects.f1.toFixed(4)}` : `V_rand ${r.objects.vRand.toFixed(4)} V_info ${r.objects.vInfo.toFixed(4)}`}` : '') +
     `  lr ${r.lr.toPrecision(3)}  ${r.imagesPerSecond.toFixed(2)} img/s  data wait ${(r.dataWait * 100).toFixed(1)}%` +
     (r.best ? '  (best)' : '')
   );

@@ -23,6 +23,12 @@ export interface EpochRecord {
   backgroundDice: Record<string, number>;
   /** The validation's threshold sweep: its best threshold by mean Dice, and that Dice; null when not swept. */
   sweep: { threshold: number; dice: number } | null;
+  /**
+   * The field's object scores at the first threshold: GlaS's object F1, Dice
+   * and Hausdorff distance, or ISBI 2012's V_rand and V_info; absent when the
+   * validation did not score objects.
+   */
+  objects?: { f1: number; objectDice: number; objectHausdorff: number | null } | { vRand: number; vInfo: number };
   lr: number;
   imagesPerSecond: number;
   /** Share of the epoch spent waiting for the loader. */
@@ -199,6 +205,7 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
         iou: scoresOf(report, 'iou'),
         backgroundDice: report ? Object.fromEntries(Object.entries(report.background).map(([t, s]) => [t, s.dice])) : {},
         sweep: report?.sweep && Number.isFinite(report.sweep.best.threshold) ? { threshold: report.sweep.best.threshold, dice: report.sweep.best.dice } : null,
+        ...objectScoresOf(report),
         lr,
         // the whole job's rate: every rank trains its own share of the batches
         imagesPerSecond: (images * parts.worldSize) / trainSeconds,
@@ -226,6 +233,12 @@ export async function runEpochs(parts: LoopParts, progress: RunProgress, options
   async function interrupted(steps: number): Promise<TrainingInterrupted> {
     await save('last');
     return new TrainingInterrupted(options.signal?.reason, progress.epoch, steps, parts.lastPath);
+  }
+
+  function objectScoresOf(report: EvaluationReport | null): Pick<EpochRecord, 'objects'> {
+    if (report?.glas) return { objects: { f1: report.glas.f1, objectDice: report.glas.objectDice, objectHausdorff: report.glas.objectHausdorff } };
+    if (report?.isbi) return { objects: { vRand: report.isbi.vRand, vInfo: report.isbi.vInfo } };
+    return {};
   }
 
   function scoresOf(report: EvaluationReport | null, score: 'dice' | 'iou'): Record<string, number> {

@@ -35,7 +35,8 @@ import { tidy } from '../tensor/scope.js';
 import type { Device, DType, MemoryFormat, Tensor } from '../tensor/tensor.js';
 import type { DataSource } from './checkpoint.js';
 import { TRAINING_DEFAULTS, type OptimizerName, type ScheduleName } from './defaults.js';
-import { evaluateBinary, evaluateMulticlass, type EvaluationReport } from './evaluate.js';
+import { evaluateBinary, evaluateMulticlass, objectMetricsOfFolder, withInstanceLabels, type EvaluationReport } from './evaluate.js';
+import type { ObjectMetricKind } from '../metrics/structures.js';
 import { progressListener, runLogListener } from './listeners.js';
 import { runEpochs, type EpochRecord, type RunProgress, type TrainingListener } from './loop.js';
 import { GradScaler } from './scaler.js';
@@ -147,6 +148,8 @@ export class Model {
   private data: DataSource | null = null;
   /** Class names (of annotated slides, or of a folder's named mask values) and the slides' training resolution, saved for the outputs of predictions. */
   private named: { classes: { names: string[]; colors: [number, number, number][] }; mpp: number | null } | null = null;
+  /** The object scores each validation adds (decided from the validation folder's masks); none for slides and several classes. */
+  private objectMetrics: ObjectMetricKind | undefined;
   private readonly parts: StepParts;
   private loading: Promise<void> | null;
 
@@ -234,6 +237,9 @@ export class Model {
     await loader.open();
     this.normalization = await loader.stats();
     const validation = options.validation === undefined ? await loader.validation() : options.validation;
+    // the field's object scores at each validation of a folder of binary masks (GlaS's F1 or ISBI's Rand scores)
+    if (validation instanceof DataLoader) await validation.open();
+    this.objectMetrics = validation instanceof DataLoader && this.net.options.classes === 1 ? await objectMetricsOfFolder(validation) : undefined;
     this.data = await describeData(loader, options.validation === undefined && validation instanceof DataLoader ? validation : null);
     const names = loader instanceof SlideLoader ? null : loader.classNames;
     this.named = loader instanceof SlideLoader
@@ -308,13 +314,15 @@ export class Model {
     // a validation DataLoader decodes only this rank's images; other iterables are dealt out after the fact
     const part = ddp ? { rank: ddp.group.rank, worldSize: ddp.group.worldSize } : null;
     const ownLoader = validation instanceof DataLoader || validation instanceof SlideLoader;
-    const batches = !part ? validation : ownLoader ? validation.epochBatches(0, part) : shard(validation, part.rank, part.worldSize);
+    const shared = !part ? validation : ownLoader ? validation.epochBatches(0, part) : shard(validation, part.rank, part.worldSize);
+    // masks that number their objects: scored as numbered
+    const batches = validation instanceof DataLoader && validation.foreground === 'instances' ? withInstanceLabels(shared, validation) : shared;
     const common = {
       device: this.options.device, amp: this.options.amp, loss: this.loss,
       reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
     };
     if (this.net.options.classes > 1) return evaluateMulticlass(this.net, batches, common);
-    const report = await evaluateBinary(this.net, batches, { ...common, thresholds: [...thresholds], sweep: true });
+    const report = await evaluateBinary(this.net, batches, { ...common, thresholds: [...thresholds], sweep: true, objects: this.objectMetrics });
     // the checkpoints written after this validation carry the threshold that suits their weights best
     const best = report.sweep!.best.threshold;
     if (Number.isFinite(best)) this.threshold = best;

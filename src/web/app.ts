@@ -3,8 +3,11 @@
  * shows it in OpenSeadragon, has the worker segment it, fills the progress
  * bar, lays the mask over the image (opacity slider) and offers the mask PNG,
  * the probabilities PNG and the GeoJSON polygons for download. The page says
- * which engine ran (WebGPU or WebAssembly) and how long it took.
+ * which engine ran (WebGPU or WebAssembly) and how long it took. Given the
+ * image's ground-truth mask (a one-class model), it shows the agreement
+ * instead: agreement, misses and false alarms in the palette's colours.
  */
+import { CLASS_COLOURS, COMPARISON_COLOURS, compareMasks, paintLabels, type Rgb } from '../report/palette.js';
 import { grayPng } from './png.js';
 import type { PageConfig } from './page.js';
 import type { RunRequest, WorkerMessage } from './protocol.js';
@@ -51,12 +54,33 @@ opacity.addEventListener('input', () => viewer.world.getItemAt(1)?.setOpacity(sh
 const worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
 let busy = false;
 let urls: string[] = [];
+/** A mask the size of its image: a run's labels, or a ground truth's (0 background). */
+interface Mask {
+  labels: Uint8Array;
+  width: number;
+  height: number;
+}
+/** The last finished run's labels, and the ground truth chosen for its image. */
+let segmented: Mask | null = null;
+let truth: Mask | null = null;
+/** Images chosen so far: a ground truth decoded after the next image was chosen is not that image's. */
+let images = 0;
+const truthInput = $<HTMLInputElement>('truth');
+const truthNote = $<HTMLElement>('truth-note');
 
 function segment(file: File): void {
   if (busy) return;
   busy = true;
   for (const url of urls) URL.revokeObjectURL(url);
   urls = [URL.createObjectURL(file)];
+  // a ground truth belongs to one image: the next one is chosen for this image
+  images++;
+  segmented = null;
+  truth = null;
+  truthInput.value = '';
+  truthInput.disabled = false;
+  truthNote.textContent = '';
+  $<HTMLElement>('legend').hidden = true;
   document.body.dataset.state = 'running';
   $<HTMLElement>('downloads').hidden = true;
   progress.value = 0;
@@ -148,9 +172,8 @@ async function finish(
   link('download-mask', await grayPng(maskPixels, size.width, size.height), `${name}_mask.png`);
   link('download-prob', await grayPng(probability, size.width, size.height), `${name}_prob.png`);
   link('download-geojson', new Blob([geojson], { type: 'application/geo+json' }), `${name}.geojson`);
-  const overlay = await overlayPng(labels, size.width, size.height);
-  urls.push(overlay);
-  viewer.addTiledImage({ tileSource: { type: 'image', url: overlay, buildPyramid: true }, opacity: shownOpacity(), x: 0, y: 0, width: 1, index: 1, replace: viewer.world.getItemCount() > 1 });
+  segmented = { labels, ...size };
+  await showOverlay();
   $<HTMLElement>('downloads').hidden = false;
   const perTile = result.seconds / Math.max(1, result.tiles);
   status.textContent =
@@ -161,23 +184,66 @@ async function finish(
   busy = false;
 }
 
-/** The labels in colour (magenta for a binary mask, one colour per class otherwise), transparent elsewhere. */
-async function overlayPng(labels: Uint8Array, width: number, height: number): Promise<string> {
-  const colours = [[255, 0, 255], [0, 200, 255], [255, 200, 0], [0, 220, 90], [255, 90, 0]];
+/**
+ * Lays the last run's labels over the image: compared with the ground truth
+ * where one of the image's size is given, else in the palette's class colours.
+ */
+async function showOverlay(): Promise<void> {
+  if (!segmented) return;
+  const { labels, width, height } = segmented;
+  const compared = truth !== null && truth.width === width && truth.height === height;
+  if (truth && !compared) truthNote.textContent = `the ground truth is ${truth.width}x${truth.height}, the image ${width}x${height}: not compared`;
+  $<HTMLElement>('legend').hidden = !compared;
+  const overlay = compared ? await overlayPng(compareMasks(truth!.labels, labels), COMPARISON_COLOURS, width, height) : await overlayPng(labels, CLASS_COLOURS, width, height);
+  urls.push(overlay);
+  viewer.addTiledImage({ tileSource: { type: 'image', url: overlay, buildPyramid: true }, opacity: shownOpacity(), x: 0, y: 0, width: 1, index: 1, replace: viewer.world.getItemCount() > 1 });
+}
+
+/** The labels painted in `colours` (see `paintLabels`), transparent elsewhere, as a PNG object URL. */
+async function overlayPng(labels: Uint8Array, colours: readonly Rgb[], width: number, height: number): Promise<string> {
   const canvas = document.createElement('canvas');
   canvas.width = width;
   canvas.height = height;
   const context = canvas.getContext('2d')!;
   const image = context.createImageData(width, height);
-  for (let i = 0; i < labels.length; i++) {
-    if (!labels[i]) continue;
-    const [r, g, b] = colours[(labels[i] - 1) % colours.length];
-    image.data.set([r, g, b, 255], 4 * i);
-  }
+  paintLabels(labels, colours, image.data);
   context.putImageData(image, 0, 0);
   const blob = await new Promise<Blob>((resolve, reject) => canvas.toBlob((b) => (b ? resolve(b) : reject(new Error('cannot encode the overlay'))), 'image/png'));
   return URL.createObjectURL(blob);
 }
+
+/** A ground-truth mask file: any non-zero gray value is foreground, as in `patho serve`'s tiles. */
+async function readTruth(file: File): Promise<Mask> {
+  const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
+  const { width, height } = bitmap;
+  const canvas = document.createElement('canvas');
+  canvas.width = width;
+  canvas.height = height;
+  const context = canvas.getContext('2d')!;
+  context.drawImage(bitmap, 0, 0);
+  bitmap.close();
+  const rgba = context.getImageData(0, 0, width, height).data;
+  const labels = new Uint8Array(width * height);
+  for (let i = 0; i < labels.length; i++) labels[i] = rgba[4 * i] ? 1 : 0;
+  return { labels, width, height };
+}
+
+truthInput.addEventListener('change', () => {
+  const file = truthInput.files?.[0];
+  if (!file) return;
+  truthNote.textContent = '';
+  const image = images;
+  readTruth(file)
+    .then((mask) => {
+      if (image !== images) return;
+      truth = mask;
+      // shown now if the run is over, else when it ends
+      return showOverlay();
+    })
+    .catch((error: unknown) => {
+      truthNote.textContent = `cannot show ${file.name} as a ground truth: ${error instanceof Error ? error.message : error}`;
+    });
+});
 
 $<HTMLInputElement>('file').addEventListener('change', (event) => {
   const input = event.target as HTMLInputElement;

@@ -6,6 +6,7 @@
  * modules compiled from src/, onnxruntime-web and OpenSeadragon come from
  * node_modules, nothing from a CDN.
  */
+import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, cssColour } from '../report/palette.js';
 import type { ModelCard } from './card.js';
 import type { RunSettings } from './protocol.js';
 
@@ -66,6 +67,9 @@ export function browserPage(card: ModelCard, settings: RunSettings, urls: PageUr
 <label class="pick">choose an image <input type="file" id="file" accept="image/png,image/jpeg,image/tiff,image/webp,image/bmp"></label>
 <progress id="progress" value="0" max="1"></progress>
 <label>opacity <input type="range" id="opacity" min="0" max="100" value="50"></label>
+<label class="pick" id="truth-pick"${settings.classes === 1 ? '' : ' hidden'}>ground truth (optional) <input type="file" id="truth" disabled accept="image/png,image/jpeg,image/tiff,image/webp,image/bmp"></label>
+<span id="legend" hidden><span class="agreement">agreement</span> <span class="miss">missed</span> <span class="false-alarm">false alarm</span></span>
+<span id="truth-note" role="status"></span>
 <span id="downloads" hidden><a id="download-mask" download>mask PNG</a> <a id="download-prob" download>probabilities PNG</a> <a id="download-geojson" download>GeoJSON</a></span>
 </form>
 <p id="status" role="status">drop a PNG or JPEG image here, or choose one</p>
@@ -95,4 +99,8 @@ main { flex: 1; display: flex; flex-direction: column; min-width: 0; }
 #status { margin: 0.3em 1em; color: #444; }
 #view { flex: 1; background: #111; }
 body.dragging #view { outline: 3px dashed #6af; outline-offset: -6px; }
+#legend span { padding: 0 4px; font-weight: 600; white-space: nowrap; }
+#legend .agreement { background: ${cssColour(AGREEMENT_COLOUR)}; }
+#legend .miss { background: ${cssColour(MISS_COLOUR)}; }
+#legend .false-alarm { background: ${cssColour(FALSE_ALARM_COLOUR)}; }
 `;

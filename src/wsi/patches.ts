@@ -4,9 +4,14 @@
  * one, which would lose detail) and area-averaged down to the requested
  * microns per pixel, not snapped to a level; the mask is rasterised from the
  * polygons at that same resolution, so image and mask line up exactly.
+ * Prediction at an mpp reads its tiles through the same `readWindow`
+ * (`SlideGrid`, `gridSource`), so a model sees the pixels it was trained on.
  */
+import { normalizeInPlace, type ChannelStats } from '../data/normalize.js';
 import type { LabelMask, PlanarImage } from '../data/types.js';
+import type { TileSource } from '../infer/tiling.js';
 import type { Annotation } from './annotations.js';
+import { SlideError } from './errors.js';
 import { fillPolygon, overlapsWindow, type RasterWindow } from './rasterize.js';
 import type { Slide, SlideLevel } from './slide.js';
 
@@ -105,4 +110,73 @@ export function rasterizeWindow(window: RasterWindow, painted: readonly { annota
 /** The window of `width` x `height` output pixels of `scale` level-0 pixels centred on level-0 (cx, cy). */
 export function centredWindow(cx: number, cy: number, width: number, height: number, scale: number): RasterWindow {
   return { x: cx - (width * scale) / 2, y: cy - (height * scale) / 2, width, height, scale };
+}
+
+/**
+ * The pixels a slide is predicted on: a pyramid level as stored, or (`resampled`)
+ * a grid of `scale` level-0 pixels per pixel whose every pixel is the area
+ * average `readWindow` computes from `level`, the nearest finer level.
+ * Plain JSON, for the tile readers' worker threads.
+ */
+export interface SlideGrid {
+  /** the level whose pixels are read */
+  level: number;
+  /** level-0 pixels per grid pixel */
+  scale: number;
+  width: number;
+  height: number;
+  resampled: boolean;
+}
+
+/**
+ * The grid of a pyramid level (level 0 by default) or, with `mpp`, of that
+ * many microns per pixel, as training's `SlideDataset` computes it (the
+ * geometric mean of the slide's x and y mpp). An mpp finer than level 0 is
+ * allowed with a warning rather than refused: a checkpoint's mpp applies by
+ * default, and scanners' nominal resolutions differ by a few percent (a
+ * "40x" scan records 0.23 to 0.27 um/px), so refusing would stop a model
+ * trained at 0.25 um/px on a large share of slides; the pixels are then
+ * interpolated (by the same area weights), which adds no detail.
+ * @throws SlideError for a level that does not exist, or an mpp on a slide that does not record it
+ */
+export function slideGrid(slide: Slide, choice: { level?: number; mpp?: number }, warn: (message: string) => void): SlideGrid {
+  if (choice.level !== undefined && choice.mpp !== undefined) throw new Error(`${slide.path}: choose a level or an mpp, not both`);
+  if (choice.mpp === undefined) {
+    const level = slide.selectLevel(choice.level ?? 0);
+    const { width, height, downsample } = slide.levels[level];
+    return { level, scale: downsample, width, height, resampled: false };
+  }
+  const mpp = slide.mpp;
+  if (!mpp) throw new SlideError(slide.path, `${slide.path}: the slide does not record its microns per pixel; choose a level with --level`);
+  const mpp0 = Math.sqrt(mpp.x * mpp.y);
+  const scale = choice.mpp / mpp0;
+  if (scale < 1 - 1e-6) {
+    warn(
+      `${slide.path}: ${choice.mpp} um/px is finer than the slide's level 0 (${mpp0.toFixed(4)} um/px); ` +
+        `its pixels are interpolated ${(1 / scale).toFixed(3)}x, which adds no detail`,
+    );
+  }
+  const { width, height } = slide.levels[0];
+  return { level: nearestFinerLevel(slide.levels, scale), scale, width: Math.max(1, Math.round(width / scale)), height: Math.max(1, Math.round(height / scale)), resampled: true };
+}
+
+/**
+ * A tile source over a region of `grid` (in its pixels), normalised with the
+ * training statistics: a level's pixels as stored, or every read a
+ * `readWindow` normalised as a training batch is (`normalizeInPlace`).
+ */
+export function gridSource(slide: Slide, grid: SlideGrid, stats: ChannelStats | null, region: { x: number; y: number; width: number; height: number }): TileSource {
+  if (!grid.resampled) return slide.source(grid.level, stats, region);
+  if (stats && stats.mean.length !== 3) throw new SlideError(slide.path, `${slide.path}: slides are RGB, but the model was trained on ${stats.mean.length}-channel images`);
+  const { scale } = grid;
+  return {
+    width: region.width,
+    height: region.height,
+    channels: 3,
+    read: (x, y, w, h) => {
+      const { data } = readWindow(slide, { x: (region.x + x) * scale, y: (region.y + y) * scale, width: w, height: h, scale });
+      if (stats) normalizeInPlace(data, 3, stats);
+      return data;
+    },
+  };
 }

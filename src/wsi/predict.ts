@@ -1,6 +1,8 @@
 /**
  * Whole-slide prediction: tissue detection on a thumbnail, streaming
- * sliding-window inference over the tissue tiles of one level, and outputs a
+ * sliding-window inference over the tissue tiles of one level, or of a grid
+ * at an mpp resampled from the nearest finer level exactly as training
+ * patches are (patches.ts `SlideGrid`), and outputs a
  * pathologist opens: a tiled pyramidal TIFF mask, GeoJSON polygons and an
  * overlay thumbnail. Tiles are read (OpenSlide, normalised, reflected) in
  * worker threads a few batches ahead of the engine (`predictPipelined`), so
@@ -9,7 +11,7 @@
  *
  * Memory: the tile batches read ahead, the blending band (classes x tile x
  * width floats), one row of TIFF tiles per pyramid level, one strip of the
- * mask for tracing the polygons (from the full-resolution mask of the level
+ * mask for tracing the polygons (from the full-resolution mask of the grid
  * predicted at), and a copy of the mask for the PNG and the overlay,
  * subsampled to at most `keptPixels` bytes. Only the polygons grow with the
  * slide, with the length of the predicted outlines, not with its area.
@@ -25,6 +27,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { StripTracer } from './contours.js';
 import { SlideError } from './errors.js';
 import { namedClasses, regionsToFeatures, type PolygonFeature } from './geojson.js';
+import { gridSource, slideGrid, type SlideGrid } from './patches.js';
 import type { Slide, Thumbnail } from './slide.js';
 import { TiledTiffWriter } from './tiff.js';
 import type { TileWorkerInit, TileWorkerTask } from './tile-worker.js';
@@ -37,10 +40,16 @@ export interface SlidePredictOptions extends TilingOptions {
   /** Where the files go, named `<name>_mask.tif`, `<name>.geojson`, `<name>_overlay.png`, `<name>_mask.png`. */
   outDir: string;
   name: string;
-  /** Level index to predict at; or `mpp`, microns per pixel; level 0 by default. */
+  /**
+   * Level index to predict at, as stored; or `mpp`, microns per pixel,
+   * resampled from the nearest finer level (patches.ts `slideGrid`); level 0
+   * by default.
+   */
   level?: number;
   mpp?: number;
-  /** A rectangle of the chosen level, in its pixels (default: the whole level). */
+  /** Where a warning goes (an mpp finer than the slide's level 0). Default console.warn. */
+  onWarning?: (message: string) => void;
+  /** A rectangle of the chosen level or mpp grid, in its pixels (default: all of it). */
   region?: { x: number; y: number; width: number; height: number };
   /** Skip tiles without tissue. Default true. */
   tissueMask?: boolean;
@@ -58,8 +67,14 @@ export interface SlidePredictOptions extends TilingOptions {
   probabilities?: boolean;
   /** Also write the overlay thumbnail. Default true. */
   overlay?: boolean;
-  /** The TIFF at level-0 geometry (default) or at the geometry of the level predicted at. */
-  maskGeometry?: 'level0' | 'level';
+  /**
+   * The TIFF at level-0 geometry or at the geometry predicted at, its
+   * resolution recorded. Default: level 0 for a level (every viewer overlays
+   * it pixel for pixel), the grid predicted at for an mpp (a level-0 copy
+   * would be a nearest-neighbour stretch by a fraction, up to scale^2 times
+   * larger, adding nothing).
+   */
+  maskGeometry?: 'level0' | 'predicted';
   /** Bound of the mask copy kept for the PNG and the overlay, in pixels. Default 2^26. */
   keptPixels?: number;
   /** Longer side of the thumbnail used for tissue detection and the overlay. Default 1024. */
@@ -86,9 +101,15 @@ export interface SlidePredictOptions extends TilingOptions {
 
 /** What `predictSlide` did. */
 export interface SlidePrediction {
+  /** the level read */
   level: number;
   /** microns per pixel of that level, when the slide records it */
+  levelMpp: number | null;
+  /** whether its pixels were resampled to `mpp` */
+  resampled: boolean;
+  /** microns per pixel predicted at, when the slide records it */
   mpp: number | null;
+  /** the size predicted at (of the region, when one was asked) */
   width: number;
   height: number;
   tiles: number;
@@ -103,9 +124,9 @@ export interface SlidePrediction {
 /** Predicts a slide (or a region of one level) and writes the chosen outputs; see the module comment for memory. */
 export async function predictSlide(engine: TileEngine, slide: Slide, options: SlidePredictOptions): Promise<SlidePrediction> {
   if (engine.inChannels !== 3) throw new Error(`the model expects ${engine.inChannels}-channel images, slides are RGB`);
-  const level = slide.selectLevel({ level: options.level, mpp: options.mpp });
-  const region = options.region ?? { x: 0, y: 0, width: slide.levels[level].width, height: slide.levels[level].height };
-  checkRegion(slide, level, region);
+  const grid = slideGrid(slide, options, options.onWarning ?? ((message) => console.warn(message)));
+  const region = options.region ?? { x: 0, y: 0, width: grid.width, height: grid.height };
+  checkRegion(slide, grid, region);
   const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
   if (options.minArea !== undefined && formats.has('geojson') && !slide.mpp) {
     throw new SlideError(slide.path, `${slide.path}: --min-area ${options.minArea} is in um^2, but the slide does not record its microns per pixel`);
@@ -113,14 +134,14 @@ export async function predictSlide(engine: TileEngine, slide: Slide, options: Sl
   const stats = options.normalization ?? null;
   const readers = options.readers ?? 1;
   // the readers start (each loads the addon and opens the slide) while the thumbnail is read and tissue found
-  const init: TileWorkerInit = { path: slide.path, level, region, stats, tile: options.tile ?? 512 };
+  const init: TileWorkerInit = { path: slide.path, grid, region, stats, tile: options.tile ?? 512 };
   const pool = readers > 0 ? new WorkerPool<TileWorkerTask>(readers, init, new URL('./tile-worker.js', import.meta.url)) : null;
   try {
-    const source = slide.source(level, stats, region);
+    const source = gridSource(slide, grid, stats, region);
     const read: BatchReader = pool
       ? (tiles) => pool.run<Float32Array>({ kind: 'tiles', tiles: [...tiles] })
       : async (tiles) => readTiles(source, tiles, init.tile).input;
-    return await predictRegion(engine, slide, level, region, read, options);
+    return await predictRegion(engine, slide, grid, region, read, options);
   } finally {
     await pool?.close();
   }
@@ -128,9 +149,9 @@ export async function predictSlide(engine: TileEngine, slide: Slide, options: Sl
 
 /** predictSlide past its checks, with the tiles read by `read`. */
 async function predictRegion(
-  engine: TileEngine, slide: Slide, level: number, region: { x: number; y: number; width: number; height: number }, read: BatchReader, options: SlidePredictOptions,
+  engine: TileEngine, slide: Slide, grid: SlideGrid, region: { x: number; y: number; width: number; height: number }, read: BatchReader, options: SlidePredictOptions,
 ): Promise<SlidePrediction> {
-  const { downsample } = slide.levels[level];
+  const { level, scale } = grid;
   const formats = new Set(options.formats ?? ['tiff', 'geojson', 'png']);
   const overlay = options.overlay ?? true;
   const classes = engine.classes;
@@ -138,7 +159,7 @@ async function predictRegion(
   const { width, height } = region;
 
   const useTissue = options.tissueMask ?? true;
-  const thumb = useTissue || overlay ? slide.thumbnail(options.thumbnailSize ?? 1024, level, region) : null;
+  const thumb = useTissue || overlay ? slide.thumbnail(options.thumbnailSize ?? 1024, scale, region) : null;
   const tissue = useTissue && thumb ? tissueMask(thumb.rgb, thumb.width, thumb.height) : null;
   let skipped = 0;
   const skipTile = tissue
@@ -151,16 +172,17 @@ async function predictRegion(
     : undefined;
 
   const files: string[] = [];
-  const toLevel0 = options.maskGeometry !== 'level' && downsample !== 1;
+  const toLevel0 = (options.maskGeometry ?? (grid.resampled ? 'predicted' : 'level0')) === 'level0' && scale !== 1;
   const geometry = {
-    width: toLevel0 ? Math.round(width * downsample) : width,
-    height: toLevel0 ? Math.round(height * downsample) : height,
-    mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * downsample, y: slide.mpp.y * downsample } : slide.mpp,
+    width: toLevel0 ? Math.round(width * scale) : width,
+    height: toLevel0 ? Math.round(height * scale) : height,
+    mpp: slide.mpp && !toLevel0 ? { x: slide.mpp.x * scale, y: slide.mpp.y * scale } : slide.mpp,
   };
+  const predictedAt = grid.resampled ? `${(slideMpp(slide)! * scale).toPrecision(4)} um/px from level ${level}` : `level ${level}`;
   // the slide's name only: output files carry no local paths
   const openTiff = (path: string, what: string, reduce: 'sample' | 'average') => {
-    const writer = new TiledTiffWriter(path, { ...geometry, reduce, description: `patho ${what} of ${basename(slide.path)}, level ${toLevel0 ? 0 : level}` });
-    const rows = toLevel0 ? upscaleRows(writer, width, height, downsample) : (r: Uint8Array, n: number) => writer.writeRows(r, n);
+    const writer = new TiledTiffWriter(path, { ...geometry, reduce, description: `patho ${what} of ${basename(slide.path)}, ${toLevel0 ? 'level 0' : predictedAt}` });
+    const rows = toLevel0 ? upscaleRows(writer, width, height, scale) : (r: Uint8Array, n: number) => writer.writeRows(r, n);
     return { path, writer, rows };
   };
   const tiff = formats.has('tiff')
@@ -225,8 +247,8 @@ async function predictRegion(
   let regions = 0;
   if (tracer) {
     const features = regionsToFeatures(tracer.finish(), {
-      scale: downsample,
-      offset: [region.x * downsample, region.y * downsample],
+      scale,
+      offset: [region.x * scale, region.y * scale],
       mpp: slide.mpp,
       objectType: options.objectType,
       simplify: options.simplify,
@@ -249,8 +271,26 @@ async function predictRegion(
     await writeOverlay(path, thumb, kept, tissue);
     files.push(path);
   }
-  const mpp = slide.mpp ? Math.sqrt(slide.mpp.x * slide.mpp.y) * downsample : null;
-  return { level, mpp, width, height, tiles: plan.total, skippedTiles: skipped, regions, files, pipeline };
+  const mpp0 = slideMpp(slide);
+  return {
+    level,
+    levelMpp: mpp0 && mpp0 * slide.levels[level].downsample,
+    resampled: grid.resampled,
+    mpp: mpp0 && mpp0 * scale,
+    width,
+    height,
+    tiles: plan.total,
+    skippedTiles: skipped,
+    regions,
+    files,
+    pipeline,
+  };
+}
+
+/** Microns per level-0 pixel, the geometric mean of x and y (as `slideGrid` and training take it), or null. */
+function slideMpp(slide: Slide): number | null {
+  const mpp = slide.mpp;
+  return mpp && Math.sqrt(mpp.x * mpp.y);
 }
 
 /** A FeatureCollection written feature by feature (a slide's may be larger than one string can hold), atomically. */
@@ -268,15 +308,16 @@ export async function writeFeatureCollection(path: string, features: readonly Po
   });
 }
 
-function checkRegion(slide: Slide, level: number, r: { x: number; y: number; width: number; height: number }): void {
-  const { width, height } = slide.levels[level];
+function checkRegion(slide: Slide, grid: SlideGrid, r: { x: number; y: number; width: number; height: number }): void {
+  const { width, height } = grid;
   const ok = [r.x, r.y, r.width, r.height].every(Number.isInteger) && r.x >= 0 && r.y >= 0 && r.width >= 1 && r.height >= 1;
   if (!ok || r.x + r.width > width || r.y + r.height > height) {
-    throw new Error(`${slide.path}: region ${r.width}x${r.height}+${r.x}+${r.y} is not inside level ${level} (${width}x${height})`);
+    const of = grid.resampled ? `the grid of ${grid.scale.toPrecision(4)} level-0 pixels per pixel` : `level ${grid.level}`;
+    throw new Error(`${slide.path}: region ${r.width}x${r.height}+${r.x}+${r.y} is not inside ${of} (${width}x${height})`);
   }
 }
 
-/** Rows of the predicted level, repeated and stretched (nearest) into level-0 rows for the TIFF. */
+/** Rows of the grid predicted at, repeated and stretched (nearest) into level-0 rows for the TIFF. */
 function upscaleRows(tiff: TiledTiffWriter, width: number, height: number, downsample: number): (rows: Uint8Array, n: number) => void {
   const width0 = Math.round(width * downsample);
   const height0 = Math.round(height * downsample);

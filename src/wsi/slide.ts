@@ -7,6 +7,7 @@ import type { ChannelStats } from '../data/normalize.js';
 import type { TileSource } from '../infer/tiled.js';
 import { native } from '../tensor/native.js';
 import { SlideError } from './errors.js';
+import { nearestFinerLevel } from './patches.js';
 
 export { SlideError } from './errors.js';
 
@@ -99,29 +100,18 @@ export class Slide {
   }
 
   /**
-   * The level to read: `level` by index, or the one whose resolution is
-   * nearest (in log scale) to `mpp` microns per pixel; level 0 by default.
-   * @throws SlideError for a level that does not exist, or an mpp on a slide that does not record it
+   * The level of index `level`.
+   * @throws SlideError for a level that does not exist, listing those that do
    */
-  selectLevel(choice: { level?: number; mpp?: number }): number {
-    if (choice.level !== undefined) {
-      if (!Number.isInteger(choice.level) || choice.level < 0 || choice.level >= this.levels.length) {
-        throw new SlideError(
-          this.path,
-          `${this.path}: no level ${choice.level}; this slide has ${this.levels.length} ` +
-            `(${this.levels.map((l, i) => `${i}: ${l.width}x${l.height}`).join(', ')})`,
-        );
-      }
-      return choice.level;
+  selectLevel(level: number): number {
+    if (!Number.isInteger(level) || level < 0 || level >= this.levels.length) {
+      throw new SlideError(
+        this.path,
+        `${this.path}: no level ${level}; this slide has ${this.levels.length} ` +
+          `(${this.levels.map((l, i) => `${i}: ${l.width}x${l.height}`).join(', ')})`,
+      );
     }
-    if (choice.mpp !== undefined) {
-      const mpp = this.mpp;
-      if (!mpp) throw new SlideError(this.path, `${this.path}: the slide does not record its microns per pixel; choose a level with --level`);
-      const base = Math.sqrt(mpp.x * mpp.y);
-      const distance = (l: SlideLevel) => Math.abs(Math.log((base * l.downsample) / choice.mpp!));
-      return this.levels.reduce((best, l, i) => (distance(l) < distance(this.levels[best]) ? i : best), 0);
-    }
-    return 0;
+    return level;
   }
 
   /** RGBA bytes of a `width` x `height` region of `level`, whose top-left is (x, y) in that level's pixels. */
@@ -132,16 +122,18 @@ export class Slide {
   }
 
   /**
-   * A small RGB picture of a region of `level` (the whole level by default),
-   * at most `maxSide` pixels on its longer side: read from the coarsest level
-   * that still has that many pixels, one strip per thumbnail row (that level
-   * may be large), each box-averaged.
+   * A small RGB picture of a region of the grid of `base` level-0 pixels per
+   * pixel (a level's downsample, or a resampled grid's; the whole of level 0
+   * by default), at most `maxSide` pixels on its longer side: read from the
+   * coarsest level that still has that many pixels (never coarser than the
+   * grid's nearest finer level needs), one strip per thumbnail row (that
+   * level may be large), each box-averaged.
    */
-  thumbnail(maxSide: number, level = 0, region = { x: 0, y: 0, width: this.levels[level].width, height: this.levels[level].height }): Thumbnail {
-    const base = this.levels[level].downsample;
-    let source = level;
-    for (let i = level; i < this.levels.length; i++) {
-      if (Math.max(region.width, region.height) * (base / this.levels[i].downsample) >= maxSide) source = i;
+  thumbnail(maxSide: number, base = 1, region = { x: 0, y: 0, width: this.levels[0].width, height: this.levels[0].height }): Thumbnail {
+    let source = nearestFinerLevel(this.levels, base);
+    for (let i = 0; i < this.levels.length; i++) {
+      const ds = this.levels[i].downsample;
+      if (ds > this.levels[source].downsample && Math.max(region.width, region.height) * (base / ds) >= maxSide) source = i;
     }
     const ds = this.levels[source].downsample;
     const scale = base / ds;

@@ -6,7 +6,7 @@
  * 2, without a stack trace.
  */
 import assert from 'node:assert/strict';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -57,7 +57,11 @@ test('train: 2 epochs of a tiny U-Net write model.pt, last.pt and a 2-line log, 
   for (const record of log) {
     assert.ok(Number.isFinite(record.trainLoss) && Number.isFinite(record.valLoss), JSON.stringify(record));
     assert.deepEqual(Object.keys(record.dice), ['0.5', '0.7']);
+    // membrane masks: each validation also gives ISBI 2012's region scores
+    assert.deepEqual(Object.keys(record.objects), ['vRand', 'vInfo'], JSON.stringify(record));
+    for (const score of Object.values(record.objects) as number[]) assert.ok(score >= 0 && score <= 1, JSON.stringify(record));
   }
+  assert.match(result.stderr, /epoch 2 .* V_rand \d\.\d{4} V_info \d\.\d{4}/);
 });
 
 test('train --resume continues from last.pt: a third epoch is appended to the log', () => {
@@ -134,6 +138,32 @@ test('eval scores objects: ISBI regions for membrane masks by default, GlaS obje
   const table = patho('eval', '--model', model, '--data', 'data', '--threshold', '0.5', '--workers', '0', '--threads', '1');
   assert.match(table.stdout, /\nISBI 2012 regions at 0\.5 \(4-connected cells, foreground-restricted, 4 image\(s\)\): V_rand \d\.\d{4} \(split \d\.\d{4}, merge \d\.\d{4}\), V_info \d\.\d{4}\n/);
   expectInputError(patho('eval', '--model', model, '--data', 'data', '--object-metrics', 'cells'), /--object-metrics/);
+});
+
+test('eval --foreground instances scores the objects as the masks number them, touching or not', async () => {
+  // the same foreground, numbered 1 left of the middle column and 2 right of it: objects the middle cuts become two
+  mkdirSync(join(dir, 'instances', 'images'), { recursive: true });
+  mkdirSync(join(dir, 'instances', 'masks'), { recursive: true });
+  let objects = 0;
+  for (const name of ['0', '1', '2', '3']) {
+    cpSync(join(data, 'images', `${name}.png`), join(dir, 'instances', 'images', `${name}.png`));
+    const binary = await sharp(join(data, 'masks', `${name}.png`)).raw().toBuffer();
+    const numbered = Uint8Array.from(binary, (v, i) => (v === 0 ? 0 : i % 64 < 32 ? 1 : 2));
+    objects += new Set(numbered.filter((v) => v !== 0)).size;
+    await writeGray(join(dir, 'instances', 'masks', `${name}.png`), numbered, 64);
+  }
+  const run = (folder: string, ...extra: string[]) => {
+    const result = patho('eval', '--model', model, '--data', folder, '--json', '--threshold', '0.5', '--object-metrics', 'glas', '--workers', '0', '--threads', '1', ...extra);
+    assert.equal(result.code, 0, result.stderr);
+    return JSON.parse(result.stdout);
+  };
+  const numbered = run('instances', '--foreground', 'instances');
+  const merged = run('data');
+  assert.equal(numbered.glas.tp + numbered.glas.fn, objects, 'one true object per number');
+  assert.ok(merged.glas.tp + merged.glas.fn > objects, 'the connected components of the same foreground are more objects');
+  assert.equal(numbered.thresholds['0.5'].dice, merged.thresholds['0.5'].dice, 'the pixels are scored the same');
+  // without --foreground, a mask of several values is refused, and the message says how to read one that numbers its objects
+  expectInputError(patho('eval', '--model', model, '--data', 'instances', '--workers', '0', '--threads', '1'), /'instances' for masks that number their objects/);
 });
 
 test('predict writes a one-channel 0/255 mask, a probability map and an overlay of the input size for each image', async () => {

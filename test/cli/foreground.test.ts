@@ -11,6 +11,7 @@ import { after, test } from 'node:test';
 import sharp from 'sharp';
 
 import { foregroundOption } from '../../src/cli/foreground.js';
+import { classCount, instanceLabels, toLabelMask } from '../../src/data/masks.js';
 import { disposeCheckpoint, loadCheckpoint } from '../../src/train/checkpoint.js';
 import { expectInputError, runPatho } from './run.js';
 
@@ -20,6 +21,15 @@ test('values are one class; value:name pairs a class per distinct name, in the o
   assert.deepEqual(foregroundOption(['1', '2'], 'patho train'), { spec: [1, 2], names: null });
   assert.deepEqual(foregroundOption(['1:gland', '2:tumour'], 'patho train'), { spec: { 1: 1, 2: 2 }, names: ['gland', 'tumour'] });
   assert.deepEqual(foregroundOption(['1:gland', '3:gland', '2:tumour'], 'patho train'), { spec: { 1: 1, 3: 1, 2: 2 }, names: ['gland', 'tumour'] });
+  assert.deepEqual(foregroundOption(['instances'], 'patho train'), { spec: 'instances', names: null });
+});
+
+test('instance masks: every nonzero value is foreground, one class, and the object numbers are kept', () => {
+  const raw = { width: 4, height: 1, channels: 1, maxValue: 255, data: Uint8Array.from([0, 1, 7, 2]) };
+  assert.deepEqual([...toLabelMask(raw, 'instances').data], [0, 1, 1, 1]);
+  assert.equal(classCount('instances'), 2);
+  assert.deepEqual([...instanceLabels(raw)], [0, 1, 7, 2]);
+  assert.throws(() => toLabelMask(raw), /mask values not understood: 0, 1, 2, 7;.*'instances' for masks that number their objects/);
 });
 
 test('bad --foreground lists are usage errors saying what is wrong', () => {
@@ -30,6 +40,7 @@ test('bad --foreground lists are usage errors saying what is wrong', () => {
     [['1:'], /'1:' has no class name/],
     [['1:Background'], /Background is class 0/],
     [['1:gland', '1:tumour'], /value 1 is given twice/],
+    [['instances', '1'], /'instances' is not a mask value/],
   ];
   for (const [items, message] of bad) {
     assert.throws(() => foregroundOption(items, 'patho train'), (e: Error) => e.name === 'UsageError' && message.test(e.message) && e.message.startsWith(`--foreground ${items.join(',')}: `));

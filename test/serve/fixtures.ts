@@ -1,7 +1,8 @@
 /**
  * A folder to serve, as `patho report` leaves one: a 300x200 gray image with
  * a predicted mask and a ground truth (the same rectangle, x 75..225, y
- * 50..150: the middle half of each side), an image without a mask, and,
+ * 50..150: the middle half of each side), the same again with a ground truth
+ * of half the size (which cannot be compared), an image without a mask, and,
  * beside the folder, a secret that no request may read, with symbolic links
  * to it from inside.
  */
@@ -31,6 +32,9 @@ export async function writeServedFolder(tmp: string): Promise<string> {
   await gray(image).toFile(join(served, 'validation', 'sample.png'));
   await gray(mask).toFile(join(served, 'validation', 'sample_mask.png'));
   await gray(mask).toFile(join(served, 'validation', 'sample_truth.png'));
+  await gray(image).toFile(join(served, 'validation', 'halved.png'));
+  await gray(mask).toFile(join(served, 'validation', 'halved_mask.png'));
+  await gray(mask).resize(WIDTH / 2, HEIGHT / 2, { kernel: 'nearest' }).toFile(join(served, 'validation', 'halved_truth.png'));
   await gray(image).toFile(join(served, 'plain.png'));
   await writeFile(join(tmp, 'secret.txt'), SECRET);
   await symlink(join(tmp, 'secret.txt'), join(served, 'link.txt'));

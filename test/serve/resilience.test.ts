@@ -162,3 +162,15 @@ test(`a tile that would decode more than ${MAX_TILE_DECODE_PIXELS} pixels is ref
   assert.equal((await rawRequest(port, '/dzi/huge.png_files/0/0_0.jpg')).status, 413);
   assertAlive();
 });
+
+test('an agreement tile counts the pixels of both masks against the decode budget', { skip, timeout: 120_000 }, async () => {
+  // full-resolution tile row 15 decodes rows 0..4095 of the PNG: within the budget for one mask, over it for two
+  const row = 15;
+  const decoded = HUGE_SIDE * 256 * (row + 1);
+  assert.ok(decoded <= MAX_TILE_DECODE_PIXELS && 2 * decoded > MAX_TILE_DECODE_PIXELS, `${decoded} pixels`);
+  assert.equal((await rawRequest(port, `/dzi/huge.png_files/13/0_${row}.png?style=fill`)).status, 200);
+  const refused = await rawRequest(port, `/dzi/huge.png_files/13/0_${row}.png?style=fill&overlay=agreement&truth=huge.png`);
+  assert.equal(refused.status, 413);
+  assert.match(refused.body.toString(), new RegExp(`would decode ${2 * decoded} pixels`));
+  assertAlive();
+});

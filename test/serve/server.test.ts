@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import { PREDICTION_COLOUR, TRUTH_COLOUR } from '../../src/report/palette.js';
 import { startServer, type RunningServer } from '../../src/serve/server.js';
 import { HEIGHT, MASK, SECRET, WIDTH, writeServedFolder } from './fixtures.js';
 import { rawRequest as rawHttp } from './raw-http.js';
@@ -35,6 +36,7 @@ test('GET /api/items pairs images with their masks and ground truth; plain image
   assert.equal(response.status, 200);
   assert.deepEqual(await response.json(), [
     { id: 'plain', name: 'plain', image: 'plain.png' },
+    { id: 'validation/halved', name: 'halved', image: 'validation/halved.png', mask: 'validation/halved_mask.png', truth: 'validation/halved_truth.png' },
     { id: 'validation/sample', name: 'sample', image: 'validation/sample.png', mask: 'validation/sample_mask.png', truth: 'validation/sample_truth.png' },
   ]);
 });
@@ -65,10 +67,10 @@ test('Deep Zoom 300x200: descriptor, level 9 tiles of 256 and 44 pixels, level 8
 test('mask tiles: filled or outlined in the overlay colour where the mask is, transparent elsewhere', async () => {
   const tile = async (query: string) => rgba(Buffer.from(await (await fetch(`${server.url}dzi/validation/sample_mask.png_files/9/0_0.png?${query}`)).arrayBuffer()));
   const fill = await tile('style=fill');
-  assert.deepEqual(fill.at(MASK.left + 10, MASK.top + 10), [255, 0, 255, 255]);
+  assert.deepEqual(fill.at(MASK.left + 10, MASK.top + 10), [...PREDICTION_COLOUR, 255]);
   assert.deepEqual(fill.at(MASK.left - 1, MASK.top + 10), [0, 0, 0, 0]);
   const outline = await tile('style=outline&colour=truth');
-  assert.deepEqual(outline.at(MASK.left, MASK.top + 10), [0, 224, 96, 255]);
+  assert.deepEqual(outline.at(MASK.left, MASK.top + 10), [...TRUTH_COLOUR, 255]);
   assert.equal(outline.at(MASK.left + 10, MASK.top + 10)[3], 0);
   assert.equal((await fetch(`${server.url}dzi/validation/sample_mask.png.dzi?style=glow`)).status, 400);
 });

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { AGREEMENT_COLOUR, PREDICTION_COLOUR } from '../../src/report/palette.js';
 import { artifactPath, launchChromium } from './browser.js';
 import { HEIGHT, MASK, WIDTH, writeServedFolder } from './fixtures.js';
 
@@ -43,6 +44,9 @@ after(async () => {
   await rm(tmp, { recursive: true, force: true });
 });
 
+/** The overlay colours told apart from gray: the prediction's yellow, and the greens of the ground truth and of agreement. */
+type Tint = 'yellow' | 'green';
+
 /** What the largest canvas of a view shows: pixel classes and the bounding boxes of the image and the overlay. */
 interface CanvasSummary {
   drawn: number;
@@ -56,7 +60,7 @@ interface CanvasSummary {
   meanRed: number;
 }
 
-function readCanvas(page: Page, view: string, tint: 'magenta' | 'green'): Promise<CanvasSummary> {
+function readCanvas(page: Page, view: string, tint: Tint): Promise<CanvasSummary> {
   return page.evaluate(
     ([view, tint]) => {
       const canvases = Array.from(document.querySelectorAll<HTMLCanvasElement>(`#${view} canvas`));
@@ -78,7 +82,7 @@ function readCanvas(page: Page, view: string, tint: 'magenta' | 'green'): Promis
           summary.drawn++;
           summary.meanRed += r;
           grow(summary.image, x, y);
-          const tinted = tint === 'magenta' ? r - g > 40 && b - g > 40 : g - r > 40 && g - b > 20;
+          const tinted = tint === 'yellow' ? r - b > 40 && g - b > 40 : g - r > 40 && g - b > 20;
           if (tinted) {
             summary.tinted++;
             grow(summary.overlay, x, y);
@@ -95,7 +99,7 @@ function readCanvas(page: Page, view: string, tint: 'magenta' | 'green'): Promis
 }
 
 /** Polls the canvas until `ok` holds (tiles load and redraws happen a frame or more later). */
-async function until(page: Page, view: string, tint: 'magenta' | 'green', ok: (s: CanvasSummary) => boolean, what: string): Promise<CanvasSummary> {
+async function until(page: Page, view: string, tint: Tint, ok: (s: CanvasSummary) => boolean, what: string): Promise<CanvasSummary> {
   let last: CanvasSummary | undefined;
   for (let tries = 0; tries < 100; tries++) {
     last = await readCanvas(page, view, tint);
@@ -125,6 +129,7 @@ function overlayOffMask(s: CanvasSummary): string | null {
 }
 
 const onMask = (s: CanvasSummary) => overlayOffMask(s) === null;
+const sameColour = (rgba: number[], rgb: readonly number[]) => rgb.every((c, i) => rgba[i] === c) && rgba[3] === 255;
 
 test('patho serve in Chromium: image and overlay render, opacity slider, toggle and outline work, ground truth beside, zoom follows', async () => {
   const page = await browser.newPage({ viewport: { width: 1280, height: 640 } });
@@ -137,27 +142,27 @@ test('patho serve in Chromium: image and overlay render, opacity slider, toggle 
   await page.click('#items li[data-id="validation/sample"]');
   await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready', null, { timeout: 15_000 });
 
-  // filled at the default 50%: magenta over the gray image, where the mask is
-  const filled = await until(page, 'view-prediction', 'magenta', (s) => s.tinted > 1000 && s.gray > 1000 && onMask(s), 'image and overlay drawn');
-  assert.ok(filled.centre[0] > 150 && filled.centre[1] < 110, `centre pixel ${filled.centre} is tinted`);
+  // filled at the default 50%: yellow over the gray image, where the mask is
+  const filled = await until(page, 'view-prediction', 'yellow', (s) => s.tinted > 1000 && s.gray > 1000 && onMask(s), 'image and overlay drawn');
+  assert.ok(filled.centre[0] - filled.centre[2] > 80 && filled.centre[1] - filled.centre[2] > 80, `centre pixel ${filled.centre} is tinted`);
   await until(page, 'view-truth', 'green', (s) => s.tinted > 1000 && onMask(s), 'ground truth drawn');
 
   // the slider, moved with the keyboard as a user would: 0 hides the overlay, 100 paints it solid
   await page.focus('#opacity');
   await page.keyboard.press('Home');
   assert.equal(await page.inputValue('#opacity'), '0');
-  await until(page, 'view-prediction', 'magenta', (s) => s.tinted === 0 && s.gray > 1000, 'overlay hidden at opacity 0');
+  await until(page, 'view-prediction', 'yellow', (s) => s.tinted === 0 && s.gray > 1000, 'overlay hidden at opacity 0');
   await page.keyboard.press('End');
-  await until(page, 'view-prediction', 'magenta', (s) => s.centre[0] === 255 && s.centre[1] === 0 && s.centre[2] === 255 && onMask(s), 'solid at 100');
+  await until(page, 'view-prediction', 'yellow', (s) => sameColour(s.centre, PREDICTION_COLOUR) && onMask(s), 'solid at 100');
 
   // the toggle hides it whatever the opacity
   await page.uncheck('#overlay');
-  await until(page, 'view-prediction', 'magenta', (s) => s.tinted === 0, 'overlay toggled off');
+  await until(page, 'view-prediction', 'yellow', (s) => s.tinted === 0, 'overlay toggled off');
   await page.check('#overlay');
 
   // an outline covers the mask's edge only
   await page.selectOption('#style', 'outline');
-  const outlined = await until(page, 'view-prediction', 'magenta', (s) => s.tinted > 0 && s.tinted < filled.tinted / 4 && onMask(s), 'outline drawn');
+  const outlined = await until(page, 'view-prediction', 'yellow', (s) => s.tinted > 0 && s.tinted < filled.tinted / 4 && onMask(s), 'outline drawn');
 
   await page.screenshot({ path: artifactPath('serve-viewer.png') });
 
@@ -167,7 +172,7 @@ test('patho serve in Chromium: image and overlay render, opacity slider, toggle 
   await page.click('#view-prediction div[title="Zoom in"]');
   let views: CanvasSummary[] = [];
   for (let tries = 0; tries < 100; tries++) {
-    views = [await readCanvas(page, 'view-prediction', 'magenta'), await readCanvas(page, 'view-truth', 'green')];
+    views = [await readCanvas(page, 'view-prediction', 'yellow'), await readCanvas(page, 'view-truth', 'green')];
     const [prediction, truth] = views;
     // the image fills both views (zoomed in past the fit) and they show the same pixels
     if (views.every((v) => v.drawn === v.area && v.tinted === 0) && Math.abs(prediction.meanRed - truth.meanRed) < 1) break;
@@ -176,10 +181,31 @@ test('patho serve in Chromium: image and overlay render, opacity slider, toggle 
   assert.ok(views.every((v) => v.drawn === v.area), `zoomed in: ${JSON.stringify(views)}`);
   assert.ok(Math.abs(views[0].meanRed - views[1].meanRed) < 1, `the ground truth follows the zoom: ${JSON.stringify(views)}`);
 
-  // an image without ground truth has no second view
+  // agreement, on one image: one view, green where truth and prediction agree (here everywhere on the mask), the image elsewhere
+  await page.keyboard.press('End');
+  await page.selectOption('#style', 'fill');
+  await page.selectOption('#compare', 'agreement');
+  await until(page, 'view-prediction', 'green', (s) => sameColour(s.centre, AGREEMENT_COLOUR) && s.gray > 1000 && onMask(s), 'agreement drawn');
+  await until(page, 'view-prediction', 'yellow', (s) => s.tinted === 0, 'no prediction colour in the agreement view');
+  assert.equal(await page.isVisible('#view-truth'), false);
+  assert.equal(await page.isVisible('#legend'), true);
+  assert.equal(await page.textContent('#prediction-title'), 'prediction and ground truth: sample');
+  await page.screenshot({ path: artifactPath('serve-viewer-agreement.png') });
+  // a ground truth of another size cannot be compared: the status says why
+  await page.click('#items li[data-id="validation/halved"]');
+  await page.waitForFunction(() => /^cannot draw the overlay: /.test(document.getElementById('status')?.textContent ?? ''), null, { timeout: 15_000 });
+  assert.equal(failures.filter((f) => f.startsWith('400 ') && f.includes('halved_mask.png.dzi')).length, 1, JSON.stringify(failures));
+  failures.length = 0;
+  await page.click('#items li[data-id="validation/sample"]');
+  await page.selectOption('#compare', 'side-by-side');
+  await until(page, 'view-truth', 'green', (s) => s.tinted > 1000 && onMask(s), 'ground truth beside again');
+  assert.equal(await page.isVisible('#legend'), false);
+
+  // an image without ground truth has no second view, and nothing to compare
   await page.click('#items li[data-id="plain"]');
   await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
   assert.equal(await page.isVisible('#view-truth'), false);
   assert.equal(await page.textContent('#prediction-title'), 'plain (no mask)');
+  assert.equal(await page.isDisabled('#compare'), true);
   assert.deepEqual(failures, []);
 });

@@ -18,6 +18,7 @@ import { extname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import sharp from 'sharp';
+import { AGREEMENT_COLOUR, FALSE_ALARM_COLOUR, MISS_COLOUR, PREDICTION_COLOUR, type Rgb } from '../../src/report/palette.js';
 import { maskToGeoJson } from '../../src/wsi/geojson.js';
 import { artifactPath, launchChromium } from '../serve/browser.js';
 
@@ -157,16 +158,31 @@ async function compareWithPredict(pageDir: string, predictDir: string, name: str
   return `${name}: ${differing} of ${pixels} mask pixels differ from patho predict, probabilities by at most ${largest}/255`;
 }
 
-/** Magenta pixels in the view's canvas: the overlay. */
+/** Pixels in the view's canvas tinted by the prediction's yellow: the overlay (red and green well above blue). */
 function overlayPixels(page: Page): Promise<number> {
   return page.evaluate(() => {
     const canvases = Array.from(document.querySelectorAll<HTMLCanvasElement>('#view canvas'));
     const canvas = canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
     const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
     let tinted = 0;
-    for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0 && data[i] - data[i + 1] > 40 && data[i + 2] - data[i + 1] > 40) tinted++;
+    for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0 && data[i] - data[i + 2] > 40 && data[i + 1] - data[i + 2] > 40) tinted++;
     return tinted;
   });
+}
+
+/** How many pixels of the view's canvas have exactly each of `colours` (opaque). */
+function colourCounts(page: Page, colours: readonly Rgb[]): Promise<number[]> {
+  return page.evaluate((colours) => {
+    const canvases = Array.from(document.querySelectorAll<HTMLCanvasElement>('#view canvas'));
+    const canvas = canvases.sort((a, b) => b.width * b.height - a.width * a.height)[0];
+    const { data } = canvas.getContext('2d')!.getImageData(0, 0, canvas.width, canvas.height);
+    const counts = colours.map(() => 0);
+    for (let i = 0; i < data.length; i += 4) {
+      const k = colours.findIndex(([r, g, b]) => data[i] === r && data[i + 1] === g && data[i + 2] === b && data[i + 3] === 255);
+      if (k >= 0) counts[k]++;
+    }
+    return counts;
+  }, colours);
 }
 
 async function untilOverlay(page: Page, ok: (tinted: number) => boolean, what: string): Promise<number> {
@@ -210,6 +226,43 @@ test('patho serve: "run in the browser" beside each model; a picked membrane ima
   await untilOverlay(page, (n) => n === 0, 'overlay hidden at opacity 0');
   await page.keyboard.press('End');
   await untilOverlay(page, (n) => n >= shown / 2, 'overlay back at 100');
+  // solid at 100: the prediction's colour itself
+  assert.ok((await colourCounts(page, [PREDICTION_COLOUR]))[0] > 1000, 'the prediction in PREDICTION_COLOUR');
+
+  // a ground truth (the left half of the image) turns the overlay into the agreement, in the shares the masks give
+  const truth = join(tmp, 'membrane-truth.png');
+  const [truthWidth, truthHeight] = [512, 512];
+  const truthMask = Uint8Array.from({ length: truthWidth * truthHeight }, (_, i) => (i % truthWidth < truthWidth / 2 ? 255 : 0));
+  await sharp(truthMask, { raw: { width: truthWidth, height: truthHeight, channels: 1 } }).png().toFile(truth);
+  const predictedMask = await gray(join(pageDir, '0_mask.png'));
+  const expected = [0, 0, 0];
+  for (let i = 0; i < truthMask.length; i++) {
+    if (truthMask[i] && predictedMask.data[i]) expected[0]++;
+    else if (truthMask[i]) expected[1]++;
+    else if (predictedMask.data[i]) expected[2]++;
+  }
+  await page.setInputFiles('#truth', truth);
+  const comparison = [AGREEMENT_COLOUR, MISS_COLOUR, FALSE_ALARM_COLOUR, PREDICTION_COLOUR];
+  let counts: number[] = [];
+  for (let tries = 0; tries < 100; tries++) {
+    counts = await colourCounts(page, comparison);
+    if (counts[3] === 0 && counts[0] > 0) break;
+    await page.waitForTimeout(100);
+  }
+  assert.equal(counts[3], 0, `no pixel left in the prediction's colour: ${counts}`);
+  const shares = (n: number[]) => n.slice(0, 3).map((v) => v / (n[0] + n[1] + n[2]));
+  // the view scales the 512x512 overlay by nearest neighbour: shares move by a few rows and columns at most
+  for (let k = 0; k < 3; k++) assert.ok(Math.abs(shares(counts)[k] - shares(expected)[k]) < 0.02, `shares ${shares(counts)} on the canvas, ${shares(expected)} in the masks`);
+  assert.equal(await page.isVisible('#legend'), true);
+  await page.screenshot({ path: artifactPath('browser-page-agreement.png') });
+
+  // a ground truth of another size is not compared, and the page says why
+  const small = join(tmp, 'small-truth.png');
+  await sharp(Buffer.alloc(64 * 48, 255), { raw: { width: 64, height: 48, channels: 1 } }).png().toFile(small);
+  await page.setInputFiles('#truth', small);
+  await page.waitForFunction(() => document.getElementById('truth-note')?.textContent !== '');
+  assert.equal(await page.textContent('#truth-note'), 'the ground truth is 64x48, the image 512x512: not compared');
+  assert.equal(await page.isVisible('#legend'), false);
   await page.keyboard.press('PageDown');
 
   // the GlaS model's page, the image dropped on it: 4 tiles of 512 blended
@@ -233,7 +286,7 @@ test('the static site of patho export --format web on a plain static server: mod
   const site = join(tmp, 'site');
   const r = spawnSync(process.execPath, ['bin/patho.js', 'export', '--format', 'web', '--model', join(FIXTURES, 'rgb.pt'), '--class-names', 'gland', site], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /-> .*site \(21 files: index\.html, model\.onnx/);
+  assert.match(r.stdout, /-> .*site \(22 files: index\.html, model\.onnx/);
   const host = await staticServer(site);
   try {
     const { page, failures, requested } = await openPage();

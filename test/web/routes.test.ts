@@ -91,7 +91,7 @@ test('the /browser/ routes refuse what is not the page\'s: other files, paths ou
 test('the page\'s modules are the closure of app.js and worker.js, all relative; a package import is refused by name', async () => {
   const { app } = await pageFiles();
   assert.deepEqual([...app.keys()].sort(), [
-    'data/patch.js', 'infer/labels.js', 'infer/tiling.js', 'io/crc32.js', 'web/app.js', 'web/png.js', 'web/worker.js', 'wsi/contours.js', 'wsi/geojson.js', 'wsi/simplify.js',
+    'data/patch.js', 'infer/labels.js', 'infer/tiling.js', 'io/crc32.js', 'report/palette.js', 'web/app.js', 'web/png.js', 'web/worker.js', 'wsi/contours.js', 'wsi/geojson.js', 'wsi/simplify.js',
   ]);
   assert.equal(RUNTIME_FILES.length, 6);
   const dir = join(tmp, 'modules');
