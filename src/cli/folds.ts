@@ -3,8 +3,9 @@
  * validates on fold I (data/split.ts's `foldNames`) and trains on the others,
  * into OUT/fold-I. `--folds K` alone runs the K folds one after another, each
  * as its own `patho train --folds K --fold I` process (so a fold is exactly
- * the run its own command line makes: its plan, its devices, its report, its
- * --resume), then prints each fold's best validation Dice and their mean.
+ * the run its own command line makes: its devices, its report, its
+ * --resume), all replaying one plan made before the first (OUT/plan.json),
+ * then prints each fold's best validation Dice and their mean.
  * Every fold normalises its input with the statistics of all the images, as
  * nnU-Net fingerprints the whole data set before splitting it: the K models
  * then read their input alike, which an ensemble needs (infer/ensemble.ts).
@@ -17,7 +18,12 @@ import type { ForegroundSpec } from '../data/masks.js';
 import type { ChannelStats } from '../data/normalize.js';
 import { foldFolder } from '../infer/ensemble.js';
 import { worldFromEnv } from '../parallel/env.js';
-import { DEFAULT_MINUTES } from '../plan/index.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { givenOptions } from '../plan/apply.js';
+import { DEFAULT_MINUTES, formatPlan } from '../plan/index.js';
+import { cuda } from '../tensor/runtime.js';
+import { parseDevices } from './devices.js';
+import { planData } from './plan.js';
 import { disposeCheckpoint, loadCheckpoint } from '../train/checkpoint.js';
 import { UsageError } from './args.js';
 import type { TrainOptions } from './commands.js';
@@ -87,6 +93,8 @@ export async function trainAllFolds(
   const folds = o.folds!;
   // the data checked, and enough images for the folds, before the first fold starts
   await (await allImages(o, foreground)).close();
+  const plan = await sharedPlan(o, given);
+  const foldArgs = plan ? [...argv, '--config', plan] : [...argv];
   process.stderr.write(
     `patho train: ${folds}-fold cross-validation of ${o.data} (folds dealt by --seed ${o.seed}): the folds one after another, ` +
       `each a run of its own into ${join(o.out, 'fold-I')} with ${budgetPerFold(o, given)}\n`,
@@ -94,9 +102,9 @@ export async function trainAllFolds(
   const scores: { fold: number; bestDice: number | null; model: string }[] = [];
   for (let fold = 0; fold < folds; fold++) {
     process.stderr.write(`patho train: fold ${fold} of 0..${folds - 1}\n`);
-    const code = await runFold([...argv, '--fold', String(fold)]);
+    const code = await runFold([...foldArgs, '--fold', String(fold)]);
     if (code !== 0) {
-      const resume = code === 130 || code === 143 ? `; to continue it: patho ${[...argv, '--fold', String(fold), '--resume'].join(' ')}, then the folds after it` : '';
+      const resume = code === 130 || code === 143 ? `; to continue it: patho ${[...foldArgs, '--fold', String(fold), '--resume'].join(' ')}, then the folds after it` : '';
       process.stderr.write(`patho train: fold ${fold} ended with exit code ${code}${resume}\n`);
       return code;
     }
@@ -114,6 +122,22 @@ export async function trainAllFolds(
       `the ${folds} models predict together as an ensemble: patho predict --model ${o.out} IMAGES\n`,
   );
   return 0;
+}
+
+/**
+ * One plan for every fold, so that the folds differ in their data only: made
+ * once (for fold 0's split; the folds' sizes differ by one image at most),
+ * written to OUT/plan.json and replayed by each fold with --config. None with
+ * --no-plan, or when a --config of the user's is replayed by every fold already.
+ */
+async function sharedPlan(o: TrainOptions, given: readonly string[]): Promise<string | null> {
+  if (!o.plan || o.config) return null;
+  const device = parseDevices(o.devices, cuda.deviceCount()).devices[0];
+  const plan = await planData({ ...o, fold: 0 } as TrainOptions, device, givenOptions(o, given));
+  const path = join(o.out, 'plan.json');
+  await writeFileAtomic(path, (write) => write(new TextEncoder().encode(JSON.stringify(plan, null, 2) + '\n')));
+  process.stderr.write(formatPlan(plan, o.data) + `plan written to ${path}; every fold replays it (--config ${path})\n`);
+  return path;
 }
 
 /** `patho ...args` as a child process with this process's terminal; resolves with its exit code (128 + n for a signal). */

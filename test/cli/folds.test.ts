@@ -64,6 +64,18 @@ test('--folds 2 --fold 1 trains that fold only, the same split as the full run',
   assert.deepEqual((await recorded(join(dir, 'one', 'fold-1', 'model.pt'))).validation, foldNames(NAMES, 2, 1)[1]);
 });
 
+test('a planned --folds run plans once (OUT/plan.json) and every fold replays that plan', () => {
+  const r = patho('train', '--data', 'data', '--workers', '0', '--threads', '1', '--seed', '1', '--folds', '2', '--max-minutes', '0.05', '--out', 'planned');
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /every fold replays it \(--config planned[/\\]plan\.json\)/);
+  const choices = (path: string) => {
+    const plan = JSON.parse(readFileSync(join(dir, path), 'utf8'));
+    return Object.fromEntries(Object.entries(plan.choices as Record<string, { value: unknown }>).map(([k, c]) => [k, c.value]));
+  };
+  const shared = choices(join('planned', 'plan.json'));
+  for (const k of [0, 1]) assert.deepEqual(choices(join('planned', `fold-${k}`, 'plan.json')), shared, `fold ${k} trained with the shared plan`);
+});
+
 test('bad fold options exit 2: --fold out of range, --fold without --folds, more folds than images, --folds with --val-names', () => {
   expectInputError(patho('train', ...tiny, '--folds', '2', '--fold', '2'), /--fold 2 is out of range: with --folds 2 the folds are 0 to 1/);
   expectInputError(patho('train', ...tiny, '--fold', '0'), /--fold 0 needs --folds K/);
