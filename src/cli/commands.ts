@@ -164,7 +164,7 @@ export const TRAIN = defineCommand({
       min: 2,
       help:
         'k-fold cross-validation instead of --val-split: the images, shuffled by --seed, dealt into K folds; alone, trains every fold in turn ' +
-        '(each a run of its own, with the whole --max-minutes) into OUT/fold-0 .. OUT/fold-K-1 and prints the folds\' validation Dice; ' +
+        '(each a run of its own, with the whole --max-minutes, all replaying one plan) into OUT/fold-0 .. OUT/fold-K-1 and prints the folds\' validation Dice; ' +
         'patho predict --model OUT then predicts with their ensemble',
     },
     { name: 'fold', type: 'int', metavar: 'I', min: 0, help: 'with --folds K: train fold I only (0 .. K-1): validate on it, train on the others, into OUT/fold-I' },
