@@ -93,6 +93,19 @@ test('the grid of an mpp: read from the nearest finer level (not the nearest), i
   }
 });
 
+test('a model of other than 3 input channels is refused on a slide, naming it (SlideError: exit 2)', async () => {
+  const gray: TileEngine = { classes: 1, inChannels: 1, run: () => assert.fail('no tile is predicted') };
+  const slide = Slide.open(slidePath);
+  try {
+    await assert.rejects(
+      predictSlide(gray, slide, { outDir: dir, name: 'gray', formats: ['geojson'], overlay: false }),
+      (e: Error) => e.name === 'SlideError' && /scan\.tif: the model expects 1-channel images; slides are RGB/.test(e.message),
+    );
+  } finally {
+    slide.close();
+  }
+});
+
 /** Predicts the generated slide with `darkRedNet` into `name`-named files, the engine's input batches recorded. */
 async function predict(name: string, options: Partial<SlidePredictOptions>) {
   const engine = libtorchEngine(darkRedNet());
