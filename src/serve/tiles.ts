@@ -127,7 +127,8 @@ async function source(path: string): Promise<Source> {
 
 /**
  * Whole-slide images and pyramidal TIFF masks (`patho predict` writes them at
- * the slide's geometry) through OpenSlide, a tile read from the coarsest level
+ * the slide's level-0 geometry, or at its --mpp grid: the viewer stretches each
+ * layer to the image's width either way) through OpenSlide, a tile read from the coarsest level
  * that is at least as fine as the tile; null for what OpenSlide does not open
  * or when patho was built without it.
  */

@@ -128,6 +128,9 @@ export interface SlideGrid {
   resampled: boolean;
 }
 
+/** How much finer than level 0 an mpp may be (its pixels interpolated): a scanner's nominal resolution is off by a few percent, not by this. */
+const MAX_INTERPOLATION = 2;
+
 /**
  * The grid of a pyramid level (level 0 by default) or, with `mpp`, of that
  * many microns per pixel, as training's `SlideDataset` computes it (the
@@ -136,8 +139,9 @@ export interface SlideGrid {
  * default, and scanners' nominal resolutions differ by a few percent (a
  * "40x" scan records 0.23 to 0.27 um/px), so refusing would stop a model
  * trained at 0.25 um/px on a large share of slides; the pixels are then
- * interpolated (by the same area weights), which adds no detail.
- * @throws SlideError for a level that does not exist, or an mpp on a slide that does not record it
+ * interpolated (by the same area weights), which adds no detail. More than
+ * MAX_INTERPOLATION times finer is refused.
+ * @throws SlideError for a level that does not exist, an mpp on a slide that does not record it, or one more than MAX_INTERPOLATION times finer than level 0's (0 included)
  */
 export function slideGrid(slide: Slide, choice: { level?: number; mpp?: number }, warn: (message: string) => void): SlideGrid {
   if (choice.level !== undefined && choice.mpp !== undefined) throw new Error(`${slide.path}: choose a level or an mpp, not both`);
@@ -150,6 +154,14 @@ export function slideGrid(slide: Slide, choice: { level?: number; mpp?: number }
   if (!mpp) throw new SlideError(slide.path, `${slide.path}: the slide does not record its microns per pixel; choose a level with --level`);
   const mpp0 = Math.sqrt(mpp.x * mpp.y);
   const scale = choice.mpp / mpp0;
+  // past a factor of 2 it is no scanner's rounding but a mistake, and the grid (scale^-2 times level 0) may not fit in memory
+  if (!(scale >= 1 / MAX_INTERPOLATION)) {
+    throw new SlideError(
+      slide.path,
+      `${slide.path}: ${choice.mpp} um/px is more than ${MAX_INTERPOLATION}x finer than the slide's level 0 (${mpp0.toFixed(4)} um/px); ` +
+        `predict at ${(mpp0 / MAX_INTERPOLATION).toFixed(4)} um/px or coarser, or choose a level with --level`,
+    );
+  }
   if (scale < 1 - 1e-6) {
     warn(
       `${slide.path}: ${choice.mpp} um/px is finer than the slide's level 0 (${mpp0.toFixed(4)} um/px); ` +

@@ -123,7 +123,7 @@ export interface SlidePrediction {
 
 /** Predicts a slide (or a region of one level) and writes the chosen outputs; see the module comment for memory. */
 export async function predictSlide(engine: TileEngine, slide: Slide, options: SlidePredictOptions): Promise<SlidePrediction> {
-  if (engine.inChannels !== 3) throw new Error(`the model expects ${engine.inChannels}-channel images, slides are RGB`);
+  if (engine.inChannels !== 3) throw new SlideError(slide.path, `${slide.path}: the model expects ${engine.inChannels}-channel images; slides are RGB`);
   const grid = slideGrid(slide, options, options.onWarning ?? ((message) => console.warn(message)));
   const region = options.region ?? { x: 0, y: 0, width: grid.width, height: grid.height };
   checkRegion(slide, grid, region);

@@ -83,6 +83,24 @@ test('the grid of an mpp: read from the nearest finer level (not the nearest), i
     assert.deepEqual(slideGrid(slide, {}, warn), { level: 0, scale: 1, width: 800, height: 600, resampled: false });
     assert.deepEqual(warnings, []);
     assert.throws(() => slideGrid(slide, { level: 1, mpp: 0.4 }, warn), /scan\.tif: choose a level or an mpp, not both/);
+    // twice as fine as level 0 is interpolated; finer (or 0) is refused, not a grid that fills memory
+    assert.equal(slideGrid(slide, { mpp: 0.125 }, () => {}).width, 1600);
+    for (const mpp of [0.12, 0]) {
+      assert.throws(() => slideGrid(slide, { mpp }, warn), (e: Error) => e.name === 'SlideError' && /scan\.tif: [\d.]+ um\/px is more than 2x finer than the slide's level 0 \(0\.2500 um\/px\); predict at 0\.1250 um\/px or coarser/.test(e.message));
+    }
+  } finally {
+    slide.close();
+  }
+});
+
+test('a model of other than 3 input channels is refused on a slide, naming it (SlideError: exit 2)', async () => {
+  const gray: TileEngine = { classes: 1, inChannels: 1, run: () => assert.fail('no tile is predicted') };
+  const slide = Slide.open(slidePath);
+  try {
+    await assert.rejects(
+      predictSlide(gray, slide, { outDir: dir, name: 'gray', formats: ['geojson'], overlay: false }),
+      (e: Error) => e.name === 'SlideError' && /scan\.tif: the model expects 1-channel images; slides are RGB/.test(e.message),
+    );
   } finally {
     slide.close();
   }
@@ -198,6 +216,9 @@ test('patho predict: the checkpoint mpp by default, the summary line names the l
   assert.equal(finer.status, 0, finer.stderr);
   assert.match(finer.stderr, /warning: .*scan\.tif: 0\.2 um\/px is finer than the slide's level 0 \(0\.2500 um\/px\); its pixels are interpolated 1\.250x/);
   assert.match(finer.stdout, /level 0 \(0\.250 um\/px\) resampled to 0\.200 um\/px \(1000x750\)/);
+  const tooFine = patho('--out', join(dir, 'cli-too-fine'), '--mpp', '0');
+  assert.equal(tooFine.status, 2, tooFine.stderr);
+  assert.match(tooFine.stderr, /scan\.tif: 0 um\/px is more than 2x finer than the slide's level 0/);
   const level = patho('--out', join(dir, 'cli-level'), '--level', '1', '--format', 'geojson');
   assert.equal(level.status, 0, level.stderr);
   assert.match(level.stdout, /scan\.tif: level 1 \(400x300, 0\.500 um\/px\)/);
