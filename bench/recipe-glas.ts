@@ -7,14 +7,15 @@
  * post-processing being the one stored in the checkpoint by `patho tune`.
  * One pass instead of four `patho eval` runs: the 8 views are predicted
  * once, the plain prediction being the first. Images are taken in two
- * interleaved halves (even positions, then odd ones) and the scores printed
- * after each half, so a run stopped half-way still reports on every other
- * image. The post-processing is read from the checkpoint when scoring, so
+ * interleaved halves (even positions, then odd ones) and the scores of all
+ * images so far printed every PATHO_REPORT_EVERY images and at the end, so a
+ * run stopped early (a loaded machine) still compares the four variants on
+ * the same images. The post-processing is read from the checkpoint when scoring, so
  * `patho tune` may still be running when this starts.
  * Dice does not depend on speed, so a loaded machine changes nothing here.
  *
  * Run: node dist/bench/recipe-glas.js MODEL.pt DATA_DIR
- * Env: PATHO_THREADS (2).
+ * Env: PATHO_THREADS (2), PATHO_REPORT_EVERY (6).
  */
 import { DataLoader } from '../src/data/loader.js';
 import type { HostBatch } from '../src/data/types.js';
@@ -39,28 +40,26 @@ await loader.open();
 const all: HostBatch[] = [];
 for await (const batch of loader.epochBatches(0)) all.push(batch);
 await loader.close();
-const halves = [all.filter((_, i) => i % 2 === 0), all.filter((_, i) => i % 2 === 1)];
+const order = [...all.filter((_, i) => i % 2 === 0), ...all.filter((_, i) => i % 2 === 1)];
+const reportEvery = Number(process.env.PATHO_REPORT_EVERY ?? 6);
 const cached: { batch: HostBatch; plain: Float32Array; tta: Float32Array }[] = [];
-for (const half of halves) {
-  for (const batch of half) {
-    let plain: Float32Array | null = null;
-    const predict = (t: Tensor) => net.probabilities(net.forward(t));
-    const tta = noGrad(() =>
-      tidy(() => {
-        const { images } = batchToTensors(batch, { device: 'cpu', classes: 1 });
-        // the first view is the identity: its prediction is the plain one
-        return symmetryAverage((view) => {
-          const p = predict(view);
-          plain ??= p.toFloat32Array();
-          return p;
-        }, images).toFloat32Array();
-      }),
-    );
-    cached.push({ batch, plain: plain!, tta });
-    process.stderr.write(`\r${cached.length} images predicted`);
-  }
-  process.stderr.write('\n');
-  await scoreCached();
+for (const batch of order) {
+  let plain: Float32Array | null = null;
+  const predict = (t: Tensor) => net.probabilities(net.forward(t));
+  const tta = noGrad(() =>
+    tidy(() => {
+      const { images } = batchToTensors(batch, { device: 'cpu', classes: 1 });
+      // the first view is the identity: its prediction is the plain one
+      return symmetryAverage((view) => {
+        const p = predict(view);
+        plain ??= p.toFloat32Array();
+        return p;
+      }, images).toFloat32Array();
+    }),
+  );
+  cached.push({ batch, plain: plain!, tta });
+  process.stderr.write(`${cached.length} images predicted\n`);
+  if (cached.length % reportEvery === 0 || cached.length === order.length) await scoreCached();
 }
 net.dispose();
 
