@@ -67,7 +67,7 @@ net.dispose();
 function replay(which: 'plain' | 'tta'): SegmentationNet {
   let next = 0;
   return {
-    forward: (x) => tensor(cached[next++][which], x.shape as number[]),
+    forward: (x) => tensor(cached[next++][which], [x.shape[0], 1, x.shape[2], x.shape[3]]),
     probabilities: (p) => p,
     train: () => undefined,
     training: false,
