@@ -38,6 +38,15 @@ const workers = {
 
 const model = { name: 'model', short: 'm', type: 'string', metavar: 'FILE', default: 'data/model.pt', help: 'checkpoint to load' } as const;
 
+/** `--model` of predict and eval, which also take an ensemble (src/infer/ensemble.ts). */
+const ensembleModel = {
+  ...model,
+  metavar: 'FILE[,FILE...]|DIR',
+  help:
+    'checkpoint to load; several (a,b,c or a folder) predict as an ensemble, averaging their probabilities. A folder stands for its ' +
+    'fold-N/model.pt (a patho train --folds run), else its model.pt, else every .pt file in it',
+} as const;
+
 const data = {
   name: 'data',
   type: 'string',
@@ -83,7 +92,9 @@ const modelThreshold = {
   type: 'string',
   metavar: 'T|auto',
   default: 'auto',
-  help: "foreground when p >= T; auto takes the model's threshold (the best of its validation sweep by mean Dice; 0.5 for checkpoints without one)",
+  help:
+    "foreground when p >= T; auto takes the model's threshold (the best of its validation sweep by mean Dice; 0.5 for checkpoints without one), " +
+    "for an ensemble the mean of its models'",
 } as const;
 
 /**
@@ -188,6 +199,17 @@ export const TRAIN = defineCommand({
     images,
     masks,
     ...validationOptions,
+    {
+      name: 'folds',
+      type: 'int',
+      metavar: 'K',
+      min: 2,
+      help:
+        'k-fold cross-validation instead of --val-split: the images, shuffled by --seed, dealt into K folds; alone, trains every fold in turn ' +
+        '(each a run of its own, with the whole --max-minutes, all replaying one plan) into OUT/fold-0 .. OUT/fold-K-1 and prints the folds\' validation Dice; ' +
+        'patho predict --model OUT then predicts with their ensemble',
+    },
+    { name: 'fold', type: 'int', metavar: 'I', min: 0, help: 'with --folds K: train fold I only (0 .. K-1): validate on it, train on the others, into OUT/fold-I' },
     foreground,
     {
       name: 'slides',
@@ -327,6 +349,10 @@ export const TRAIN = defineCommand({
   ],
   exclusive: [
     ...validationExclusive,
+    ['folds', 'val'],
+    ['folds', 'val-names'],
+    ['folds', 'val-split'],
+    ['folds', 'slides'],
     ['slides', 'data'],
     ['slides', 'val'],
     ['slides', 'val-names'],
@@ -344,6 +370,7 @@ export const TRAIN = defineCommand({
     },
     { command: 'patho train --out runs/glas --resume', help: 'continue an interrupted run' },
     { command: 'patho train --data glas2 --config runs/glas/plan.json --seed 2', help: "another run with an earlier run's plan, on other data and another seed" },
+    { command: 'patho train --data glas --folds 5 --max-minutes 20 --out runs/cv', help: '5-fold cross-validation, 20 minutes per fold; then patho predict -m runs/cv predicts with the 5 models' },
     {
       command: 'patho train --slides slides --classes Tumor,Stroma --mpp 0.5 --val-slides s7',
       help: 'train on regions drawn in QuPath (GeoJSON in annotations/ beside slides/); unannotated pixels are left out',
@@ -400,7 +427,7 @@ export const EVAL = defineCommand({
   description:
     "Score a trained model on a folder of images and masks: Dice, IoU, precision and recall at the model's threshold (or --threshold) and at each of --thresholds, as the mean over images, pooled over all pixels, and per image.",
   options: [
-    model,
+    ensembleModel,
     data,
     images,
     masks,
@@ -464,7 +491,7 @@ export const PREDICT = defineCommand({
   description:
     'Predict masks for images and write them as PNG files named after the inputs, with an overlay (the mask outline on the image) for quick looking.',
   options: [
-    model,
+    ensembleModel,
     { name: 'out', short: 'o', type: 'string', metavar: 'DIR', default: 'data/predictions', help: 'where the masks go' },
     modelThreshold,
     { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps (PNG for images, tiled pyramidal TIFF for slides)' },

@@ -7,7 +7,7 @@ import { DataLoader } from '../data/loader.js';
 import type { GlasReport } from '../metrics/objects.js';
 import type { IsbiReport } from '../metrics/rand.js';
 import type { ObjectMetricKind } from '../metrics/structures.js';
-import { loadTrainedNet } from '../infer/trained.js';
+import { EnsembleNet, loadEnsemble } from '../infer/ensemble.js';
 import { evaluateBinary, objectMetricsOfFolder, withInstanceLabels, type EvaluationReport } from '../train/evaluate.js';
 import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
@@ -15,18 +15,26 @@ import { parsePostProcessing, parseThreshold, type EvalOptions } from './command
 import { isNoOp, type PostProcessing } from '../infer/postprocess.js';
 import { withTestTimeAugmentation } from '../infer/tta.js';
 import { foregroundOption } from './foreground.js';
+import { modelOption } from './models.js';
 import { startUp } from './startup.js';
 
 export async function evalCommand(o: EvalOptions): Promise<number> {
-  if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho eval');
+  const modelPaths = modelOption(o.model, 'patho eval');
   if (!existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, 'patho eval');
   const asked = parseThreshold(o.threshold, 'patho eval');
   const foreground = foregroundOption(o.foreground, 'patho eval').spec;
   const started = await startUp(o, 'patho eval', false);
   if ('exitCode' in started) return started.exitCode;
   const { device } = started;
-  const { net, meta } = await loadTrainedNet(o.model, { device });
-  if (net.options.classes !== 1) throw new UsageError(`patho eval scores binary models; ${o.model} has ${net.options.classes} classes`, 'patho eval');
+  const { members, meta } = await loadEnsemble(modelPaths, { device });
+  if (members.length > 1 && !o.json) process.stdout.write(`an ensemble of ${members.length} models: ${modelPaths.join(', ')}\n`);
+  // one model is scored as itself; several through the mean of their probabilities
+  const net = members.length === 1 ? members[0].net : new EnsembleNet(members.map((m) => m.net));
+  const disposeAll = () => members.forEach((m) => m.net.dispose());
+  if (net.options.classes !== 1) {
+    disposeAll();
+    throw new UsageError(`patho eval scores binary models; ${o.model} has ${net.options.classes} classes`, 'patho eval');
+  }
   const threshold = asked === 'auto' ? meta.threshold : asked;
   const postProcessing = parsePostProcessing(o, meta.postProcessing, 'patho eval');
   const loader = new DataLoader(o.data, o.images, o.masks, {
@@ -52,11 +60,13 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
       objects: await objectMetricsFor(o.objectMetrics, loader),
       postProcessing: isNoOp(postProcessing) ? undefined : postProcessing,
     });
+    const source = asked !== 'auto' ? 'from --threshold' : members.length > 1 ? `the mean of the ${members.length} models'` : "the model's";
+    const models = members.length > 1 ? { models: modelPaths } : {};
     const setup = { threshold, tta: o.tta, postProcessing };
-    process.stdout.write(o.json ? JSON.stringify({ ...setup, ...report }) + '\n' : formatReport(report, setup, asked === 'auto'));
+    process.stdout.write(o.json ? JSON.stringify({ ...setup, ...models, ...report }) + '\n' : formatReport(report, setup, source));
     return 0;
   } finally {
-    net.dispose();
+    disposeAll();
     await loader.close();
   }
 }
@@ -80,12 +90,12 @@ async function* rebatch(base: DataLoader, batchSize: number, o: EvalOptions) {
   }
 }
 
-/** The tables of the report; `threshold` is the one asked for (the model's when `auto`). */
-function formatReport(r: EvaluationReport, setup: { threshold: number; tta: boolean; postProcessing: PostProcessing }, auto: boolean): string {
+/** The tables of the report; `setup.threshold` is the one asked for, `source` says whose it is. */
+function formatReport(r: EvaluationReport, setup: { threshold: number; tta: boolean; postProcessing: PostProcessing }, source: string): string {
   const { threshold, postProcessing: p } = setup;
   const cleanup = isNoOp(p) ? 'no post-processing' : `objects under ${p.minObjectPx} px removed, holes under ${p.fillHolesPx} px filled at ${threshold}`;
   const lines = [
-    `${r.images} images; threshold ${threshold} (${auto ? "the model's" : 'from --threshold'}) first; ${setup.tta ? 'test-time augmentation, ' : ''}${cleanup}`,
+    `${r.images} images; threshold ${threshold} (${source}) first; ${setup.tta ? 'test-time augmentation, ' : ''}${cleanup}`,
     'threshold   dice     iou      precision  recall   | background dice  iou',
   ];
   for (const [t, s] of Object.entries(r.thresholds)) {

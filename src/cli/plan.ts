@@ -38,8 +38,9 @@ export function planData(o: DataOptions, device: string, given: PlanFolderOption
 }
 
 /** The validation spec of --val, --val-names or --val-split (as patho train reads them). */
-export function validationOf(o: { val?: string; valNames?: string[]; valSplit: number; seed: number }): ValidationSpec | undefined {
+export function validationOf(o: { val?: string; valNames?: string[]; valSplit: number; seed: number; folds?: number; fold?: number }): ValidationSpec | undefined {
   if (o.val) return { root: o.val };
+  if (o.folds !== undefined && o.fold !== undefined) return { folds: o.folds, fold: o.fold, seed: o.seed };
   if (o.valNames) return { names: o.valNames };
   return o.valSplit > 0 ? { fraction: o.valSplit, seed: o.seed } : undefined;
 }

@@ -13,17 +13,18 @@ import { predictSlidingWith, tileCount, type SlidingWindowOptions } from '../inf
 import { libtorchEngine, type PipelineStats, type TileEngine } from '../infer/tiled.js';
 import { cpuHasFastBfloat16, inferenceNetFor } from '../infer/engine.js';
 import { BF16_DICE_TOLERANCE, checkBfloat16 } from '../infer/precision.js';
-import type { UNet } from '../models/unet.js';
-import { loadTrainedNet } from '../infer/trained.js';
+import { ensembleEngine, loadEnsemble, type EnsembleMember } from '../infer/ensemble.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
 import { maskToGeoJson, namedClasses } from '../wsi/geojson.js';
 import { predictSlide, writeFeatureCollection, type SlideFormat } from '../wsi/predict.js';
+import { SlideError } from '../wsi/errors.js';
 import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
 import { parsePostProcessing, parseThreshold, type PredictOptions } from './commands.js';
 import { isNoOp, NO_POSTPROCESSING, postProcessMask, type PostProcessing } from '../infer/postprocess.js';
+import { modelOption } from './models.js';
 import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
 import { ProgressBar } from '../report/progress.js';
@@ -65,7 +66,7 @@ function openIfSlide(file: string): Slide | null {
 }
 
 export async function predictCommand(o: PredictOptions, inputs: string[]): Promise<number> {
-  if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, 'patho predict');
+  const modelPaths = modelOption(o.model, 'patho predict');
   const asked = parseThreshold(o.threshold, 'patho predict');
   let files = expandInputs(inputs);
   ensureWritableFolder(o.out, '--out', 'patho predict');
@@ -76,31 +77,38 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   if (world) files = files.filter((_, i) => i % world.worldSize === world.rank);
   const rank = world ? `rank ${world.rank}: ` : '';
   checkEngineOptions(o, device);
-  const trained = await loadTrainedNet(o.model, { device });
-  const meta = trained.meta;
+  const { members, meta } = await loadEnsemble(modelPaths, { device });
+  if (members.length > 1) process.stdout.write(`${rank}an ensemble of ${members.length} models: ${modelPaths.join(', ')}\n`);
   const threshold = asked === 'auto' ? meta.threshold : asked;
-  const binary = trained.net.options.classes === 1;
-  const postProcessing = binary ? parsePostProcessing(o, meta.postProcessing, 'patho predict') : NO_POSTPROCESSING;
+  const binary = members[0].net.options.classes === 1;
   if (!binary && (o.minObjectPx !== 'auto' || o.fillHolesPx !== 'auto')) {
-    trained.net.dispose();
-    throw new UsageError(`--min-object-px and --fill-holes-px post-process binary masks; ${o.model} has ${trained.net.options.classes} classes`, 'patho predict');
+    for (const member of members) member.net.dispose();
+    throw new UsageError(`--min-object-px and --fill-holes-px post-process binary masks; this model has ${members[0].net.options.classes} classes`, 'patho predict');
   }
+  const postProcessing = binary ? parsePostProcessing(o, meta.postProcessing, 'patho predict') : NO_POSTPROCESSING;
   const window: SlidingWindowOptions = { tile: o.tile, overlap: o.overlap, blend: o.blend, tta: o.tta, batchSize: o.batchSize, device };
-  let engine: TileEngine & { dispose(): Promise<void> | void };
+  const engines: (TileEngine & { dispose(): Promise<void> | void })[] = [];
+  let engine: TileEngine;
   try {
-    const bf16 = o.engine !== 'onnxruntime' && (await wantBfloat16(o, device, trained.net, meta, window, rank));
+    const bf16 = o.engine !== 'onnxruntime' && (await wantBfloat16(o, device, members, window, rank));
     const engineName = chooseEngine(o, device, bf16);
     if (o.verbose) process.stdout.write(`${rank}engine ${engineName}, ${bf16 ? 'bfloat16' : 'float32'}\n`);
-    if (engineName === 'onnxruntime') {
-      const session = await onnxRuntimeEngine(trained.net, { threads: o.threads });
-      engine = { ...session, dispose: () => session.release() };
-    } else {
-      // batch norm folded, channels-last, bfloat16 where asked for or checked, and where the CPU has it
-      const { net, autocast } = inferenceNetFor(trained.net, device, bf16);
-      engine = { ...libtorchEngine(net, { ...window, amp: autocast }), dispose: () => net.dispose() };
+    for (const member of members) {
+      if (engineName === 'onnxruntime') {
+        const session = await onnxRuntimeEngine(member.net, { threads: o.threads });
+        engines.push({ ...session, dispose: () => session.release() });
+      } else {
+        // batch norm folded, channels-last, bfloat16 where asked for or checked, and where the CPU has it
+        const { net, autocast } = inferenceNetFor(member.net, device, bf16);
+        engines.push({ ...libtorchEngine(net, { ...window, amp: autocast }), dispose: () => net.dispose() });
+      }
     }
+    engine = ensembleEngine(engines);
+  } catch (error) {
+    for (const e of engines) await e.dispose();
+    throw error;
   } finally {
-    trained.net.dispose();
+    for (const member of members) member.net.dispose();
   }
   try {
     for (const file of files) {
@@ -110,6 +118,13 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         try {
           if (o.minObjectPx !== 'auto' || o.fillHolesPx !== 'auto') {
             throw new UsageError(`${file}: --min-object-px and --fill-holes-px apply to images; slides are written in bands, never whole in memory`, 'patho predict');
+          }
+          if (o.mpp === undefined && o.level === undefined && meta.mpp && !slide.mpp) {
+            throw new SlideError(
+              slide.path,
+              `${slide.path}: the model was trained at ${meta.mpp} um/px, and the slide does not record its microns per pixel; ` +
+                'give the level whose pixels are that size with --level',
+            );
           }
           let tiles: ProgressBar | null = null;
           const result = await predictSlide(engine, slide, {
@@ -152,10 +167,11 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       await predictImage(file, name, { ...o, threshold, postProcessing }, window, engine, meta, rank);
     }
   } finally {
-    await engine.dispose();
+    for (const e of engines) await e.dispose();
   }
+  const whose = members.length > 1 ? `the mean of the ${members.length} models'` : "the model's";
   const cleaned = isNoOp(postProcessing) ? '' : `, objects under ${postProcessing.minObjectPx} px removed and holes under ${postProcessing.fillHolesPx} px filled in images`;
-  const cut = binary ? ` at threshold ${threshold}${asked === 'auto' ? " (the model's)" : ''}${cleaned}` : '';
+  const cut = binary ? ` at threshold ${threshold}${asked === 'auto' ? ` (${whose})` : ''}${cleaned}` : '';
   process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}${cut}\n`);
   return 0;
 }
@@ -181,11 +197,11 @@ function chooseEngine(o: PredictOptions, device: string, bf16: boolean): 'libtor
 
 /**
  * bfloat16 when --amp or --precision bf16 asks for it (on CPUs only those
- * with AVX512-BF16/AMX); with --precision auto on such a CPU, when the
+ * with AVX512-BF16/AMX); with --precision auto on such a CPU, when each
  * checkpoint's validation images say it keeps Dice within 0.001 of float32
- * (the verdict is printed).
+ * (the verdict is printed, per model of an ensemble).
  */
-async function wantBfloat16(o: PredictOptions, device: string, net: UNet, meta: CheckpointMeta, window: SlidingWindowOptions, rank: string): Promise<boolean> {
+async function wantBfloat16(o: PredictOptions, device: string, members: EnsembleMember[], window: SlidingWindowOptions, rank: string): Promise<boolean> {
   if (o.amp || o.precision === 'bf16') {
     const option = o.amp ? '--amp' : '--precision bf16';
     return ampFor(true, device, { command: 'patho predict', option }) !== null;
@@ -193,14 +209,19 @@ async function wantBfloat16(o: PredictOptions, device: string, net: UNet, meta: 
   // a CPU without bfloat16 arithmetic would emulate it, slower than float32: auto checks nothing there
   if (device === 'cpu' && !cpuHasFastBfloat16()) return false;
   if (o.precision === 'fp32' || device !== 'cpu') return false;
-  const v = await checkBfloat16(net, meta, window);
-  const found =
-    v.images === 0
-      ? 'the checkpoint records no validation images to check bfloat16 on'
-      : `bfloat16 vs float32 on ${v.images} validation image${v.images === 1 ? '' : 's'}: Dice difference ${v.worstDiceDifference.toExponential(1)} ` +
-        `(at most ${BF16_DICE_TOLERANCE}), probabilities within ${v.maxProbabilityDifference.toExponential(1)}`;
-  process.stdout.write(`${rank}precision ${v.bfloat16 ? 'bfloat16' : 'float32'}: ${found}\n`);
-  return v.bfloat16;
+  for (const { net, meta, path } of members) {
+    const v = await checkBfloat16(net, meta, window);
+    const found =
+      v.images === 0
+        ? 'the checkpoint records no validation images to check bfloat16 on'
+        : `bfloat16 vs float32 on ${v.images} validation image${v.images === 1 ? '' : 's'}: Dice difference ${v.worstDiceDifference.toExponential(1)} ` +
+          `(at most ${BF16_DICE_TOLERANCE}), probabilities within ${v.maxProbabilityDifference.toExponential(1)}`;
+    const of = members.length > 1 ? ` (${path})` : '';
+    process.stdout.write(`${rank}precision ${v.bfloat16 ? 'bfloat16' : 'float32'}${of}: ${found}\n`);
+    // every member in one precision: the first that fails keeps the ensemble in float32
+    if (!v.bfloat16) return false;
+  }
+  return true;
 }
 
 /** The engine's busy share of the tiled pass, the line --verbose prints for a slide. */

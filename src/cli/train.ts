@@ -16,10 +16,12 @@ import { parseDevices } from './devices.js';
 import { planData, validationOf } from './plan.js';
 import { Model, TrainingInterrupted, type EpochRecord } from '../train/model.js';
 import { SlideLoader } from '../wsi/loader.js';
+import { foldFolder } from '../infer/ensemble.js';
 import { UsageError } from './args.js';
 import { TRAIN, type TrainOptions } from './commands.js';
 import { ampFor } from './amp.js';
 import { withConfig } from './config.js';
+import { checkFoldOptions, sharedNormalization, trainAllFolds } from './folds.js';
 import { foregroundOption } from './foreground.js';
 import { ensureWritableFolder } from './output.js';
 import { stopOnSignals } from './signals.js';
@@ -27,12 +29,23 @@ import { startUp } from './startup.js';
 
 /** @param givenOnCommandLine the options given on the command line (camelCase); --config and a plan fill in the others */
 export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: readonly string[] = []): Promise<number> {
-  const { options, given } = withConfig(parsed, givenOnCommandLine, TRAIN);
+  const configured = withConfig(parsed, givenOnCommandLine, TRAIN);
+  const given = configured.given;
+  checkFoldOptions(configured.options);
+  if (configured.options.folds !== undefined && configured.options.fold === undefined) {
+    if (!existsSync(configured.options.data)) throw new UsageError(`--data ${configured.options.data}: no such folder`, 'patho train');
+    ensureWritableFolder(configured.options.out, '--out', 'patho train');
+    return trainAllFolds(configured.options, given, foregroundOption(configured.options.foreground, 'patho train').spec ?? null);
+  }
+  // one fold of a cross-validation writes into OUT/fold-I
+  const options = configured.options.fold === undefined ? configured.options : { ...configured.options, out: foldFolder(configured.options.out, configured.options.fold) };
   if (!options.slides && !existsSync(options.data)) throw new UsageError(`--data ${options.data}: no such folder`, 'patho train');
   const annotations = options.slides ? options.annotations ?? join(dirname(resolve(options.slides)), 'annotations') : null;
   if (options.slides) checkSlideOptions(options, annotations!);
   const foreground = foregroundOption(options.foreground, 'patho train');
   if (options.val && !existsSync(options.val)) throw new UsageError(`--val ${options.val}: no such folder`, 'patho train');
+  // a fold reads its input as every other fold does (folds.ts); undefined: not a fold, the training images' own statistics
+  const foldNormalization = options.fold !== undefined ? await sharedNormalization(options, foreground.spec ?? null) : undefined;
   if (options.resume && !existsSync(join(options.out, 'last.pt'))) {
     throw new UsageError(`--resume: no checkpoint at ${join(options.out, 'last.pt')} to resume from (train into that --out first)`, 'patho train');
   }
@@ -64,6 +77,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
 
   const validation = validationOf(o);
   const loader = o.slides ? slideLoader(o, annotations!, world) : new DataLoader(o.data, o.images, o.masks, {
+    normalize: foldNormalization === undefined ? 'auto' : foldNormalization ?? 'none',
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
     foregroundOversample: o.foregroundOversample,

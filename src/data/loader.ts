@@ -10,7 +10,7 @@ import { combineSums, type ChannelStats } from './normalize.js';
 import { SamplePipeline, type BatchJob, type PipelineConfig } from './pipeline.js';
 import { statsAcrossWorkers, WorkerPool } from './pool.js';
 import { DistributedSampler } from './sampler.js';
-import { splitNames, type ValidationSpec } from './split.js';
+import { foldNames, splitNames, type ValidationSpec } from './split.js';
 import type { ForegroundSpec } from './masks.js';
 import type { HostBatch } from './types.js';
 
@@ -44,7 +44,7 @@ export interface DataLoaderOptions extends DatasetOptions {
   rank?: number;
   /** Number of ranks. Default 1. */
   worldSize?: number;
-  /** Validation data: a seeded fraction, a list of names, or another folder. Default none. */
+  /** Validation data: a seeded fraction, a list of names, one fold of a k-fold split, or another folder. Default none. */
   validation?: ValidationSpec;
   /** Batch size of the validation loader (whole images). Default 1. */
   validationBatchSize?: number;
@@ -223,15 +223,17 @@ export class DataLoader implements AsyncIterable<HostBatch> {
     let dataset = this.source?.dataset ?? (await SegmentationDataset.open(this.root, this.imagesDir, this.masksDir, o));
     let validationSet: SegmentationDataset | null = null;
     const spec = o.validation;
-    if (spec && 'fraction' in spec) {
-      const split = splitNames(dataset.entries.map((e) => e.name), spec.fraction, spec.seed ?? o.seed ?? 0);
-      validationSet = dataset.subset(split.validation);
-      dataset = dataset.subset(split.train);
-    } else if (spec && 'names' in spec) {
-      validationSet = dataset.subset(spec.names);
-      const held = new Set(spec.names);
-      dataset = dataset.subset(dataset.entries.map((e) => e.name).filter((n) => !held.has(n)));
-    } else if (spec) {
+    const names = dataset.entries.map((e) => e.name);
+    const held =
+      spec && 'fraction' in spec ? splitNames(names, spec.fraction, spec.seed ?? o.seed ?? 0).validation
+      : spec && 'names' in spec ? spec.names
+      : spec && 'folds' in spec ? foldNames(names, spec.folds, spec.seed ?? o.seed ?? 0)[spec.fold]
+      : null;
+    if (held) {
+      validationSet = dataset.subset(held);
+      const heldOut = new Set(held);
+      dataset = dataset.subset(names.filter((n) => !heldOut.has(n)));
+    } else if (spec && 'root' in spec) {
       validationSet = await SegmentationDataset.open(spec.root, spec.images ?? this.imagesDir, spec.masks ?? this.masksDir, {
         ...o,
         names: undefined,

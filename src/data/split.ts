@@ -1,6 +1,6 @@
 /**
  * Validation subsets: a seeded fraction of the training names, an explicit
- * list, or a separate folder.
+ * list, one fold of a k-fold split, or a separate folder.
  */
 import { Rng } from './rng.js';
 import { naturalCompare } from './dataset.js';
@@ -9,6 +9,7 @@ import { naturalCompare } from './dataset.js';
 export type ValidationSpec =
   | { fraction: number; seed?: number }
   | { names: readonly string[] }
+  | { folds: number; fold: number; seed?: number }
   | { root: string; images?: string; masks?: string };
 
 /**
@@ -27,4 +28,20 @@ export function splitNames(names: readonly string[], fraction: number, seed = 0)
     train: sorted.filter((n) => !picked.has(n)),
     validation: sorted.filter((n) => picked.has(n)),
   };
+}
+
+/**
+ * A k-fold split: the names in natural order, shuffled by `seed`, dealt to
+ * folds 0..k-1 in turn, so every name is in exactly one fold and the folds'
+ * sizes differ by at most one. The same names (in any order), k and seed give
+ * the same folds on every machine. Fold i's names, in natural order, are the
+ * validation set of the run that trains on the other folds.
+ */
+export function foldNames(names: readonly string[], folds: number, seed = 0): string[][] {
+  if (!(Number.isInteger(folds) && folds >= 2)) throw new Error(`the number of folds must be an integer of at least 2, got ${folds}`);
+  if (folds > names.length) throw new Error(`${names.length} image(s) cannot be split into ${folds} folds: every fold needs an image to validate on`);
+  const shuffled = Rng.derive(seed, 0xf01d).shuffle([...names].sort(naturalCompare));
+  const dealt: string[][] = Array.from({ length: folds }, () => []);
+  shuffled.forEach((name, i) => dealt[i % folds].push(name));
+  return dealt.map((fold) => fold.sort(naturalCompare));
 }

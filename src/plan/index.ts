@@ -50,7 +50,7 @@ export async function planFolder(o: PlanFolderOptions): Promise<Plan> {
   });
 }
 
-/** Images trained and validated on: a fraction as splitNames rounds it, a list of names, or another folder's images. */
+/** Images trained and validated on: a fraction as splitNames rounds it, a list of names, a fold (foldNames deals image i to fold i mod K), or another folder's images. */
 function imageCounts(spec: ValidationSpec | undefined, images: number, imagesDir: string): { trainImages: number; validationImages: number } {
   if (!spec) return { trainImages: images, validationImages: 0 };
   if ('root' in spec) {
@@ -59,6 +59,8 @@ function imageCounts(spec: ValidationSpec | undefined, images: number, imagesDir
   }
   const validationImages = 'names' in spec
     ? spec.names.length
+    : 'folds' in spec
+    ? Math.max(0, Math.ceil((images - spec.fold) / spec.folds))
     : splitNames(Array.from({ length: images }, (_, i) => String(i)), spec.fraction, spec.seed).validation.length;
   return { trainImages: images - validationImages, validationImages };
 }

@@ -54,6 +54,8 @@ test("every option of issue 5's train synopsis parses", () => {
       valSplit: 0.25,
       val: undefined,
       valNames: undefined,
+      folds: undefined,
+      fold: undefined,
       foreground: ['255'],
       slides: undefined,
       annotations: undefined,
@@ -164,7 +166,7 @@ test('mistakes on the command line give their messages and exit code 2', () => {
   usageError(['fit'], "unknown command 'fit' (commands: train, plan, eval, tune, predict, info, report, serve, export)");
   usageError(['--epochs', '3'], 'expected a command before --epochs (one of train, plan, eval, tune, predict, info, report, serve, export)');
   usageError(['help', 'nope'], "unknown command 'nope' (commands: train, plan, eval, tune, predict, info, report, serve, export)");
-  usageError(['train', '--foo'], "unknown option --foo for 'patho train'", 'patho train');
+  usageError(['train', '--xyzzy'], "unknown option --xyzzy for 'patho train'", 'patho train');
   usageError(['train', '--lt', '0.1'], "unknown option --lt for 'patho train' (did you mean --lr?)", 'patho train');
   usageError(['train', '--epochs', 'x'], "--epochs expects an integer, got 'x'", 'patho train');
   usageError(['train', '--optimizer', 'rmsprop'], "--optimizer must be one of sgd, adam (got 'rmsprop')", 'patho train');

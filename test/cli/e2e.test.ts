@@ -13,7 +13,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 
 import { UNet } from '../../src/models/unet.js';
-import { REPO, expectInputError, runPatho } from './run.js';
+import { expectInputError, runPatho, writeMembraneSubset } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patho-e2e-'));
 const data = join(dir, 'data');
@@ -37,14 +37,7 @@ function writeGray(path: string, pixels: Uint8Array, size: number): Promise<unkn
 }
 
 before(async () => {
-  const membrane = join(REPO, 'data', 'membrane', 'train');
-  mkdirSync(join(data, 'images'), { recursive: true });
-  mkdirSync(join(data, 'masks'), { recursive: true });
-  for (const name of ['0', '1', '2', '3']) {
-    await sharp(join(membrane, 'images', `${name}.png`)).resize(64, 64).toColourspace('b-w').png().toFile(join(data, 'images', `${name}.png`));
-    // nearest neighbour and a threshold keep the mask two-valued, 0 and 255
-    await sharp(join(membrane, 'masks', `${name}.png`)).resize(64, 64, { kernel: 'nearest' }).threshold(128).toColourspace('b-w').png().toFile(join(data, 'masks', `${name}.png`));
-  }
+  await writeMembraneSubset(data, ['0', '1', '2', '3']);
   const mask = await png(join(data, 'masks', '0.png'));
   assert.equal(mask.channels, 1, 'the subset masks are one-channel gray');
   assert.deepEqual([...mask.values].sort((a, b) => a - b), [0, 255]);

@@ -201,4 +201,10 @@ test('patho predict: the checkpoint mpp by default, the summary line names the l
   const level = patho('--out', join(dir, 'cli-level'), '--level', '1', '--format', 'geojson');
   assert.equal(level.status, 0, level.stderr);
   assert.match(level.stdout, /scan\.tif: level 1 \(400x300, 0\.500 um\/px\)/);
+  // a slide that records no mpp: the model's mpp cannot be found on it, and the message says where the mpp came from
+  const plain = join(dir, 'plain.tif');
+  await sharp(slidePath).tiff({ tile: true, pyramid: true }).toFile(plain);
+  const unknown = spawnSync(process.execPath, ['bin/patho.js', 'predict', '--model', model, '--threads', '1', '--out', join(dir, 'cli-plain'), plain], { encoding: 'utf8' });
+  assert.equal(unknown.status, 2, unknown.stderr);
+  assert.match(unknown.stderr, /plain\.tif: the model was trained at 0\.4 um\/px, and the slide does not record its microns per pixel; give the level .* with --level/);
 });
