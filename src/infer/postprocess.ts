@@ -9,8 +9,8 @@
  * `choosePostProcessing` and stored in the checkpoint.
  */
 import { BinaryMetricAccumulator } from '../metrics/binary.js';
-import { labelComponents, thresholded } from '../metrics/components.js';
-import { GlasMetricAccumulator } from '../metrics/objects.js';
+import { labelComponents, maskComponents, thresholded } from '../metrics/components.js';
+import { glasDetections } from '../metrics/objects.js';
 
 /** Sizes in pixels of the image as predicted; 0 turns a step off. */
 export interface PostProcessing {
@@ -108,14 +108,20 @@ export function choosePostProcessing(
     for (const fillHolesPx of options.fillHoles ?? FILL_HOLES_CANDIDATES) {
       const p = { minObjectPx, fillHolesPx };
       const pixels = new BinaryMetricAccumulator([threshold]);
-      const glas = options.objects ? new GlasMetricAccumulator(threshold) : null;
+      const found = { tp: 0, fp: 0, fn: 0 };
       for (const image of predictions) {
         const probabilities = Float32Array.from(image.probabilities);
         postProcessProbabilities(probabilities, 0, image.width, image.height, threshold, p);
         pixels.add(probabilities, Uint8Array.from(image.truth, (v) => (v > 0 ? 1 : 0)));
-        glas?.add(probabilities, image.truth, [image.name], image.height, image.width);
+        if (!options.objects) continue;
+        // F1 pooled over images as GlaS pools it; only the detections, no distances
+        const predicted = labelComponents(thresholded(probabilities, 0, probabilities.length, threshold), image.width, image.height, 8);
+        const counts = glasDetections(predicted, maskComponents(image.truth, image.width, image.height, 8));
+        for (const k of ['tp', 'fp', 'fn'] as const) found[k] += counts[k];
       }
-      trials.push({ ...p, dice: pixels.result().byThreshold[0].mean.dice, objectF1: glas ? glas.result().f1 : null });
+      const { tp, fp, fn } = found;
+      const objectF1 = options.objects ? (tp + fp + fn === 0 ? 1 : (2 * tp) / (2 * tp + fp + fn)) : null;
+      trials.push({ ...p, dice: pixels.result().byThreshold[0].mean.dice, objectF1 });
     }
   }
   const better = (a: PostProcessingTrial, b: PostProcessingTrial) =>
