@@ -5,6 +5,7 @@
  */
 import { UNET_LIMITS } from '../models/limits.js';
 import { BINARY_LOSSES, OPTIMIZERS, SCHEDULES, TRAINING_DEFAULTS as TRAINING } from '../train/defaults.js';
+import type { PostProcessing } from '../infer/postprocess.js';
 import { type CommandSpec, type OptionsOf, UsageError, closest, defineCommand, helpText, parseArgs } from './args.js';
 
 const verbose = { name: 'verbose', short: 'v', type: 'boolean', help: 'print stack traces and debug details on errors' } as const;
@@ -108,6 +109,47 @@ export function parseThreshold(text: string, program: string): number | 'auto' {
   if (!(value >= 0 && value <= 1)) throw new UsageError(`--threshold expects a number from 0 to 1 or auto, got '${text}'`, program);
   return value;
 }
+
+/** `--min-object-px` and `--fill-holes-px` of predict and eval: sizes, or the checkpoint's own (see `parsePostProcessing`). */
+const postProcessingOptions = [
+  {
+    name: 'min-object-px',
+    type: 'string',
+    metavar: 'PX|auto',
+    default: 'auto',
+    help: "remove predicted objects (8-connected) of fewer than PX pixels; auto takes the model's (chosen by patho tune; 0 without)",
+  },
+  {
+    name: 'fill-holes-px',
+    type: 'string',
+    metavar: 'PX|auto',
+    default: 'auto',
+    help: "fill holes (4-connected background enclosed by an object) of fewer than PX pixels; auto takes the model's (chosen by patho tune; 0 without)",
+  },
+] as const;
+
+/**
+ * The post-processing asked for: each size a whole number of pixels, or the
+ * checkpoint's own for auto (none when it records none).
+ */
+export function parsePostProcessing(
+  o: { minObjectPx: string; fillHolesPx: string },
+  stored: PostProcessing | null | undefined,
+  program: string,
+): PostProcessing {
+  const size = (text: string, option: string, fromModel: number) => {
+    if (text === 'auto') return fromModel;
+    const value = text.trim() === '' ? NaN : Number(text);
+    if (!(Number.isInteger(value) && value >= 0)) throw new UsageError(`--${option} expects a whole number of pixels (0 = off) or auto, got '${text}'`, program);
+    return value;
+  };
+  return {
+    minObjectPx: size(o.minObjectPx, 'min-object-px', stored?.minObjectPx ?? 0),
+    fillHolesPx: size(o.fillHolesPx, 'fill-holes-px', stored?.fillHolesPx ?? 0),
+  };
+}
+
+const tta = { name: 'tta', type: 'boolean', help: 'test-time augmentation: average over the 8 flips and rotations (8x slower)' } as const;
 
 const batchSize = { name: 'batch-size', short: 'b', type: 'int', metavar: 'B', default: 4, min: 1, help: 'images per batch' } as const;
 
@@ -393,6 +435,8 @@ export const EVAL = defineCommand({
     modelThreshold,
     { ...thresholds, help: "more probability thresholds at which to score, after --threshold's" },
     { name: 'sweep', type: 'boolean', help: 'also sweep thresholds 0.05..0.95 and report the best by mean Dice' },
+    ...postProcessingOptions,
+    tta,
     objectMetrics,
     { name: 'json', type: 'boolean', help: 'print one JSON object instead of tables' },
     batchSize,
@@ -411,6 +455,35 @@ export const EVAL = defineCommand({
   ],
 });
 
+/** `patho tune` */
+export const TUNE = defineCommand({
+  name: 'tune',
+  summary: "choose a model's post-processing on its validation images",
+  description:
+    "Predict the validation images a checkpoint records (or --data), try removing small objects and filling small holes at a range of sizes, " +
+    'and store the best (by GlaS object F1 where the masks hold separate objects, else by mean Dice) in the checkpoint, where predict and eval take it by default.',
+  options: [
+    model,
+    { name: 'data', type: 'string', metavar: 'DIR', help: "a folder with images/ and masks/ to choose on (default: the model's own validation images)" },
+    images,
+    masks,
+    foreground,
+    modelThreshold,
+    tta,
+    { name: 'save', type: 'boolean', default: true, help: 'store the choice in the checkpoint (--no-save only prints it)' },
+    { name: 'json', type: 'boolean', help: 'print one JSON object (the choice and every trial) instead of a table' },
+    devices,
+    threads,
+    workers,
+    skipBad,
+    verbose,
+  ],
+  examples: [
+    { command: 'patho tune --model runs/glas/model.pt', help: 'choose on the validation images of the run and store the choice' },
+    { command: 'patho tune --model runs/glas/model.pt --tta --no-save', help: 'the choice for predictions with test-time augmentation, printed only' },
+  ],
+});
+
 /** `patho predict` */
 export const PREDICT = defineCommand({
   name: 'predict',
@@ -426,7 +499,8 @@ export const PREDICT = defineCommand({
     { name: 'tile', type: 'int', metavar: 'PX', default: 512, min: 16, help: 'side of the square tiles the image is predicted in' },
     { name: 'overlap', type: 'number', metavar: 'FRACTION', default: 0.25, min: 0, max: 0.9, help: 'fraction of a tile shared with its neighbour' },
     { name: 'blend', type: 'string', choices: ['gaussian', 'cosine', 'constant'], default: 'gaussian', help: 'weighting of overlapping tiles' },
-    { name: 'tta', type: 'boolean', help: 'test-time augmentation: average over the 8 flips and rotations (8x slower)' },
+    ...postProcessingOptions,
+    tta,
     { name: 'level', type: 'int', metavar: 'L', min: 0, help: 'slides: pyramid level to predict at (default 0, full resolution)' },
     { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: "slides: predict at X microns per pixel, area-averaged from the nearest finer level as training patches are (default: the model's mpp when it was trained on slides at one)" },
     {
@@ -574,7 +648,7 @@ export const EXPORT = defineCommand({
 });
 
 /** Every command, by name. */
-export const COMMANDS = { train: TRAIN, plan: PLAN, eval: EVAL, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE, export: EXPORT } as const;
+export const COMMANDS = { train: TRAIN, plan: PLAN, eval: EVAL, tune: TUNE, predict: PREDICT, info: INFO, report: REPORT, serve: SERVE, export: EXPORT } as const;
 
 /** A command name. */
 export type CommandName = keyof typeof COMMANDS;
@@ -583,6 +657,7 @@ export type CommandName = keyof typeof COMMANDS;
 export type TrainOptions = OptionsOf<typeof TRAIN>;
 export type PlanOptions = OptionsOf<typeof PLAN>;
 export type EvalOptions = OptionsOf<typeof EVAL>;
+export type TuneOptions = OptionsOf<typeof TUNE>;
 export type PredictOptions = OptionsOf<typeof PREDICT>;
 export type InfoOptions = OptionsOf<typeof INFO>;
 export type ReportOptions = OptionsOf<typeof REPORT>;
@@ -594,6 +669,7 @@ export type CommandLine =
   | { command: 'train'; options: TrainOptions; positionals: string[]; given: string[] }
   | { command: 'plan'; options: PlanOptions; positionals: string[] }
   | { command: 'eval'; options: EvalOptions; positionals: string[] }
+  | { command: 'tune'; options: TuneOptions; positionals: string[] }
   | { command: 'predict'; options: PredictOptions; positionals: string[] }
   | { command: 'info'; options: InfoOptions; positionals: string[] }
   | { command: 'report'; options: ReportOptions; positionals: string[] }
@@ -629,6 +705,8 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
       return parse(PLAN);
     case 'eval':
       return parse(EVAL);
+    case 'tune':
+      return parse(TUNE);
     case 'predict':
       return parse(PREDICT);
     case 'info':

@@ -11,7 +11,9 @@ import { EnsembleNet, loadEnsemble } from '../infer/ensemble.js';
 import { evaluateBinary, objectMetricsOfFolder, withInstanceLabels, type EvaluationReport } from '../train/evaluate.js';
 import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
-import { parseThreshold, type EvalOptions } from './commands.js';
+import { parsePostProcessing, parseThreshold, type EvalOptions } from './commands.js';
+import { isNoOp, type PostProcessing } from '../infer/postprocess.js';
+import { withTestTimeAugmentation } from '../infer/tta.js';
 import { foregroundOption } from './foreground.js';
 import { modelOption } from './models.js';
 import { startUp } from './startup.js';
@@ -34,6 +36,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     throw new UsageError(`patho eval scores binary models; ${o.model} has ${net.options.classes} classes`, 'patho eval');
   }
   const threshold = asked === 'auto' ? meta.threshold : asked;
+  const postProcessing = parsePostProcessing(o, meta.postProcessing, 'patho eval');
   const loader = new DataLoader(o.data, o.images, o.masks, {
     batchSize: 1,
     augment: 'none',
@@ -47,7 +50,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
     await loader.open();
     const sizes = new Set(loader.dataset.entries.map((e) => `${e.width}x${e.height}`));
     const batches = sizes.size === 1 && o.batchSize > 1 ? rebatch(loader, o.batchSize, o) : loader.epochBatches(0);
-    const report = await evaluateBinary(net, foreground === 'instances' ? withInstanceLabels(batches, loader) : batches, {
+    const report = await evaluateBinary(o.tta ? withTestTimeAugmentation(net) : net, foreground === 'instances' ? withInstanceLabels(batches, loader) : batches, {
       // the threshold masks are cut at first: the boundary errors are counted at it
       thresholds: [...new Set([threshold, ...o.thresholds])],
       device,
@@ -55,10 +58,12 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
       sweep: o.sweep,
       boundary: true,
       objects: await objectMetricsFor(o.objectMetrics, loader),
+      postProcessing: isNoOp(postProcessing) ? undefined : postProcessing,
     });
     const source = asked !== 'auto' ? 'from --threshold' : members.length > 1 ? `the mean of the ${members.length} models'` : "the model's";
     const models = members.length > 1 ? { models: modelPaths } : {};
-    process.stdout.write(o.json ? JSON.stringify({ threshold, ...models, ...report }) + '\n' : formatReport(report, threshold, source));
+    const setup = { threshold, tta: o.tta, postProcessing };
+    process.stdout.write(o.json ? JSON.stringify({ ...setup, ...models, ...report }) + '\n' : formatReport(report, setup, source));
     return 0;
   } finally {
     disposeAll();
@@ -85,10 +90,12 @@ async function* rebatch(base: DataLoader, batchSize: number, o: EvalOptions) {
   }
 }
 
-/** The tables of the report; `threshold` is the one asked for, `source` says whose it is. */
-function formatReport(r: EvaluationReport, threshold: number, source: string): string {
+/** The tables of the report; `setup.threshold` is the one asked for, `source` says whose it is. */
+function formatReport(r: EvaluationReport, setup: { threshold: number; tta: boolean; postProcessing: PostProcessing }, source: string): string {
+  const { threshold, postProcessing: p } = setup;
+  const cleanup = isNoOp(p) ? 'no post-processing' : `objects under ${p.minObjectPx} px removed, holes under ${p.fillHolesPx} px filled at ${threshold}`;
   const lines = [
-    `${r.images} images; threshold ${threshold} (${source}) first`,
+    `${r.images} images; threshold ${threshold} (${source}) first; ${setup.tta ? 'test-time augmentation, ' : ''}${cleanup}`,
     'threshold   dice     iou      precision  recall   | background dice  iou',
   ];
   for (const [t, s] of Object.entries(r.thresholds)) {

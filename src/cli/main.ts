@@ -24,6 +24,8 @@ export async function main(argv: string[]): Promise<number> {
         return await (await import('./plan.js')).planCommand(line.options);
       case 'eval':
         return await (await import('./evaluate.js')).evalCommand(line.options);
+      case 'tune':
+        return await (await import('./tune.js')).tuneCommand(line.options);
       case 'predict':
         return await (await import('./predict.js')).predictCommand(line.options, line.positionals);
       case 'info':

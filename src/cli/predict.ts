@@ -22,7 +22,8 @@ import { Slide, SLIDE_EXTENSIONS } from '../wsi/slide.js';
 import { TiledTiffWriter } from '../wsi/tiff.js';
 import { ampFor } from './amp.js';
 import { UsageError } from './args.js';
-import { parseThreshold, type PredictOptions } from './commands.js';
+import { parsePostProcessing, parseThreshold, type PredictOptions } from './commands.js';
+import { isNoOp, NO_POSTPROCESSING, postProcessMask, type PostProcessing } from '../infer/postprocess.js';
 import { modelOption } from './models.js';
 import { ensureWritableFolder } from './output.js';
 import { startUp } from './startup.js';
@@ -80,6 +81,11 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   if (members.length > 1) process.stdout.write(`${rank}an ensemble of ${members.length} models: ${modelPaths.join(', ')}\n`);
   const threshold = asked === 'auto' ? meta.threshold : asked;
   const binary = members[0].net.options.classes === 1;
+  if (!binary && (o.minObjectPx !== 'auto' || o.fillHolesPx !== 'auto')) {
+    for (const member of members) member.net.dispose();
+    throw new UsageError(`--min-object-px and --fill-holes-px post-process binary masks; this model has ${members[0].net.options.classes} classes`, 'patho predict');
+  }
+  const postProcessing = binary ? parsePostProcessing(o, meta.postProcessing, 'patho predict') : NO_POSTPROCESSING;
   const window: SlidingWindowOptions = { tile: o.tile, overlap: o.overlap, blend: o.blend, tta: o.tta, batchSize: o.batchSize, device };
   const engines: (TileEngine & { dispose(): Promise<void> | void })[] = [];
   let engine: TileEngine;
@@ -110,6 +116,9 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
       const slide = openIfSlide(file);
       if (slide) {
         try {
+          if (o.minObjectPx !== 'auto' || o.fillHolesPx !== 'auto') {
+            throw new UsageError(`${file}: --min-object-px and --fill-holes-px apply to images; slides are written in bands, never whole in memory`, 'patho predict');
+          }
           if (o.mpp === undefined && o.level === undefined && meta.mpp && !slide.mpp) {
             throw new SlideError(
               slide.path,
@@ -155,13 +164,14 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         }
         continue;
       }
-      await predictImage(file, name, { ...o, threshold }, window, engine, meta, rank);
+      await predictImage(file, name, { ...o, threshold, postProcessing }, window, engine, meta, rank);
     }
   } finally {
     for (const e of engines) await e.dispose();
   }
   const whose = members.length > 1 ? `the mean of the ${members.length} models'` : "the model's";
-  const cut = binary ? ` at threshold ${threshold}${asked === 'auto' ? ` (${whose})` : ''}` : '';
+  const cleaned = isNoOp(postProcessing) ? '' : `, objects under ${postProcessing.minObjectPx} px removed and holes under ${postProcessing.fillHolesPx} px filled in images`;
+  const cut = binary ? ` at threshold ${threshold}${asked === 'auto' ? ` (${whose})` : ''}${cleaned}` : '';
   process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}${cut}\n`);
   return 0;
 }
@@ -225,7 +235,7 @@ export function describePipeline(p: PipelineStats): string {
 
 /** A plain image, held in memory: mask PNG (and probability, overlay PNG), optionally TIFF and GeoJSON. */
 async function predictImage(
-  file: string, name: string, o: Omit<PredictOptions, 'threshold'> & { threshold: number }, window: SlidingWindowOptions,
+  file: string, name: string, o: Omit<PredictOptions, 'threshold'> & { threshold: number; postProcessing: PostProcessing }, window: SlidingWindowOptions,
   engine: TileEngine, meta: CheckpointMeta, rank: string,
 ): Promise<void> {
   if (o.level !== undefined || o.mpp !== undefined) {
@@ -238,8 +248,9 @@ async function predictImage(
   const bar = new ProgressBar({ total: tileCount(image.width, image.height, window), label: `${rank}${basename(file)}`, unit: 'tiles' });
   const map = await predictSlidingWith(engine, image, { ...window, onProgress: (done) => bar.update(done) });
   bar.done();
-  const labels = labelsFrom(map, o.threshold);
   const binary = map.classes === 1;
+  const thresholdedLabels = labelsFrom(map, o.threshold);
+  const labels = binary && !isNoOp(o.postProcessing) ? postProcessMask(thresholdedLabels, map.width, map.height, o.postProcessing) : thresholdedLabels;
   const formats = new Set(o.format ?? ['png']);
   if (formats.has('png')) await writeMaskPng(join(o.out, `${name}_mask.png`), labels, map.width, map.height, binary);
   if (formats.has('tiff')) {

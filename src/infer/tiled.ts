@@ -10,6 +10,7 @@ import { blendTiles, TileBlender, type BlendOptions, type TiledStats, type TileP
 import { tensor } from '../tensor/create.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
+import { symmetryAverage } from './tta.js';
 import type { Device, DType, Tensor } from '../tensor/tensor.js';
 
 export { axisWeights, blendWeights, planTiles, readTiles, tileCount, tileStarts } from './tiling.js';
@@ -149,24 +150,7 @@ function runTiles(net: InferenceNet, input: Float32Array, shape: [number, number
       const predict = (t: Tensor): Tensor => {
         return net.probabilities(mixedPrecision(device, options.amp, () => net.forward(t)));
       };
-      if (!options.tta) return predict(x).toFloat32Array();
-      // the 8 symmetries of the square (tiles are square), each undone on the prediction
-      const views: [(t: Tensor) => Tensor, (t: Tensor) => Tensor][] = [
-        [(t) => t, (t) => t],
-        [(t) => t.flip([3]), (t) => t.flip([3])],
-        [(t) => t.flip([2]), (t) => t.flip([2])],
-        [(t) => t.flip([2, 3]), (t) => t.flip([2, 3])],
-        [(t) => t.rot90(1, [2, 3]), (t) => t.rot90(3, [2, 3])],
-        [(t) => t.rot90(3, [2, 3]), (t) => t.rot90(1, [2, 3])],
-        [(t) => t.rot90(1, [2, 3]).flip([3]), (t) => t.flip([3]).rot90(3, [2, 3])],
-        [(t) => t.rot90(1, [2, 3]).flip([2]), (t) => t.flip([2]).rot90(3, [2, 3])],
-      ];
-      let total: Tensor | null = null;
-      for (const [forward, back] of views) {
-        const p = back(predict(forward(x)));
-        total = total ? total.add(p) : p;
-      }
-      return total!.div(views.length).toFloat32Array();
+      return (options.tta ? symmetryAverage(predict, x) : predict(x)).toFloat32Array();
     }),
   );
 }

@@ -69,21 +69,34 @@ export interface GlasReport extends GlasScores {
   perImage: ({ name: string } & GlasScores)[];
 }
 
+/**
+ * GlaS's detection counts of one image: a predicted object is a hit when it
+ * covers more than half of the true object it overlaps most. The part of the
+ * scores that needs no distances (choosing post-processing tries many masks).
+ */
+export function glasDetections(s: Components, g: Components): { tp: number; fp: number; fn: number } {
+  return detections(s, g, pairCounts(s, g)).counts;
+}
+
+function detections(s: Components, g: Components, overlaps: Map<number, number>) {
+  const partnerOfS = partners(s.count, overlaps, (key) => [Math.floor(key / (g.count + 1)), key % (g.count + 1)]);
+  const overlap = (j: number, i: number) => overlaps.get(j * (g.count + 1) + i) ?? 0;
+  let tp = 0;
+  for (let j = 1; j <= s.count; j++) {
+    const i = partnerOfS[j];
+    if (i !== 0 && overlap(j, i) / g.areas[i] > 0.5) tp++;
+  }
+  return { counts: { tp, fp: s.count - tp, fn: g.count - tp }, partnerOfS, overlap };
+}
+
 /** The GlaS sums of one image: predicted objects `s`, true objects `g`. */
 function glasSums(s: Components, g: Components): Sums {
   const sums = Object.fromEntries(FIELDS.map((f) => [f, 0])) as Sums;
   sums.images = 1;
   const overlaps = pairCounts(s, g);
-  const partnerOfS = partners(s.count, overlaps, (key) => [Math.floor(key / (g.count + 1)), key % (g.count + 1)]);
+  const { counts, partnerOfS, overlap } = detections(s, g, overlaps);
   const partnerOfG = partners(g.count, overlaps, (key) => [key % (g.count + 1), Math.floor(key / (g.count + 1))]);
-  const overlap = (j: number, i: number) => overlaps.get(j * (g.count + 1) + i) ?? 0;
-
-  for (let j = 1; j <= s.count; j++) {
-    const i = partnerOfS[j];
-    if (i !== 0 && overlap(j, i) / g.areas[i] > 0.5) sums.tp++;
-    else sums.fp++;
-  }
-  sums.fn = g.count - sums.tp;
+  Object.assign(sums, counts);
 
   const dice = (j: number, i: number) => (2 * overlap(j, i)) / (s.areas[j] + g.areas[i]);
   for (let j = 1; j <= s.count; j++) {

@@ -12,6 +12,7 @@ import { dispose } from '../tensor/scope.js';
 import type { UNetOptions } from '../models/unet.js';
 import type { ChannelStats } from '../data/normalize.js';
 import type { ForegroundSpec } from '../data/masks.js';
+import type { PostProcessing } from '../infer/postprocess.js';
 
 export const CHECKPOINT_FORMAT = 'patho-checkpoint-1';
 
@@ -34,6 +35,12 @@ export interface CheckpointMeta {
   elapsedSeconds?: number;
   /** Names and colours of classes 1, 2, ... of a model trained on annotated slides, for its outputs. */
   classes?: { names: string[]; colors: [number, number, number][] } | null;
+  /**
+   * Small objects removed and small holes filled after thresholding, chosen on
+   * the validation images by `patho tune`: the default of predict and eval
+   * (absent: none).
+   */
+  postProcessing?: (PostProcessing & { chosenOn: string }) | null;
   /** Microns per pixel of the patches it was trained on (slides trained with --mpp). */
   mpp?: number | null;
   torchVersion: string;
@@ -124,6 +131,24 @@ export async function loadCheckpoint(path: string, options: { device?: string } 
     scheduler: raw.scheduler ?? null,
     rngState: raw.rng_state instanceof Tensor ? raw.rng_state : null,
   };
+}
+
+/**
+ * Rewrites the meta of the checkpoint at `path` with `patch` merged in,
+ * leaving its tensors (weights, optimizer, RNG state) as they were; atomic
+ * as `saveCheckpoint`.
+ */
+export async function updateCheckpointMeta(path: string, patch: Partial<CheckpointMeta>): Promise<void> {
+  if (!existsSync(path)) throw new CheckpointError(path, 'does not exist');
+  const raw = await load(path);
+  try {
+    if (raw === null || typeof raw !== 'object' || raw instanceof Tensor || Array.isArray(raw) || typeof raw.meta !== 'object' || raw.meta === null) {
+      throw new CheckpointError(path, 'is not a patho checkpoint (no meta to update)');
+    }
+    await save({ ...raw, meta: { ...raw.meta, ...patch } } as unknown as Savable, path);
+  } finally {
+    dispose(raw);
+  }
 }
 
 export function disposeCheckpoint(c: LoadedCheckpoint): void {

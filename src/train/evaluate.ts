@@ -14,6 +14,7 @@ import { BoundaryErrorAccumulator, type BoundaryErrors } from '../metrics/bounda
 import { GlasMetricAccumulator, type GlasReport } from '../metrics/objects.js';
 import { IsbiMetricAccumulator, type IsbiReport } from '../metrics/rand.js';
 import { objectMetricKind, type ObjectMetricKind } from '../metrics/structures.js';
+import { postProcessProbabilities, type PostProcessing } from '../infer/postprocess.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import { Tensor, type Device, type DType } from '../tensor/tensor.js';
@@ -59,6 +60,12 @@ export interface EvaluateOptions {
   boundary?: boolean;
   /** Also score objects at the first threshold: GlaS's object metrics or ISBI 2012's region scores. */
   objects?: ObjectMetricKind;
+  /**
+   * Removes small objects and fills small holes of the mask at the first
+   * threshold before anything is scored (see postProcessProbabilities for
+   * what the other thresholds see).
+   */
+  postProcessing?: PostProcessing;
   /** Sums the metric counts over processes (data-parallel validation); identity by default. */
   reduce?: (counts: Float64Array) => Float64Array;
 }
@@ -81,6 +88,10 @@ export async function evaluateBinary(
   for await (const { batch, value: probabilities, loss } of run) {
     const n = batch.shape[0];
     lossSum += loss * n;
+    const [height, width] = [batch.shape[2], batch.shape[3]];
+    if (options.postProcessing) {
+      for (let i = 0; i < n; i++) postProcessProbabilities(probabilities, i * height * width, width, height, thresholds[0], options.postProcessing);
+    }
     // unannotated pixels (slides) are scored by neither accumulator
     const ignore = batch.masks.includes(IGNORE_LABEL) ? batch.masks.map((v) => (v === IGNORE_LABEL ? 1 : 0)) : undefined;
     const binaryMasks = batch.masks.map((v) => (v > 0 && v !== IGNORE_LABEL ? 1 : 0));

@@ -163,9 +163,9 @@ test('help: patho, patho --help, patho help train, patho train -h', () => {
 
 test('mistakes on the command line give their messages and exit code 2', () => {
   usageError(['trian'], "unknown command 'trian' (did you mean train?)");
-  usageError(['fit'], "unknown command 'fit' (commands: train, plan, eval, predict, info, report, serve, export)");
-  usageError(['--epochs', '3'], 'expected a command before --epochs (one of train, plan, eval, predict, info, report, serve, export)');
-  usageError(['help', 'nope'], "unknown command 'nope' (commands: train, plan, eval, predict, info, report, serve, export)");
+  usageError(['fit'], "unknown command 'fit' (commands: train, plan, eval, tune, predict, info, report, serve, export)");
+  usageError(['--epochs', '3'], 'expected a command before --epochs (one of train, plan, eval, tune, predict, info, report, serve, export)');
+  usageError(['help', 'nope'], "unknown command 'nope' (commands: train, plan, eval, tune, predict, info, report, serve, export)");
   usageError(['train', '--xyzzy'], "unknown option --xyzzy for 'patho train'", 'patho train');
   usageError(['train', '--lt', '0.1'], "unknown option --lt for 'patho train' (did you mean --lr?)", 'patho train');
   usageError(['train', '--epochs', 'x'], "--epochs expects an integer, got 'x'", 'patho train');

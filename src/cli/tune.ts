@@ -1,0 +1,105 @@
+/**
+ * `patho tune`: chooses a trained model's post-processing (small objects
+ * removed, small holes filled) on its validation images and stores it in the
+ * checkpoint. A step after training, as nnU-Net decides its post-processing
+ * after training on its validation predictions: it works on any checkpoint
+ * that records its validation images, and needs one pass over them, not one
+ * per validated epoch.
+ */
+import { existsSync } from 'node:fs';
+import { decodeImageFile } from '../data/decode.js';
+import { SegmentationDataset } from '../data/dataset.js';
+import { instanceLabels, toLabelMask, type ForegroundSpec } from '../data/masks.js';
+import { readImageForInference } from '../infer/image.js';
+import { choosePostProcessing, type PostProcessingTrial, type ScoredPrediction } from '../infer/postprocess.js';
+import { loadTrainedNet } from '../infer/trained.js';
+import { symmetryAverage } from '../infer/tta.js';
+import { objectMetricKind } from '../metrics/structures.js';
+import type { UNet } from '../models/unet.js';
+import { recordedPairs, type ValidationPair } from '../report/validation.js';
+import { tensor } from '../tensor/create.js';
+import { noGrad } from '../tensor/runtime.js';
+import { tidy } from '../tensor/scope.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { updateCheckpointMeta } from '../train/checkpoint.js';
+import { UsageError } from './args.js';
+import { parseThreshold, type TuneOptions } from './commands.js';
+import { foregroundOption } from './foreground.js';
+import { startUp } from './startup.js';
+
+const PROGRAM = 'patho tune';
+
+export async function tuneCommand(o: TuneOptions): Promise<number> {
+  if (!existsSync(o.model)) throw new UsageError(`--model ${o.model}: no such file`, PROGRAM);
+  if (o.data !== undefined && !existsSync(o.data)) throw new UsageError(`--data ${o.data}: no such folder`, PROGRAM);
+  const asked = parseThreshold(o.threshold, PROGRAM);
+  const started = await startUp(o, PROGRAM, false);
+  if ('exitCode' in started) return started.exitCode;
+  const { net, meta } = await loadTrainedNet(o.model, { device: started.device });
+  try {
+    if (net.options.classes !== 1) throw new UsageError(`${PROGRAM} post-processes binary masks; ${o.model} has ${net.options.classes} classes`, PROGRAM);
+    const { pairs, foreground } = o.data !== undefined ? await folderPairs(o) : recordedPairs(meta);
+    if (pairs.length === 0) {
+      throw new UsageError(`${o.model} records no validation images (trained without a validation split, or an older checkpoint); choose on a folder with --data`, PROGRAM);
+    }
+    const threshold = asked === 'auto' ? meta.threshold : asked;
+    const predictions: ScoredPrediction[] = [];
+    for (const pair of pairs) predictions.push(await predictPair(net, pair, foreground, meta.normalization, started.device, o.tta));
+    const first = predictions[0];
+    const objects = objectMetricKind(first.truth, first.width, first.height) === 'glas';
+    const { best, trials } = choosePostProcessing(predictions, threshold, { objects });
+    const chosenOn = `${pairs.length} ${o.data !== undefined ? `images of ${o.data}` : 'validation images'} at threshold ${threshold}${o.tta ? ' with test-time augmentation' : ''}, by ${objects ? 'GlaS object F1' : 'mean Dice'}`;
+    if (o.save) await updateCheckpointMeta(o.model, { postProcessing: { minObjectPx: best.minObjectPx, fillHolesPx: best.fillHolesPx, chosenOn } });
+    const none = trials.find((t) => t.minObjectPx === 0 && t.fillHolesPx === 0)!;
+    if (o.json) {
+      process.stdout.write(JSON.stringify({ chosen: best, without: none, chosenOn, saved: o.save, trials }) + '\n');
+    } else {
+      process.stdout.write(formatTrials(trials, best, none, chosenOn, o.save ? o.model : null));
+    }
+    return 0;
+  } finally {
+    net.dispose();
+  }
+}
+
+/** The image/mask pairs of `--data`, read as training reads them. */
+async function folderPairs(o: TuneOptions): Promise<{ pairs: ValidationPair[]; foreground: ForegroundSpec | null }> {
+  const foreground = foregroundOption(o.foreground, PROGRAM).spec;
+  const dataset = await SegmentationDataset.open(o.data!, o.images, o.masks, { foreground, skipBad: o.skipBad });
+  return { pairs: dataset.entries.map((e) => ({ name: e.name, image: e.imagePath, mask: e.maskPath })), foreground: foreground ?? null };
+}
+
+/** The foreground probabilities of one image (a whole-image pass, as eval makes) and its true mask. */
+async function predictPair(
+  net: UNet, pair: ValidationPair, foreground: ForegroundSpec | null, normalization: Parameters<typeof readImageForInference>[1], device: string, tta: boolean,
+): Promise<ScoredPrediction> {
+  const { image } = await readImageForInference(pair.image, normalization);
+  const raw = await decodeImageFile(pair.mask);
+  const truth = foreground === 'instances' ? instanceLabels(raw) : toLabelMask(raw, foreground ?? undefined).data;
+  if (raw.width !== image.width || raw.height !== image.height) {
+    throw new Error(`${pair.mask}: mask is ${raw.width}x${raw.height}, image ${image.width}x${image.height}`);
+  }
+  const probabilities = noGrad(() =>
+    tidy(() => {
+      let x = tensor(image.data, [1, image.channels, image.height, image.width]);
+      if (device !== 'cpu') x = x.to(device);
+      const predict = (t: Tensor) => net.probabilities(net.forward(t));
+      return (tta ? symmetryAverage(predict, x) : predict(x)).toFloat32Array();
+    }),
+  );
+  return { name: pair.name, width: image.width, height: image.height, probabilities, truth };
+}
+
+function formatTrials(trials: PostProcessingTrial[], best: PostProcessingTrial, none: PostProcessingTrial, chosenOn: string, savedTo: string | null): string {
+  const f1 = (t: PostProcessingTrial) => (t.objectF1 === null ? '' : `  object F1 ${t.objectF1.toFixed(4)}`);
+  const lines = [`post-processing chosen on ${chosenOn}:`, 'min object px  fill holes px  dice     object F1'];
+  for (const t of trials) {
+    lines.push(`${String(t.minObjectPx).padStart(13)}  ${String(t.fillHolesPx).padStart(13)}  ${t.dice.toFixed(4)}   ${t.objectF1 === null ? '-' : t.objectF1.toFixed(4)}${t === best ? '  <- best' : ''}`);
+  }
+  lines.push(
+    `best: objects under ${best.minObjectPx} px removed, holes under ${best.fillHolesPx} px filled: Dice ${best.dice.toFixed(4)}${f1(best)} ` +
+      `(without: Dice ${none.dice.toFixed(4)}${f1(none)})`,
+    savedTo ? `stored in ${savedTo}: predict and eval apply it by default (--min-object-px/--fill-holes-px override)` : 'not stored (--no-save)',
+  );
+  return lines.join('\n') + '\n';
+}
