@@ -25,8 +25,8 @@ export async function onnxRuntimeEngine(net: UNet, options: { threads: number })
     interOpNumThreads: 1,
     executionMode: 'sequential',
     // memory patterns plan one block per input shape for all intermediates and keep it in the arena besides the
-    // blocks of the first run: on a base-32 U-Net, batch 4 of 512 x 512, peak RSS went from 0.94 to 1.64 GB over
-    // three runs with them and stayed at 0.94 GB without, at the same CPU time per tile (README, inference memory)
+    // blocks of the first run: on a base-32 U-Net, batch 4 of 512 x 512, peak RSS was 1643 MiB after
+    // three runs with them and 943 MiB without, at the same CPU time per tile (README, peak memory of predict)
     enableMemPattern: false,
   });
   const { classes, inChannels } = net.options;
