@@ -1,7 +1,7 @@
 /**
  * Sliding-window inference on the CMU-1-Small-Region slide (or PATHO_SLIDE):
  * patho's `predictSlide` (streaming, the folded network on libtorch or ONNX
- * Runtime, tiles read from OpenSlide in a worker ahead of the engine, mask and
+ * Runtime, one tile per forward pass, tiles read from OpenSlide in a worker ahead of the engine, mask and
  * probability map written as tiled TIFFs; every tile predicted, as the script
  * does) against a plain
  * PyTorch sliding-window script (bench/wsi_torch.py: the level read whole,
@@ -29,7 +29,7 @@ import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
 import { inferenceNetFor } from '../src/infer/engine.js';
 import { onnxRuntimeEngine } from '../src/infer/onnxruntime.js';
-import { libtorchEngine } from '../src/infer/tiled.js';
+import { inPasses, libtorchEngine } from '../src/infer/tiled.js';
 import { UNet } from '../src/models/unet.js';
 import { manualSeed, setNumThreads } from '../src/tensor/runtime.js';
 import { loadStateDictFile, save } from '../src/tensor/serialize.js';
@@ -70,7 +70,8 @@ async function pathoChild(weights: string): Promise<Result> {
   unet.eval();
   const folded = config.engine === 'libtorch' ? inferenceNetFor(unet, 'cpu', config.amp).net : null;
   const session = folded ? null : await onnxRuntimeEngine(unet, { threads: config.threads });
-  const engine = session ?? libtorchEngine(folded!);
+  // one tile per forward pass on the CPU, as predict does there
+  const engine = inPasses(session ?? libtorchEngine(folded!), 1);
   unet.dispose();
   const slide = Slide.open(slidePath);
   const { width, height } = slide.levels[0];

@@ -535,7 +535,7 @@ export const PREDICT = defineCommand({
       default: 'auto',
       help: 'what runs the network: libtorch, or onnxruntime (CPU, float32, the exported model); auto picks the one measured faster on this kind of device',
     },
-    batchSize,
+    { ...batchSize, help: 'tiles per batch (read together; on a CPU each forward pass computes one of them, which saves memory and no time)' },
     devices,
     amp,
     channelsLast,

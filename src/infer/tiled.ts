@@ -63,6 +63,48 @@ export function libtorchEngine(net: InferenceNet, options: SlidingWindowOptions 
   };
 }
 
+/**
+ * `engine` fed at most `tilesPerPass` tiles per forward pass, whatever the
+ * batch it is handed; the passes run one after another and their
+ * probabilities are joined in order. A forward pass holds activations in
+ * proportion to its tiles (a base-32 U-Net at 512 x 512: about 170 MB a tile
+ * in float32), so on a CPU, where a tile of 512 x 512 already keeps every
+ * core busy, one tile per pass costs no speed and a quarter of the memory of
+ * a batch of four. The batch still sets how many tiles are read together.
+ */
+export function inPasses(engine: TileEngine, tilesPerPass: number): TileEngine {
+  if (!(Number.isInteger(tilesPerPass) && tilesPerPass >= 1)) throw new Error(`tilesPerPass must be a positive integer, got ${tilesPerPass}`);
+  return {
+    classes: engine.classes,
+    inChannels: engine.inChannels,
+    run(input, shape) {
+      const [n, channels, h, w] = shape;
+      if (n <= tilesPerPass) return engine.run(input, shape);
+      const inTile = channels * h * w;
+      const outTile = engine.classes * h * w;
+      const out = new Float32Array(n * outTile);
+      let pending: Promise<void> | null = null;
+      for (let first = 0; first < n; first += tilesPerPass) {
+        const tiles = Math.min(tilesPerPass, n - first);
+        const pass = () => engine.run(input.subarray(first * inTile, (first + tiles) * inTile), [tiles, channels, h, w]);
+        const place = (probs: Float32Array) => {
+          if (probs.length !== tiles * outTile) throw new Error(`the engine returned ${probs.length} values for ${tiles} tiles of ${engine.classes} x ${h} x ${w}`);
+          out.set(probs, first * outTile);
+        };
+        // an asynchronous engine's passes are chained, never in flight together, or their activations would be too
+        if (pending) {
+          pending = pending.then(async () => place(await pass()));
+        } else {
+          const probs = pass();
+          if (probs instanceof Promise) pending = probs.then(place);
+          else place(probs);
+        }
+      }
+      return pending ? pending.then(() => out) : out;
+    },
+  };
+}
+
 /** Reads the planar input NCHW of a batch of tiles (`readTiles`), in this thread or another. */
 export type BatchReader = (tiles: readonly TileRect[]) => Promise<Float32Array>;
 

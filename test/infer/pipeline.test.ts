@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 
 import { planarSource, predictTiled } from '../../src/infer/sliding.js';
-import { libtorchEngine, planTiles, predictPipelined, readTiles, type TileEngine } from '../../src/infer/tiled.js';
+import { inPasses, libtorchEngine, planTiles, predictPipelined, readTiles, type TileEngine } from '../../src/infer/tiled.js';
 import { memory, setNumThreads } from '../../src/tensor/runtime.js';
 import { predictSlide } from '../../src/wsi/predict.js';
 import { Slide } from '../../src/wsi/slide.js';
@@ -98,6 +98,42 @@ test('the tiles of batches k+1 .. k+prefetch are requested before batch k comput
   const serial = await log(0, 2);
   assert.deepEqual(events.slice(0, 4), ['read 0', 'run 0', 'read 1', 'run 1']);
   assert.deepEqual([serial.engineSeconds, serial.readWaitSeconds, serial.wallSeconds], [5 * batches, 2 * batches, 7 * batches]);
+});
+
+test('inPasses: a batch of 5 run 2 tiles per pass, one pass in flight at a time, gives the probabilities of the whole batch', async () => {
+  const net = fixedConvNet(3, 3);
+  const start = memory().numTensors;
+  const image = syntheticImage(300, 200);
+  const plan = planTiles(image.width, image.height, { tile: 64, batchSize: 5 });
+  const { input, shape } = readTiles(planarSource(image), plan.batches[0], plan.tile);
+  assert.equal(shape[0], 5);
+  const whole = libtorchEngine(net).run(input, shape) as Float32Array;
+  // what the wrapped engine is given: tiles per pass, and passes computing at once
+  let largestPass = 0;
+  let inFlight = 0;
+  let mostInFlight = 0;
+  const watched = (asynchronous: boolean): TileEngine => ({
+    classes: 1,
+    inChannels: 3,
+    run(x, s) {
+      largestPass = Math.max(largestPass, s[0]);
+      const probs = libtorchEngine(net).run(x, s) as Float32Array;
+      if (!asynchronous) return probs;
+      mostInFlight = Math.max(mostInFlight, ++inFlight);
+      return new Promise((resolve) => setImmediate(() => (inFlight--, resolve(probs))));
+    },
+  });
+  for (const asynchronous of [false, true]) {
+    largestPass = 0;
+    const result = inPasses(watched(asynchronous), 2).run(input, shape);
+    assert.equal(result instanceof Promise, asynchronous);
+    assert.deepEqual(await result, whole, asynchronous ? 'asynchronous engine' : 'synchronous engine');
+    assert.equal(largestPass, 2);
+  }
+  assert.equal(mostInFlight, 1);
+  assert.throws(() => inPasses(watched(false), 0), /tilesPerPass must be a positive integer, got 0/);
+  assert.equal(memory().numTensors, start, 'live tensors left behind');
+  net.dispose();
 });
 
 test('CMU slide: tiles read in a worker two batches ahead give the TIFFs of tiles read in the main thread one at a time', async () => {
