@@ -111,7 +111,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     for (const member of members) member.net.dispose();
   }
   // a CPU computes one tile per forward pass: the same time per tile as a batch, a quarter of the activations of four
-  if (device === 'cpu') engine = { ...inPasses(engine, 1), dispose: engine.dispose };
+  if (device === 'cpu') engine = inPasses(engine, 1);
   try {
     for (const file of files) {
       const name = basename(file, extname(file));
