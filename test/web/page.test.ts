@@ -80,7 +80,11 @@ async function openPage(): Promise<{ page: Page; failures: string[]; requested: 
   const failures: string[] = [];
   const requested: string[] = [];
   page.on('pageerror', (error) => failures.push(error.message));
-  page.on('requestfailed', (request) => failures.push(`${request.failure()?.errorText} ${request.url()}`));
+  page.on('requestfailed', (request) => {
+    // the page cancelling its own superseded picture (an object URL revoked or replaced while the viewer still loads it) is not a failure
+    if (request.url().startsWith('blob:') && request.failure()?.errorText === 'net::ERR_ABORTED') return;
+    failures.push(`${request.failure()?.errorText} ${request.url()}`);
+  });
   page.on('request', (request) => requested.push(request.url()));
   page.on('response', (response) => {
     if (response.status() >= 400) failures.push(`${response.status()} ${response.url()}`);
