@@ -6,6 +6,7 @@
 import { UNET_LIMITS } from '../models/limits.js';
 import { BINARY_LOSSES, OPTIMIZERS, SCHEDULES, TRAINING_DEFAULTS as TRAINING } from '../train/defaults.js';
 import type { PostProcessing } from '../infer/postprocess.js';
+import { TILING_DEFAULTS } from '../infer/tiling.js';
 import { type CommandSpec, type OptionsOf, UsageError, closest, defineCommand, helpText, parseArgs } from './args.js';
 
 const verbose = { name: 'verbose', short: 'v', type: 'boolean', help: 'print stack traces and debug details on errors' } as const;
@@ -496,9 +497,9 @@ export const PREDICT = defineCommand({
     modelThreshold,
     { name: 'probabilities', type: 'boolean', help: 'also write 8-bit probability maps (PNG for images, tiled pyramidal TIFF for slides)' },
     { name: 'overlay', type: 'boolean', default: true, help: 'also write the mask outline drawn on the image (a thumbnail for slides)' },
-    { name: 'tile', type: 'int', metavar: 'PX', default: 512, min: 16, help: 'side of the square tiles the image is predicted in' },
-    { name: 'overlap', type: 'number', metavar: 'FRACTION', default: 0.25, min: 0, max: 0.9, help: 'fraction of a tile shared with its neighbour' },
-    { name: 'blend', type: 'string', choices: ['gaussian', 'cosine', 'constant'], default: 'gaussian', help: 'weighting of overlapping tiles' },
+    { name: 'tile', type: 'int', metavar: 'PX', default: TILING_DEFAULTS.tile, min: 16, help: 'side of the square tiles the image is predicted in' },
+    { name: 'overlap', type: 'number', metavar: 'FRACTION', default: TILING_DEFAULTS.overlap, min: 0, max: 0.9, help: 'fraction of a tile shared with its neighbour' },
+    { name: 'blend', type: 'string', choices: ['gaussian', 'cosine', 'constant'], default: TILING_DEFAULTS.blend, help: 'weighting of overlapping tiles' },
     ...postProcessingOptions,
     tta,
     { name: 'level', type: 'int', metavar: 'L', min: 0, help: 'slides: pyramid level to predict at (default 0, full resolution)' },

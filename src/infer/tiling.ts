@@ -32,6 +32,13 @@ export interface TileSource {
   read(x: number, y: number, w: number, h: number): Float32Array;
 }
 
+/**
+ * The tiling defaults, in one place: `patho predict`'s option table, the
+ * slide predictor and the browser page (src/web/model.ts) read them here, so
+ * the page tiles exactly as the command does.
+ */
+export const TILING_DEFAULTS = { tile: 512, overlap: 0.25, blend: 'gaussian' } as const;
+
 /** How an image is cut into tiles and blended back, whatever the engine. */
 export interface TilingOptions {
   /** Tile edge in pixels; smaller images are padded by reflection up to it. Default 512. */
@@ -86,7 +93,7 @@ export function tileStarts(size: number, tile: number, step: number): number[] {
 }
 
 /** The blending weight along one axis of a tile of n pixels. */
-export function axisWeights(n: number, kind: TilingOptions['blend'] = 'gaussian'): Float32Array {
+export function axisWeights(n: number, kind: TilingOptions['blend'] = TILING_DEFAULTS.blend): Float32Array {
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {
     const x = (i + 0.5) / n; // (0, 1)
@@ -99,7 +106,7 @@ export function axisWeights(n: number, kind: TilingOptions['blend'] = 'gaussian'
 }
 
 /** The blending weight of a tile, h x w, row-major: the product of the axis weights. */
-export function blendWeights(h: number, w: number, kind: TilingOptions['blend'] = 'gaussian'): Float32Array {
+export function blendWeights(h: number, w: number, kind: TilingOptions['blend'] = TILING_DEFAULTS.blend): Float32Array {
   const rows = axisWeights(h, kind);
   const cols = axisWeights(w, kind);
   const weights = new Float32Array(h * w);
@@ -114,8 +121,8 @@ export function tileCount(width: number, height: number, options: Pick<TilingOpt
 }
 
 function geometry(options: Pick<TilingOptions, 'tile' | 'overlap'>): { tile: number; step: number } {
-  const tile = options.tile ?? 512;
-  const overlap = options.overlap ?? 0.25;
+  const tile = options.tile ?? TILING_DEFAULTS.tile;
+  const overlap = options.overlap ?? TILING_DEFAULTS.overlap;
   if (!(Number.isInteger(tile) && tile >= 1)) throw new Error(`tile must be a positive integer, got ${tile}`);
   if (!(overlap >= 0 && overlap < 1)) throw new Error(`overlap must be in [0, 1), got ${overlap}`);
   return { tile, step: Math.max(1, Math.round(tile * (1 - overlap))) };

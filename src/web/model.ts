@@ -4,8 +4,8 @@
  * ONNX export (src/export/onnx.ts), the bytes the page loads.
  */
 import { stat } from 'node:fs/promises';
-import { PREDICT } from '../cli/commands.js';
 import { onnxMetadata, onnxModelBytes, onnxModelInfo, type OnnxExportOptions } from '../export/onnx.js';
+import { TILING_DEFAULTS } from '../infer/tiling.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { modelCard, type ModelCard } from './card.js';
 import type { RunSettings } from './protocol.js';
@@ -15,12 +15,6 @@ export interface WebModel {
   card: ModelCard;
   settings: RunSettings;
   onnx: Uint8Array;
-}
-
-/** A default of `patho predict`'s option table, so the page tiles exactly as the command does by default. */
-function predictDefault(name: 'tile' | 'overlap'): number {
-  const option = PREDICT.options.find((o) => o.name === name);
-  return (option as { default: number }).default;
 }
 
 /** The card, run settings and ONNX export of the checkpoint at `path`; `options` as for `exportOnnx`. */
@@ -51,8 +45,8 @@ export async function webModel(path: string, options: OnnxExportOptions = {}): P
       inChannels: card.inChannels,
       classes,
       threshold: card.threshold,
-      tile: predictDefault('tile'),
-      overlap: predictDefault('overlap'),
+      tile: TILING_DEFAULTS.tile,
+      overlap: TILING_DEFAULTS.overlap,
       // one tile per run: WebAssembly gains nothing from larger batches, and memory stays small
       batchSize: 1,
       threads: 0,

@@ -22,7 +22,7 @@ import type { ChannelStats } from '../data/normalize.js';
 import { outline } from '../infer/outputs.js';
 import { WorkerPool } from '../data/pool.js';
 import { planTiles, predictPipelined, readTiles, type BatchReader, type PipelineStats, type TileEngine } from '../infer/tiled.js';
-import type { TilingOptions } from '../infer/tiling.js';
+import { TILING_DEFAULTS, type TilingOptions } from '../infer/tiling.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { StripTracer } from './contours.js';
 import { SlideError } from './errors.js';
@@ -134,7 +134,7 @@ export async function predictSlide(engine: TileEngine, slide: Slide, options: Sl
   const stats = options.normalization ?? null;
   const readers = options.readers ?? 1;
   // the readers start (each loads the addon and opens the slide) while the thumbnail is read and tissue found
-  const init: TileWorkerInit = { path: slide.path, grid, region, stats, tile: options.tile ?? 512 };
+  const init: TileWorkerInit = { path: slide.path, grid, region, stats, tile: options.tile ?? TILING_DEFAULTS.tile };
   const pool = readers > 0 ? new WorkerPool<TileWorkerTask>(readers, init, new URL('./tile-worker.js', import.meta.url)) : null;
   try {
     const source = gridSource(slide, grid, stats, region);
