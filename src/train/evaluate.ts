@@ -218,16 +218,26 @@ export async function objectMetricsOfFolder(loader: DataLoader): Promise<ObjectM
 /**
  * The batches with the object numbers of their mask files attached
  * (`--foreground instances`), for the object metrics to score objects as
- * numbered; the loader's own masks are one foreground class.
+ * numbered; the loader's own masks are one foreground class. `cache` keeps
+ * the numbers by image name across calls: training validates the same images
+ * every few epochs, and decoding their masks again each time is wasted work.
  */
-export async function* withInstanceLabels(batches: AsyncIterable<HostBatch>, loader: DataLoader): AsyncGenerator<HostBatch> {
+export async function* withInstanceLabels(
+  batches: AsyncIterable<HostBatch>,
+  loader: DataLoader,
+  cache?: Map<string, Uint8Array | Uint16Array>,
+): AsyncGenerator<HostBatch> {
   const maskPaths = new Map(loader.dataset.entries.map((e) => [e.name, e.maskPath]));
   for await (const batch of batches) {
     const plane = batch.shape[2] * batch.shape[3];
     const instances = new Uint16Array(batch.names.length * plane);
     for (const [i, name] of batch.names.entries()) {
       const path = maskPaths.get(name)!;
-      const labels = instanceLabels(await decodeImageFile(path));
+      let labels = cache?.get(name);
+      if (!labels) {
+        labels = instanceLabels(await decodeImageFile(path));
+        cache?.set(name, labels);
+      }
       if (labels.length !== plane) throw new Error(`${path}: ${labels.length} mask values for an image of ${batch.shape[3]}x${batch.shape[2]}`);
       instances.set(labels, i * plane);
     }

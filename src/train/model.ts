@@ -150,6 +150,8 @@ export class Model {
   private named: { classes: { names: string[]; colors: [number, number, number][] }; mpp: number | null } | null = null;
   /** The object scores each validation adds (decided from the validation folder's masks); none for slides and several classes. */
   private objectMetrics: ObjectMetricKind | undefined;
+  /** the validation masks' object numbers (`--foreground instances`), decoded at the first validation */
+  private readonly instanceLabelCache = new Map<string, Uint8Array | Uint16Array>();
   private readonly parts: StepParts;
   private loading: Promise<void> | null;
 
@@ -316,7 +318,7 @@ export class Model {
     const ownLoader = validation instanceof DataLoader || validation instanceof SlideLoader;
     const shared = !part ? validation : ownLoader ? validation.epochBatches(0, part) : shard(validation, part.rank, part.worldSize);
     // masks that number their objects: scored as numbered
-    const batches = validation instanceof DataLoader && validation.foreground === 'instances' ? withInstanceLabels(shared, validation) : shared;
+    const batches = validation instanceof DataLoader && validation.foreground === 'instances' ? withInstanceLabels(shared, validation, this.instanceLabelCache) : shared;
     const common = {
       device: this.options.device, amp: this.options.amp, loss: this.loss,
       reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
