@@ -212,7 +212,12 @@ async function overlayPng(labels: Uint8Array, colours: readonly Rgb[], width: nu
   return URL.createObjectURL(blob);
 }
 
-/** A ground-truth mask file: any non-zero gray value is foreground, as in `patho serve`'s tiles. */
+/**
+ * A ground-truth mask file: any pixel that is not black is foreground, so a
+ * mask drawn in colour (a pure green or blue label) counts as well as a gray
+ * one. (`patho serve` reads the file as gray: there, the darkest colours
+ * round to 0 too.)
+ */
 async function readTruth(file: File): Promise<Mask> {
   const bitmap = await createImageBitmap(file, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   const { width, height } = bitmap;
@@ -224,7 +229,7 @@ async function readTruth(file: File): Promise<Mask> {
   bitmap.close();
   const rgba = context.getImageData(0, 0, width, height).data;
   const labels = new Uint8Array(width * height);
-  for (let i = 0; i < labels.length; i++) labels[i] = rgba[4 * i] ? 1 : 0;
+  for (let i = 0; i < labels.length; i++) labels[i] = rgba[4 * i] | rgba[4 * i + 1] | rgba[4 * i + 2] ? 1 : 0;
   return { labels, width, height };
 }
 
