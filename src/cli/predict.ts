@@ -206,7 +206,9 @@ function chooseEngine(o: PredictOptions, device: string, bf16: boolean): 'libtor
 async function wantBfloat16(o: PredictOptions, device: string, members: EnsembleMember[], window: SlidingWindowOptions, rank: string): Promise<boolean> {
   if (o.amp || o.precision === 'bf16') {
     const option = o.amp ? '--amp' : '--precision bf16';
-    return ampFor(true, device, { command: 'patho predict', option }) !== null;
+    // one line per job, not per rank: every rank falls back alike
+    const quiet = rank !== '' && !rank.startsWith('rank 0:');
+    return ampFor(true, device, { command: 'patho predict', option, warn: quiet ? () => {} : undefined }) !== null;
   }
   // a CPU without bfloat16 arithmetic would emulate it, slower than float32: auto checks nothing there
   if (device === 'cpu' && !cpuHasFastBfloat16()) return false;
