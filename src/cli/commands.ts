@@ -118,14 +118,14 @@ const postProcessingOptions = [
     type: 'string',
     metavar: 'PX|auto',
     default: 'auto',
-    help: "remove predicted objects (8-connected) of fewer than PX pixels; auto takes the model's (chosen by patho tune; 0 without)",
+    help: "remove predicted objects (8-connected) of fewer than PX pixels; auto takes the model's (chosen by patho tune; 0 without); slides: from the GeoJSON polygons",
   },
   {
     name: 'fill-holes-px',
     type: 'string',
     metavar: 'PX|auto',
     default: 'auto',
-    help: "fill holes (4-connected background enclosed by an object) of fewer than PX pixels; auto takes the model's (chosen by patho tune; 0 without)",
+    help: "fill holes (4-connected background enclosed by an object) of fewer than PX pixels; auto takes the model's (chosen by patho tune; 0 without); slides: in the GeoJSON polygons",
   },
 ] as const;
 

@@ -112,15 +112,14 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   }
   // a CPU computes one tile per forward pass: the same time per tile as a batch, a quarter of the activations of four
   if (device === 'cpu') engine = inPasses(engine, 1);
+  let slides = 0;
   try {
     for (const file of files) {
       const name = basename(file, extname(file));
       const slide = openIfSlide(file);
       if (slide) {
+        slides++;
         try {
-          if (o.minObjectPx !== 'auto' || o.fillHolesPx !== 'auto') {
-            throw new UsageError(`${file}: --min-object-px and --fill-holes-px apply to images; slides are written in bands, never whole in memory`, 'patho predict');
-          }
           if (o.mpp === undefined && o.level === undefined && meta.mpp && !slide.mpp) {
             throw new SlideError(
               slide.path,
@@ -142,6 +141,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
             objectType: o.objects as 'annotation' | 'detection',
             simplify: o.simplify,
             minArea: o.minArea,
+            postProcessing,
             tissueMask: o.tissueMask,
             threshold,
             normalization: meta.normalization,
@@ -172,7 +172,10 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
     for (const e of engines) await e.dispose();
   }
   const whose = members.length > 1 ? `the mean of the ${members.length} models'` : "the model's";
-  const cleaned = isNoOp(postProcessing) ? '' : `, objects under ${postProcessing.minObjectPx} px removed and holes under ${postProcessing.fillHolesPx} px filled in images`;
+  // a slide's mask is written in bands, never whole: its polygons are cleaned, its TIFF and PNG masks are not
+  const cleaned = isNoOp(postProcessing)
+    ? ''
+    : `, objects under ${postProcessing.minObjectPx} px removed and holes under ${postProcessing.fillHolesPx} px filled` + (slides > 0 ? ' (in slides: in the GeoJSON polygons)' : '');
   const cut = binary ? ` at threshold ${threshold}${asked === 'auto' ? ` (${whose})` : ''}${cleaned}` : '';
   process.stdout.write(`${rank}${files.length} input${files.length === 1 ? '' : 's'} predicted into ${o.out}${cut}\n`);
   return 0;

@@ -303,7 +303,7 @@ function bounds(ring: Ring): [number, number, number, number] {
 }
 
 /** Even-odd test of a point that lies on no edge. */
-function pointInRing(ring: Ring, px: number, py: number): boolean {
+export function pointInRing(ring: Ring, px: number, py: number): boolean {
   let odd = false;
   for (let i = 0, j = ring.length - 2; i < ring.length - 1; j = i++) {
     const [xi, yi] = ring[i], [xj, yj] = ring[j];

@@ -20,6 +20,7 @@ import { basename, join } from 'node:path';
 import sharp from 'sharp';
 import type { ChannelStats } from '../data/normalize.js';
 import { outline } from '../infer/outputs.js';
+import type { PostProcessing } from '../infer/postprocess.js';
 import { WorkerPool } from '../data/pool.js';
 import { planTiles, predictPipelined, readTiles, type BatchReader, type PipelineStats, type TileEngine } from '../infer/tiled.js';
 import { TILING_DEFAULTS, type TilingOptions } from '../infer/tiling.js';
@@ -89,6 +90,13 @@ export interface SlidePredictOptions extends TilingOptions {
   simplify?: number;
   /** GeoJSON: polygons of fewer um^2 are left out; the slide must record its mpp. */
   minArea?: number;
+  /**
+   * GeoJSON: objects under a size removed and holes under a size filled, in
+   * pixels of the grid predicted at, as `patho predict` cleans an image's
+   * mask (wsi/cleanup.ts). The TIFF and PNG masks are left as predicted: they
+   * are written in bands, never whole.
+   */
+  postProcessing?: PostProcessing;
   /** Rows of the mask traced at a time for the GeoJSON. Default 256. */
   traceRows?: number;
   /** Worker threads reading tiles; 0 reads them in this thread. Default 1. */
@@ -253,6 +261,7 @@ async function predictRegion(
       objectType: options.objectType,
       simplify: options.simplify,
       minArea: options.minArea,
+      postProcessing: options.postProcessing,
       ...namedClasses(options.classes),
     });
     regions = features.length;

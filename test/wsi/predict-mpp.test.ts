@@ -182,6 +182,18 @@ test('--mpp 0.4: level 0 read and area-averaged in the reader thread as training
   assert.ok(Math.abs(features[0].properties.area_um2 - 100 * 100 * 0.4 * 0.4) < 1e-6, `${features[0].properties.area_um2} um^2`);
 });
 
+test('post-processing cleans the GeoJSON polygons, sized in pixels of the grid predicted at; the TIFF mask is left as predicted', async () => {
+  // the square is 100 x 100 pixels at 0.4 um/px (160 x 160 at level 0): an object of 10000 px
+  for (const [minObjectPx, polygons] of [[10000, 1], [10001, 0]]) {
+    const { result } = await predict(`clean${minObjectPx}`, { mpp: 0.4, postProcessing: { minObjectPx, fillHolesPx: 0 } });
+    assert.equal(result.regions, polygons, `objects under ${minObjectPx} px removed`);
+    const features = JSON.parse(await readFile(join(dir, `clean${minObjectPx}.geojson`), 'utf8')).features;
+    assert.equal(features.length, polygons);
+    const mask = await sharp(join(dir, `clean${minObjectPx}_mask.tif`)).extractChannel(0).raw().toBuffer();
+    assert.equal(mask.reduce((n, v) => n + (v ? 1 : 0), 0), 100 * 100, 'the TIFF mask keeps the square');
+  }
+});
+
 test('an mpp finer than level 0 (0.2 um/px) is predicted, interpolated, with a warning naming the slide and the factor', async () => {
   const warnings: string[] = [];
   const { result } = await predict('at02', { mpp: 0.2, region: { x: 200, y: 100, width: 96, height: 80 }, tissueMask: false, onWarning: (m) => warnings.push(m) });
