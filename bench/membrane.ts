@@ -7,6 +7,13 @@
  *
  *   node dist/bench/membrane.js [--minutes 20] [--python /usr/bin/python3] [--skip-torch]
  *     [--base 32] [--optimizer adam] [--lr 1e-3] [--preset rigid] [--schedule none] [--val-every 1] [--out DIR]
+ *     [--torch-malloc default|patho|both]
+ *
+ * patho keeps freed tensor memory for reuse (glibc's mmap threshold at its
+ * 32 MiB maximum, no heap trimming: src/tensor/native.ts); the PyTorch script
+ * runs with glibc's defaults, as users run it. `--torch-malloc patho` runs it
+ * with patho's settings through glibc's environment variables instead, and
+ * `both` runs it twice, to show how much of the difference is the allocator.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -29,8 +36,16 @@ const { values } = parseArgs({
     schedule: { type: 'string', default: 'none' },
     'val-every': { type: 'string', default: '1' },
     out: { type: 'string' },
+    'torch-malloc': { type: 'string', default: 'default' },
   },
 });
+const TORCH_MALLOC: Record<string, Record<string, string>[]> = {
+  default: [{}],
+  patho: [{ MALLOC_MMAP_THRESHOLD_: String(32 * 1024 * 1024), MALLOC_TRIM_THRESHOLD_: String(2 ** 31 - 1) }],
+};
+TORCH_MALLOC.both = [...TORCH_MALLOC.default, ...TORCH_MALLOC.patho];
+const torchRuns = TORCH_MALLOC[values['torch-malloc']!];
+if (!torchRuns) throw new Error(`--torch-malloc ${values['torch-malloc']}: default, patho or both`);
 const VAL = '25,26,27,28,29';
 if (!values['skip-torch'] && !['rigid', 'none'].includes(values.preset!)) throw new Error(`--preset ${values.preset}: the PyTorch script matches rigid and none only`);
 const common = { base: values.base!, patch: '256', batch: '4', optimizer: values.optimizer!, lr: values.lr! };
@@ -64,7 +79,7 @@ const last = scored[scored.length - 1];
 // every epoch trains the same number of images: all images over all training seconds is the harmonic mean
 const trainRate = epochs.length / epochs.reduce((s, e) => s + 1 / e.imagesPerSecond, 0);
 
-const rows: [string, string, string][] = [
+const rows: string[][] = [
   ['', 'patho', 'PyTorch'],
   ['cell Dice @0.5', best.dice['0.5'].toFixed(4), ''],
   ['cell Dice @0.7', best.dice['0.7'].toFixed(4), ''],
@@ -82,23 +97,28 @@ if (!values['skip-torch']) {
   const args = [script, '--data', join(root, 'data/membrane/train'), '--val-names', VAL, '--minutes', values.minutes!,
     '--base', common.base, '--patch', common.patch, '--batch', common.batch, '--optimizer', common.optimizer, '--lr', common.lr,
     '--schedule', values.schedule!, '--val-every', values['val-every']!, '--augment', values.preset!, '--amp', 'bfloat16', '--channels-last', '--threads', '2'];
-  console.log(`PyTorch: ${values.python} ${args.join(' ')}`);
-  const text = execFileSync(values.python!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26 });
-  const records = text.trim().split('\n').map((l) => JSON.parse(l));
-  const summary = records.find((r) => r.summary);
-  const final = records.filter((r) => r.dice).pop();
-  const b = summary.best;
-  rows[1][2] = b.dice['0.5'].cell.toFixed(4);
-  rows[2][2] = b.dice['0.7'].cell.toFixed(4);
-  rows[3][2] = b.dice['0.5'].membrane.toFixed(4);
-  rows[4][2] = b.dice['0.7'].membrane.toFixed(4);
-  rows[5][2] = `${b.epoch} / ${summary.epochs}`;
-  rows[6][2] = final.dice['0.5'].cell.toFixed(4);
-  rows[7][2] = final.dice['0.5'].membrane.toFixed(4);
-  rows[8][2] = summary.imagesPerSecond.toFixed(2);
-  rows[9][2] = summary.minutes.toFixed(1);
+  torchRuns.forEach((malloc, run) => {
+    const column = run + 2;
+    const settings = Object.entries(malloc).map(([k, v]) => `${k}=${v} `).join('');
+    if (torchRuns.length > 1) rows[0][column] = settings ? 'PyTorch, patho malloc' : 'PyTorch';
+    console.log(`PyTorch: ${settings}${values.python} ${args.join(' ')}`);
+    const text = execFileSync(values.python!, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 26, env: { ...process.env, ...malloc } });
+    const records = text.trim().split('\n').map((l) => JSON.parse(l));
+    const summary = records.find((r) => r.summary);
+    const final = records.filter((r) => r.dice).pop();
+    const b = summary.best;
+    rows[1][column] = b.dice['0.5'].cell.toFixed(4);
+    rows[2][column] = b.dice['0.7'].cell.toFixed(4);
+    rows[3][column] = b.dice['0.5'].membrane.toFixed(4);
+    rows[4][column] = b.dice['0.7'].membrane.toFixed(4);
+    rows[5][column] = `${b.epoch} / ${summary.epochs}`;
+    rows[6][column] = final.dice['0.5'].cell.toFixed(4);
+    rows[7][column] = final.dice['0.5'].membrane.toFixed(4);
+    rows[8][column] = summary.imagesPerSecond.toFixed(2);
+    rows[9][column] = summary.minutes.toFixed(1);
+  });
 }
 console.log(`\nmembrane, validation images ${VAL}, ${values.minutes} min budget, base ${common.base}, ${common.optimizer} lr ${common.lr}, ` +
   `patch ${common.patch}, batch ${common.batch}, preset ${values.preset}, schedule ${values.schedule}, validation every ${values['val-every']} epochs, bf16 autocast + channels-last, 2 threads`);
-for (const [label, a, b] of rows) console.log(`${label.padEnd(22)}${a.padStart(12)}${b.padStart(12)}`);
+for (const [label, ...cells] of rows) console.log(label.padEnd(24) + cells.map((c) => (c ?? '').padStart(22)).join(''));
 console.log(`patho run folder: ${out}`);

@@ -109,7 +109,11 @@ function withSmallHolesFilled(regions: Region[], maxPx: number): Region[] {
     h.filled = h.area - islands < maxPx;
   }
   const holesOf = new Map<number, Hole[]>();
-  for (const h of holes) holesOf.set(h.region, [...(holesOf.get(h.region) ?? []), h]);
+  for (const h of holes) {
+    const list = holesOf.get(h.region);
+    if (list) list.push(h);
+    else holesOf.set(h.region, [h]);
+  }
   const absorbed = new Set<number>();
   // the unfilled holes a region keeps: its own, and those of the islands its filled holes take in (and so on inward)
   const keptHoles = (region: number): Ring[] =>
