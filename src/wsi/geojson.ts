@@ -9,8 +9,6 @@
  */
 import { signedArea, StripTracer, type Region, type Ring } from './contours.js';
 import { simplifyRegions } from './simplify.js';
-import { cleanRegions } from './cleanup.js';
-import type { PostProcessing } from '../infer/postprocess.js';
 
 export interface GeoJsonOptions {
   /** level-0 pixels per mask pixel. Default 1. */
@@ -32,11 +30,6 @@ export interface GeoJsonOptions {
   simplify?: number;
   /** Polygons of fewer um^2 (after simplification, holes excluded) are left out; needs `mpp`. */
   minArea?: number;
-  /**
-   * Objects under a size removed and holes under a size filled, in pixels of
-   * the traced mask, before simplification: the image rule (cleanup.ts).
-   */
-  postProcessing?: PostProcessing;
 }
 
 /** The names and colours of classes 1, 2, ... (a checkpoint's `classes`) as GeoJSON options keyed by mask value. */
@@ -95,8 +88,7 @@ export function regionsToFeatures(regions: ReadonlyMap<number, Region[]>, option
   for (const [value, traced] of regions) {
     const name = options.classNames?.[value] ?? (binary ? 'foreground' : `class ${value}`);
     const color = options.classColors?.[value] ?? COLORS[(binary ? 0 : value - 1) % COLORS.length];
-    const cleaned = options.postProcessing ? cleanRegions(traced, options.postProcessing) : traced;
-    for (const region of simplifyRegions(cleaned, (options.simplify ?? 0) / scale)) {
+    for (const region of simplifyRegions(traced, (options.simplify ?? 0) / scale)) {
       const rings = [region.outer, ...region.holes].map((ring) => ring.map(([x, y]): [number, number] => [x * scale + ox, y * scale + oy]));
       const area = rings.reduce((sum, ring) => sum + signedArea(ring), 0);
       if (minArea !== undefined && area * mpp!.x * mpp!.y < minArea) continue;

@@ -25,6 +25,7 @@ import { WorkerPool } from '../data/pool.js';
 import { planTiles, predictPipelined, readTiles, type BatchReader, type PipelineStats, type TileEngine } from '../infer/tiled.js';
 import { TILING_DEFAULTS, type TilingOptions } from '../infer/tiling.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { cleanRegions } from './cleanup.js';
 import { StripTracer } from './contours.js';
 import { SlideError } from './errors.js';
 import { namedClasses, regionsToFeatures, type PolygonFeature } from './geojson.js';
@@ -254,14 +255,16 @@ async function predictRegion(
 
   let regions = 0;
   if (tracer) {
-    const features = regionsToFeatures(tracer.finish(), {
+    const traced = tracer.finish();
+    // post-processing on the regions, before simplification (cleanup.ts); the TIFF and PNG masks are not cleaned
+    const cleaned = options.postProcessing ? new Map([...traced].map(([value, regions]) => [value, cleanRegions(regions, options.postProcessing!)])) : traced;
+    const features = regionsToFeatures(cleaned, {
       scale,
       offset: [region.x * scale, region.y * scale],
       mpp: slide.mpp,
       objectType: options.objectType,
       simplify: options.simplify,
       minArea: options.minArea,
-      postProcessing: options.postProcessing,
       ...namedClasses(options.classes),
     });
     regions = features.length;
