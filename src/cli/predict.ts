@@ -90,7 +90,7 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
   const engines: (TileEngine & { dispose(): Promise<void> | void })[] = [];
   let engine: TileEngine;
   try {
-    const bf16 = o.engine !== 'onnxruntime' && (await wantBfloat16(o, device, members, window, rank));
+    const bf16 = o.engine !== 'onnxruntime' && (await wantBfloat16(o, device, members, window, rank, !world || world.rank === 0));
     const engineName = chooseEngine(o, device, bf16);
     if (o.verbose) process.stdout.write(`${rank}engine ${engineName}, ${bf16 ? 'bfloat16' : 'float32'}\n`);
     for (const member of members) {
@@ -206,12 +206,13 @@ function chooseEngine(o: PredictOptions, device: string, bf16: boolean): 'libtor
  * checkpoint's validation images say it keeps Dice within 0.001 of float32
  * (the verdict is printed, per model of an ensemble).
  */
-async function wantBfloat16(o: PredictOptions, device: string, members: EnsembleMember[], window: SlidingWindowOptions, rank: string): Promise<boolean> {
+async function wantBfloat16(
+  o: PredictOptions, device: string, members: EnsembleMember[], window: SlidingWindowOptions, rank: string, main: boolean,
+): Promise<boolean> {
   if (o.amp || o.precision === 'bf16') {
     const option = o.amp ? '--amp' : '--precision bf16';
     // one line per job, not per rank: every rank falls back alike
-    const quiet = rank !== '' && !rank.startsWith('rank 0:');
-    return ampFor(true, device, { command: 'patho predict', option, warn: quiet ? () => {} : undefined }) !== null;
+    return ampFor(true, device, { command: 'patho predict', option, warn: main ? undefined : () => {} }) !== null;
   }
   // a CPU without bfloat16 arithmetic would emulate it, slower than float32: auto checks nothing there
   if (device === 'cpu' && !cpuHasFastBfloat16()) return false;

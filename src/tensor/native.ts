@@ -182,12 +182,12 @@ function loadAddon(): NativeAddon {
   if (isMainThread) {
     const threads = Number(process.env.PATHO_NUM_THREADS ?? availableParallelism());
     addon.setNumThreads(Math.max(1, threads));
-  }
-  // freed tensor memory is kept for the next step instead of unmapped and faulted in again (tensor_core.cpp
-  // keepFreedMemory; 1.7x the trainer's images/s on the membrane recipe); the malloc settings a user chose
-  // through glibc's environment variables win, and PATHO_KEEP_FREED_MEMORY=0 leaves glibc's defaults
-  if (process.env.PATHO_KEEP_FREED_MEMORY !== '0' && !Object.keys(process.env).some((k) => /^MALLOC_\w+_$/.test(k))) {
-    addon.keepFreedMemory(GLIBC_MAX_MMAP_THRESHOLD);
+    // process-wide too: freed tensor memory is kept for the next step instead of unmapped and faulted in again
+    // (tensor_core.cpp keepFreedMemory; about 1.5x the trainer's images/s on the membrane recipe); the malloc
+    // settings a user chose through glibc's environment variables win, and PATHO_KEEP_FREED_MEMORY=0 leaves glibc's defaults
+    if (process.env.PATHO_KEEP_FREED_MEMORY !== '0' && !Object.keys(process.env).some((k) => /^MALLOC_\w+_$/.test(k))) {
+      addon.keepFreedMemory(GLIBC_MAX_MMAP_THRESHOLD);
+    }
   }
   return addon;
 }

@@ -16,7 +16,7 @@
  * (4-connected in images, one ring here).
  */
 import type { PostProcessing } from '../infer/postprocess.js';
-import { pointInRing, signedArea, type Region, type Ring } from './contours.js';
+import { bounds, pointInRing, signedArea, type Region, type Ring } from './contours.js';
 
 /** The regions of one class with `p` applied; sizes in pixels of the traced mask. Regions are not modified. */
 export function cleanRegions(regions: readonly Region[], p: PostProcessing): Region[] {
@@ -88,10 +88,10 @@ interface Hole {
 
 /** Regions with every hole of fewer than `maxPx` background pixels filled; the islands in a filled hole join the region around them. */
 function withSmallHolesFilled(regions: Region[], maxPx: number): Region[] {
-  const holes: Hole[] = [];
-  regions.forEach((r, region) => {
-    for (const ring of r.holes) holes.push({ ring, region, box: bounds(ring), area: -signedArea(ring), islands: [], filled: false });
-  });
+  const holesOf: Hole[][] = regions.map((r, region) =>
+    r.holes.map((ring) => ({ ring, region, box: bounds(ring), area: -signedArea(ring), islands: [], filled: false })),
+  );
+  const holes = holesOf.flat();
   if (holes.length === 0) return regions;
   // each region goes to the smallest hole around its top-left pixel (outer rings start at their top-left-most corner)
   const index = new HoleIndex(holes);
@@ -108,35 +108,16 @@ function withSmallHolesFilled(regions: Region[], maxPx: number): Region[] {
     const islands = h.islands.reduce((sum, i) => sum + signedArea(regions[i].outer), 0);
     h.filled = h.area - islands < maxPx;
   }
-  const holesOf = new Map<number, Hole[]>();
-  for (const h of holes) {
-    const list = holesOf.get(h.region);
-    if (list) list.push(h);
-    else holesOf.set(h.region, [h]);
-  }
-  const absorbed = new Set<number>();
+  // an island in a filled hole joins the region around it
+  const absorbed = new Set(holes.filter((h) => h.filled).flatMap((h) => h.islands));
   // the unfilled holes a region keeps: its own, and those of the islands its filled holes take in (and so on inward)
-  const keptHoles = (region: number): Ring[] =>
-    (holesOf.get(region) ?? []).flatMap((h) => {
-      if (!h.filled) return [h.ring];
-      return h.islands.flatMap((i) => {
-        absorbed.add(i);
-        return keptHoles(i);
-      });
-    });
-  const out: Region[] = [];
-  regions.forEach((r, i) => {
-    if (!holesOf.get(i)?.some((h) => h.filled)) return out.push(r);
+  const keptHoles = (region: number): Ring[] => holesOf[region].flatMap((h) => (h.filled ? h.islands.flatMap(keptHoles) : [h.ring]));
+  return regions.flatMap((r, i) => {
+    if (absorbed.has(i)) return [];
+    if (!holesOf[i].some((h) => h.filled)) return [r];
     const kept = keptHoles(i);
-    out.push({ outer: r.outer, holes: kept, pixels: kept.reduce((sum, ring) => sum + signedArea(ring), signedArea(r.outer)) });
+    return [{ outer: r.outer, holes: kept, pixels: kept.reduce((sum, ring) => sum + signedArea(ring), signedArea(r.outer)) }];
   });
-  return out.filter((_, i) => !absorbed.has(i));
-}
-
-function bounds(ring: Ring): [number, number, number, number] {
-  let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
-  for (const [x, y] of ring) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
-  return [x0, y0, x1, y1];
 }
 
 /** Holes by the grid cells their boxes cover, so finding the holes around a point does not scan them all. */

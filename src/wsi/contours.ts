@@ -296,7 +296,8 @@ function groupRings(flat: number[][]): Region[] {
   return regions;
 }
 
-function bounds(ring: Ring): [number, number, number, number] {
+/** [x0, y0, x1, y1] of a ring's vertices. */
+export function bounds(ring: Ring): [number, number, number, number] {
   let [x0, y0, x1, y1] = [Infinity, Infinity, -Infinity, -Infinity];
   for (const [x, y] of ring) [x0, y0, x1, y1] = [Math.min(x0, x), Math.min(y0, y), Math.max(x1, x), Math.max(y1, y)];
   return [x0, y0, x1, y1];
