@@ -19,6 +19,7 @@
  */
 import { DataLoader } from '../src/data/loader.js';
 import type { HostBatch } from '../src/data/types.js';
+import { downsampleBatch, upsamplePlanar } from '../src/data/scale.js';
 import { batchToTensors } from '../src/data/tensors.js';
 import { isNoOp, NO_POSTPROCESSING } from '../src/infer/postprocess.js';
 import { loadTrainedNet } from '../src/infer/trained.js';
@@ -34,6 +35,7 @@ const [modelPath, dataDir] = process.argv.slice(2);
 if (!modelPath || !dataDir) throw new Error('usage: node dist/bench/recipe-glas.js MODEL.pt DATA_DIR');
 setNumThreads(Number(process.env.PATHO_THREADS ?? 2));
 const { net, meta } = await loadTrainedNet(modelPath);
+const factor = meta.downsample ?? 1;
 
 const loader = new DataLoader(dataDir, 'images', 'masks', { batchSize: 1, augment: 'none', normalize: meta.normalization ?? 'none', shuffle: false, workers: 1 });
 await loader.open();
@@ -48,13 +50,17 @@ for (const batch of order) {
   const predict = (t: Tensor) => net.probabilities(net.forward(t));
   const tta = noGrad(() =>
     tidy(() => {
-      const { images } = batchToTensors(batch, { device: 'cpu', classes: 1 });
+      // a model trained at a working resolution sees the image shrunk, and its maps come back to the mask's pixels
+      const { images } = batchToTensors(downsampleBatch(batch, factor), { device: 'cpu', classes: 1 });
+      const [, , height, width] = batch.shape;
+      const [, , h, w] = images.shape;
+      const grow = (p: Float32Array) => upsamplePlanar(p, 1, h, w, factor, height, width);
       // the first view is the identity: its prediction is the plain one
-      return symmetryAverage((view) => {
+      return grow(symmetryAverage((view) => {
         const p = predict(view);
-        plain ??= p.toFloat32Array();
+        plain ??= grow(p.toFloat32Array());
         return p;
-      }, images).toFloat32Array();
+      }, images).toFloat32Array());
     }),
   );
   cached.push({ batch, plain: plain!, tta });

@@ -4,6 +4,7 @@
  * lives here; the commands themselves are implemented elsewhere.
  */
 import { UNET_LIMITS } from '../models/limits.js';
+import { MAX_DOWNSAMPLE } from '../data/scale.js';
 import { BINARY_LOSSES, OPTIMIZERS, SCHEDULES, TRAINING_DEFAULTS as TRAINING } from '../train/defaults.js';
 import type { PostProcessing } from '../infer/postprocess.js';
 import { TILING_DEFAULTS } from '../infer/tiling.js';
@@ -244,6 +245,17 @@ export const TRAIN = defineCommand({
       default: 256,
       min: 0,
       help: 'side of the random square patches trained on; 0 trains on whole images',
+    },
+    {
+      name: 'downsample',
+      type: 'int',
+      metavar: 'F',
+      default: 1,
+      min: 1,
+      max: MAX_DOWNSAMPLE,
+      help:
+        "train at 1/F of the images' pixels (block means; masks by each block's most frequent label): large structures fit fewer levels and patches " +
+        'cover F^2 times the tissue; validation, eval, predict and the browser page shrink their input alike and give masks at full resolution; with --slides use --mpp',
     },
     {
       name: 'foreground-oversample',

@@ -59,6 +59,7 @@ export async function evalCommand(o: EvalOptions): Promise<number> {
       boundary: true,
       objects: await objectMetricsFor(o.objectMetrics, loader),
       postProcessing: isNoOp(postProcessing) ? undefined : postProcessing,
+      downsample: meta.downsample ?? 1,
     });
     const source = asked !== 'auto' ? 'from --threshold' : members.length > 1 ? `the mean of the ${members.length} models'` : "the model's";
     const models = members.length > 1 ? { models: modelPaths } : {};

@@ -32,6 +32,7 @@ export async function infoCommand(o: InfoOptions): Promise<number> {
     `checkpoint      ${o.model} (${m.format})`,
     `architecture    ${m.unet ? `U-Net depth ${m.unet.depth}, base ${m.unet.baseChannels} channels, ${m.unet.inChannels} in, ${m.unet.classes} class(es), ${m.unet.upsample} upsampling, ${m.unet.padding} padding, batch norm ${m.unet.batchNorm ? 'on' : 'off'}` : 'unknown (plain state_dict)'}`,
     `parameters      ${(parameters / 1e6).toFixed(3)} M`,
+    ...(m.downsample && m.downsample > 1 ? [`resolution      1/${m.downsample} of the images' pixels (--downsample ${m.downsample}): predict, eval and the browser page shrink input alike`] : []),
     `trained         ${m.epoch ?? '?'} epochs on ${m.device ?? '?'}${m.savedAt ? `, saved ${m.savedAt}` : ''}`,
     `training        ${m.training ? Object.entries(m.training).map(([k, v]) => `${k}=${v}`).join(' ') : '?'}`,
     `normalisation   ${m.normalization ? `mean [${m.normalization.mean.map((v) => v.toFixed(4))}] std [${m.normalization.std.map((v) => v.toFixed(4))}]` : 'none'}`,
@@ -58,5 +59,6 @@ function configOf(meta: CheckpointMeta): object {
     // several classes always train with cross-entropy, which --loss does not name
     ...(unet.classes === 1 && training.loss ? { loss: training.loss } : {}),
     amp: training.amp !== null && training.amp !== undefined, channelsLast: training.memoryFormat === 'channelsLast',
+    ...(meta.downsample && meta.downsample > 1 ? { downsample: meta.downsample } : {}),
   };
 }

@@ -10,7 +10,7 @@ import { readImageForInference } from '../infer/image.js';
 import { labelsFrom, writeMaskPng, writeOverlayPng, writeProbabilityPng } from '../infer/outputs.js';
 import { onnxRuntimeEngine } from '../infer/onnxruntime.js';
 import { predictSlidingWith, tileCount, type SlidingWindowOptions } from '../infer/sliding.js';
-import { inPasses, libtorchEngine, type PipelineStats, type TileEngine } from '../infer/tiled.js';
+import { atDownsample, inPasses, libtorchEngine, type PipelineStats, type TileEngine } from '../infer/tiled.js';
 import { cpuHasFastBfloat16, inferenceNetFor } from '../infer/engine.js';
 import { BF16_DICE_TOLERANCE, checkBfloat16 } from '../infer/precision.js';
 import { ensembleEngine, loadEnsemble, type EnsembleMember } from '../infer/ensemble.js';
@@ -103,7 +103,8 @@ export async function predictCommand(o: PredictOptions, inputs: string[]): Promi
         engines.push({ ...libtorchEngine(net, { ...window, amp: autocast }), dispose: () => net.dispose() });
       }
     }
-    engine = ensembleEngine(engines);
+    // a model trained at a working resolution sees tiles shrunk as its patches were (the members agree on it)
+    engine = atDownsample(ensembleEngine(engines), meta.downsample ?? 1);
   } catch (error) {
     for (const e of engines) await e.dispose();
     throw error;

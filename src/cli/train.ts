@@ -81,6 +81,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
     batchSize: o.batchSize,
     patchSize: o.patch > 0 ? o.patch : undefined,
     foregroundOversample: o.foregroundOversample,
+    downsample: o.downsample,
     augment: (o.preset as 'em' | 'he' | 'rigid' | 'none' | undefined) ?? 'auto',
     seed: o.seed,
     workers: o.workers,
@@ -161,6 +162,7 @@ function checkSlideOptions(o: TrainOptions, annotations: string): void {
     throw new UsageError(`--annotations ${annotations}: no such folder${o.annotations ? '' : ' (the default beside --slides; name the GeoJSON folder with --annotations)'}`, 'patho train');
   }
   if (o.patch <= 0) throw new UsageError('--patch 0 (whole images) does not apply to --slides: give the patch side in pixels', 'patho train');
+  if (o.downsample !== 1) throw new UsageError(`--downsample ${o.downsample} applies to folders of images; slides train at the resolution --mpp gives`, 'patho train');
 }
 
 /** The loader over annotated slides: patches of --patch pixels at --mpp, unlabelled pixels as --unlabelled says. */

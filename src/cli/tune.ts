@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import { decodeImageFile } from '../data/decode.js';
 import { SegmentationDataset } from '../data/dataset.js';
 import { instanceLabels, toLabelMask, type ForegroundSpec } from '../data/masks.js';
+import { downsamplePlanar, scaledSide, upsamplePlanar } from '../data/scale.js';
 import { readImageForInference } from '../infer/image.js';
 import { choosePostProcessing, type PostProcessingTrial, type ScoredPrediction } from '../infer/postprocess.js';
 import { loadTrainedNet } from '../infer/trained.js';
@@ -44,7 +45,7 @@ export async function tuneCommand(o: TuneOptions): Promise<number> {
     }
     const threshold = asked === 'auto' ? meta.threshold : asked;
     const predictions: ScoredPrediction[] = [];
-    for (const pair of pairs) predictions.push(await predictPair(net, pair, foreground, meta.normalization, started.device, o.tta));
+    for (const pair of pairs) predictions.push(await predictPair(net, pair, foreground, meta.normalization, started.device, o.tta, meta.downsample ?? 1));
     const first = predictions[0];
     const objects = objectMetricKind(first.truth, first.width, first.height) === 'glas';
     const { best, trials } = choosePostProcessing(predictions, threshold, { objects });
@@ -72,6 +73,7 @@ async function folderPairs(o: TuneOptions): Promise<{ pairs: ValidationPair[]; f
 /** The foreground probabilities of one image (a whole-image pass, as eval makes) and its true mask. */
 async function predictPair(
   net: UNet, pair: ValidationPair, foreground: ForegroundSpec | null, normalization: Parameters<typeof readImageForInference>[1], device: string, tta: boolean,
+  downsample: number,
 ): Promise<ScoredPrediction> {
   const { image } = await readImageForInference(pair.image, normalization);
   const raw = await decodeImageFile(pair.mask);
@@ -79,12 +81,15 @@ async function predictPair(
   if (raw.width !== image.width || raw.height !== image.height) {
     throw new Error(`${pair.mask}: mask is ${raw.width}x${raw.height}, image ${image.width}x${image.height}`);
   }
+  // a model with a working resolution sees the image shrunk, and its probabilities come back to the mask's pixels
+  const [h, w] = [scaledSide(image.height, downsample), scaledSide(image.width, downsample)];
+  const seen = downsamplePlanar(image.data, 1, image.channels, image.height, image.width, downsample);
   const probabilities = noGrad(() =>
     tidy(() => {
-      let x = tensor(image.data, [1, image.channels, image.height, image.width]);
+      let x = tensor(seen, [1, image.channels, h, w]);
       if (device !== 'cpu') x = x.to(device);
       const predict = (t: Tensor) => net.probabilities(net.forward(t));
-      return (tta ? symmetryAverage(predict, x) : predict(x)).toFloat32Array();
+      return upsamplePlanar((tta ? symmetryAverage(predict, x) : predict(x)).toFloat32Array(), 1, h, w, downsample, image.height, image.width);
     }),
   );
   return { name: pair.name, width: image.width, height: image.height, probabilities, truth };

@@ -6,6 +6,7 @@ import { extname, join } from 'node:path';
 import { decodeImageFile, ImageDecodeError, readImageHeader } from './decode.js';
 import { classCount, toLabelMask, type ForegroundSpec } from './masks.js';
 import type { RawImage } from './raw.js';
+import { downsampleLabels, downsampleRaw, scaledSide } from './scale.js';
 import type { LabelMask } from './types.js';
 
 /** File extensions read as images or masks (case-insensitive); other files are ignored. */
@@ -73,6 +74,8 @@ export interface SharedDataset {
   maskOffsets: number[];
   channels: number;
   numClasses: number;
+  /** Images and masks are served at 1/downsample of the files' pixels (see scale.ts); 1 when absent. */
+  downsample?: number;
 }
 
 /**
@@ -104,6 +107,11 @@ export class SegmentationDataset {
   /** Number of classes including background. */
   get numClasses(): number {
     return this.shared.numClasses;
+  }
+
+  /** The files' pixels per served pixel along each side (1: as stored). */
+  get downsample(): number {
+    return this.shared.downsample ?? 1;
   }
 
   /** Scans, pairs and checks the folders; throws DatasetError unless skipBad. */
@@ -191,19 +199,33 @@ export class SegmentationDataset {
     return new SegmentationDataset(shared.entries, sharedMasks(shared), shared, this.skipped);
   }
 
-  /** Decodes image `index`; throws ImageDecodeError naming the file (which may have changed since it was checked). */
+  /**
+   * The same pairs served at 1/factor of their pixels (a working resolution:
+   * masks by the most frequent label of each block, images by block means
+   * when decoded); the entries still describe the files.
+   */
+  downsampled(factor: number): SegmentationDataset {
+    if (factor === this.downsample) return this;
+    if (this.downsample !== 1) throw new Error(`the data set is already served at 1/${this.downsample}`);
+    const labels = this.masks.map((m) => downsampleLabels(m, factor));
+    const shared = { ...shareMasks([...this.entries], labels, this.channels, this.numClasses), downsample: factor };
+    return new SegmentationDataset(shared.entries, sharedMasks(shared), shared, this.skipped);
+  }
+
+  /** Decodes image `index` (at the served resolution); throws ImageDecodeError naming the file (which may have changed since it was checked). */
   async image(index: number): Promise<RawImage> {
     const entry = this.entries[index];
     const raw = await decodeImageFile(entry.imagePath);
     if (raw.width !== entry.width || raw.height !== entry.height || raw.channels !== entry.channels) {
       throw new ImageDecodeError(entry.imagePath, `decoded as ${raw.width}x${raw.height}x${raw.channels}, header said ${entry.width}x${entry.height}x${entry.channels}`);
     }
-    return raw;
+    return downsampleRaw(raw, this.downsample);
   }
 
-  /** Bytes needed to hold every decoded image (the loader caches when this fits). */
+  /** Bytes needed to hold every decoded image at the served resolution (the loader caches when this fits). */
   decodedBytes(): number {
-    return this.entries.reduce((sum, e) => sum + e.width * e.height * e.channels * e.bytesPerValue, 0);
+    const f = this.downsample;
+    return this.entries.reduce((sum, e) => sum + scaledSide(e.width, f) * scaledSide(e.height, f) * e.channels * e.bytesPerValue, 0);
   }
 }
 
@@ -283,11 +305,11 @@ function shareMasks(entries: DatasetEntry[], masks: LabelMask[], channels: numbe
 }
 
 function sharedMasks(shared: SharedDataset): LabelMask[] {
-  return shared.entries.map((e, i) => ({
-    width: e.width,
-    height: e.height,
-    data: new Uint8Array(shared.maskBuffer, shared.maskOffsets[i], e.width * e.height),
-  }));
+  const f = shared.downsample ?? 1;
+  return shared.entries.map((e, i) => {
+    const [width, height] = [scaledSide(e.width, f), scaledSide(e.height, f)];
+    return { width, height, data: new Uint8Array(shared.maskBuffer, shared.maskOffsets[i], width * height) };
+  });
 }
 
 /** Orders "2" before "10" so data sets list in the order people number them. */

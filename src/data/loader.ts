@@ -11,6 +11,7 @@ import { SamplePipeline, type BatchJob, type PipelineConfig } from './pipeline.j
 import { statsAcrossWorkers, WorkerPool } from './pool.js';
 import { DistributedSampler } from './sampler.js';
 import { foldNames, splitNames, type ValidationSpec } from './split.js';
+import { checkDownsample } from './scale.js';
 import type { ForegroundSpec } from './masks.js';
 import type { HostBatch } from './types.js';
 
@@ -48,6 +49,12 @@ export interface DataLoaderOptions extends DatasetOptions {
   validation?: ValidationSpec;
   /** Batch size of the validation loader (whole images). Default 1. */
   validationBatchSize?: number;
+  /**
+   * Train at 1/downsample of the images' pixels (a whole number, see
+   * scale.ts); validation images stay as stored, scored at full resolution by
+   * evaluation that shrinks them as prediction does. Default 1.
+   */
+  downsample?: number;
 }
 
 /**
@@ -110,6 +117,11 @@ export class DataLoader implements AsyncIterable<HostBatch> {
   get length(): number {
     const n = this.state().sampler.numSamples;
     return this.options.dropLast ? Math.floor(n / this.options.batchSize) : Math.ceil(n / this.options.batchSize);
+  }
+
+  /** The files' pixels per trained pixel along each side (the downsample option; 1 by default). */
+  get downsample(): number {
+    return this.options.downsample ?? 1;
   }
 
   /** Names of classes 1, 2, ..., when the data names them. */
@@ -243,6 +255,8 @@ export class DataLoader implements AsyncIterable<HostBatch> {
         throw new Error(`validation images in ${spec.root} have ${validationSet.channels} channel(s), training images ${dataset.channels}`);
       }
     }
+    // after the split: the validation images stay at the files' resolution
+    if (o.downsample !== undefined) dataset = dataset.downsampled(checkDownsample(o.downsample));
     const patch = o.patchSize === undefined ? null : typeof o.patchSize === 'number' ? ([o.patchSize, o.patchSize] as [number, number]) : o.patchSize;
     const workers = o.workers ?? Math.max(1, Math.min(2, availableParallelism() - 1));
     const config: PipelineConfig = {
@@ -264,7 +278,7 @@ export class DataLoader implements AsyncIterable<HostBatch> {
           this.root,
           this.imagesDir,
           this.masksDir,
-          { ...o, batchSize: o.validationBatchSize ?? 1, patchSize: undefined, augment: 'none', shuffle: false, validation: undefined, rank: undefined, worldSize: undefined },
+          { ...o, batchSize: o.validationBatchSize ?? 1, patchSize: undefined, augment: 'none', shuffle: false, validation: undefined, rank: undefined, worldSize: undefined, downsample: undefined },
           { dataset: validationSet, stats: () => this.stats() },
         )
       : null;

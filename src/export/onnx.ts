@@ -53,6 +53,8 @@ export interface OnnxModelInfo {
   threshold: number;
   classNames?: string[];
   mpp?: number;
+  /** The checkpoint's working resolution: the network expects images shrunk this many times (block means); recorded, not applied. */
+  downsample?: number;
   /**
    * The input is normalised already (patho's own tiling feeds it so): no
    * normalisation nodes, and `normalization` is only recorded. Default false.
@@ -209,6 +211,8 @@ export function onnxMetadata(net: UNet, info: OnnxModelInfo): Record<string, str
     normalization: JSON.stringify(info.normalization),
   };
   if (info.mpp !== undefined) meta.mpp = String(info.mpp);
+  // a model trained at a working resolution: whoever runs it must shrink images as patho does (block means), and grow its outputs back
+  if (info.downsample !== undefined && info.downsample > 1) meta.downsample = String(info.downsample);
   return meta;
 }
 
@@ -219,6 +223,7 @@ export function onnxModelInfo(meta: CheckpointMeta, options: OnnxExportOptions =
     threshold: options.threshold ?? meta.threshold,
     classNames: options.classNames,
     mpp: options.mpp,
+    downsample: meta.downsample ?? 1,
   };
 }
 

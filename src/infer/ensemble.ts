@@ -94,6 +94,7 @@ function checkAgreement(first: EnsembleMember, other: EnsembleMember): void {
     ['the input normalisation', first.meta.normalization ?? null, other.meta.normalization ?? null],
     ['the class names', first.meta.classes?.names ?? null, other.meta.classes?.names ?? null],
     ['the microns per pixel it was trained at', first.meta.mpp ?? null, other.meta.mpp ?? null],
+    ['the working resolution (--downsample)', first.meta.downsample ?? 1, other.meta.downsample ?? 1],
   ];
   for (const [what, a, b] of checks) if (JSON.stringify(a) !== JSON.stringify(b)) throw disagree(what, a, b);
 }

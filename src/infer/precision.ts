@@ -8,6 +8,8 @@
  */
 import { decodeImageFile } from '../data/decode.js';
 import { toLabelMask } from '../data/masks.js';
+import { downsamplePlanar, scaledSide, upsamplePlanar } from '../data/scale.js';
+import type { PlanarImage } from '../data/types.js';
 import type { UNet } from '../models/unet.js';
 import { recordedPairs } from '../report/validation.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
@@ -52,6 +54,7 @@ export function foregroundDice(map: ProbabilityMap, truth: Uint8Array, threshold
 /** Runs the check on up to `maxImages` of the checkpoint's validation images (default 2), tiled as `tiling` says. */
 export async function checkBfloat16(net: UNet, meta: CheckpointMeta, tiling: TilingOptions = {}, maxImages = 2): Promise<PrecisionVerdict> {
   const { pairs, foreground } = recordedPairs(meta);
+  const downsample = meta.downsample ?? 1;
   const verdict: PrecisionVerdict = { bfloat16: false, images: 0, worstDiceDifference: 0, maxProbabilityDifference: 0 };
   if (pairs.length === 0) return verdict;
   const fp32 = new FoldedUNet(net);
@@ -63,8 +66,10 @@ export async function checkBfloat16(net: UNet, meta: CheckpointMeta, tiling: Til
       if (truth.width !== image.width || truth.height !== image.height) {
         throw new Error(`${pair.mask}: mask is ${truth.width}x${truth.height}, image ${image.width}x${image.height}`);
       }
-      const reference = predictSliding(fp32, image, tiling);
-      const candidate = predictSliding(bf16, image, tiling);
+      // a model with a working resolution is checked on what it sees: the image shrunk, its maps brought back
+      const seen = shrinkImage(image, downsample);
+      const reference = growMap(predictSliding(fp32, seen, tiling), downsample, image);
+      const candidate = growMap(predictSliding(bf16, seen, tiling), downsample, image);
       const difference = Math.abs(foregroundDice(candidate, truth.data, meta.threshold) - foregroundDice(reference, truth.data, meta.threshold));
       verdict.worstDiceDifference = Math.max(verdict.worstDiceDifference, difference);
       for (let i = 0; i < reference.data.length; i++) {
@@ -78,4 +83,17 @@ export async function checkBfloat16(net: UNet, meta: CheckpointMeta, tiling: Til
   }
   verdict.bfloat16 = verdict.worstDiceDifference <= BF16_DICE_TOLERANCE;
   return verdict;
+}
+
+/** `image` at 1/factor of its pixels (block means). */
+function shrinkImage(image: PlanarImage, factor: number): PlanarImage {
+  if (factor === 1) return image;
+  const { width, height, channels } = image;
+  return { width: scaledSide(width, factor), height: scaledSide(height, factor), channels, data: downsamplePlanar(image.data, 1, channels, height, width, factor) };
+}
+
+/** A probability map predicted on `shrinkImage(of, factor)`, brought back to `of`'s pixels. */
+function growMap(map: ProbabilityMap, factor: number, of: { width: number; height: number }): ProbabilityMap {
+  if (factor === 1) return map;
+  return { width: of.width, height: of.height, classes: map.classes, data: upsamplePlanar(map.data, map.classes, map.height, map.width, factor, of.height, of.width) };
 }

@@ -7,6 +7,7 @@
  * share of wall time the engine is busy is what it exists to raise.
  */
 import { blendTiles, TileBlender, type BlendOptions, type TiledStats, type TilePlan, type TileRect, type TileSource, type TilingOptions } from './tiling.js';
+import { atWorkingResolution } from '../data/scale.js';
 import { tensor } from '../tensor/create.js';
 import { mixedPrecision, noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
@@ -103,6 +104,17 @@ export function inPasses(engine: TileEngine, tilesPerPass: number): TileEngine {
       return pending ? pending.then(() => out) : out;
     },
   };
+}
+
+/**
+ * `engine` for a model trained at a working resolution (`--downsample`,
+ * data/scale.ts): tiles are shrunk `factor` times before it runs and its
+ * probabilities brought back to the tiles' pixels, so everything around it
+ * (tiling, blending, masks, polygons) stays at the input's resolution.
+ */
+export function atDownsample(engine: TileEngine, factor: number): TileEngine {
+  if (factor === 1) return engine;
+  return { classes: engine.classes, inChannels: engine.inChannels, run: atWorkingResolution((input, shape) => engine.run(input, shape), engine.classes, factor) };
 }
 
 /** Reads the planar input NCHW of a batch of tiles (`readTiles`), in this thread or another. */

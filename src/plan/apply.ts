@@ -5,7 +5,7 @@
  * the plan their launcher made, not a fresh measurement of their own). No addon.
  */
 import { readFileSync } from 'node:fs';
-import { PLAN_FORMAT, PLANNED_KEYS, type Plan, type PlannedOptions } from './planner.js';
+import { PLAN_ADDITIONS, PLAN_FORMAT, PLANNED_KEYS, type Plan, type PlannedKey, type PlannedOptions } from './planner.js';
 
 /** The planned options among those given on the command line. */
 export function givenOptions(options: object, given: readonly string[]): Partial<PlannedOptions> {
@@ -35,6 +35,12 @@ export function readPlan(path: string): Plan {
     plan = JSON.parse(readFileSync(path, 'utf8')) as Plan;
   } catch (error) {
     throw new Error(`${path}: not a readable plan (${(error as Error).message})`);
+  }
+  // a plan of an older patho lacks the options added since: they keep the value it trained with
+  for (const [key, value] of Object.entries(PLAN_ADDITIONS)) {
+    if (plan?.choices && typeof plan.choices === 'object' && !plan.choices[key as PlannedKey]) {
+      (plan.choices as Record<string, unknown>)[key] = { value, why: 'not in this older plan: as it trained', source: 'plan' };
+    }
   }
   const missing = PLANNED_KEYS.filter((k) => !plan?.choices?.[k]);
   if (plan?.format !== PLAN_FORMAT || missing.length) {

@@ -9,7 +9,7 @@
  * the probe's own wall time, which it reports, is what limits the probing.
  */
 import { TRAINING_DEFAULTS, type OptimizerName, type ScheduleName } from '../train/defaults.js';
-import type { DataFingerprint } from './fingerprint.js';
+import type { DataFingerprint, Spread } from './fingerprint.js';
 import type { MachineInfo } from './machine.js';
 
 /** The `patho train` options a plan sets (camelCase, as the parsed command line). */
@@ -30,15 +30,20 @@ export interface PlannedOptions {
   amp: boolean;
   channelsLast: boolean;
   workers: number;
+  /** the working resolution: images trained and predicted at 1/downsample of their pixels */
+  downsample: number;
 }
 
 export type PlannedKey = keyof PlannedOptions;
 
 /** Every option a plan sets, in the order a plan lists them. */
 export const PLANNED_KEYS: readonly PlannedKey[] = [
-  'maxMinutes', 'epochs', 'batchSize', 'patch', 'depth', 'baseChannels', 'optimizer', 'lr', 'schedule',
+  'maxMinutes', 'epochs', 'batchSize', 'downsample', 'patch', 'depth', 'baseChannels', 'optimizer', 'lr', 'schedule',
   'preset', 'foregroundOversample', 'valEvery', 'checkpointEvery', 'amp', 'channelsLast', 'workers',
 ];
+
+/** Options a plan of an older patho did not have, and the value that reproduces how it trained. */
+export const PLAN_ADDITIONS: Partial<{ [K in PlannedKey]: PlannedOptions[K] }> = { downsample: 1 };
 
 /** One decision: the value, why, and whether the planner or the user made it. */
 export interface Choice<T> {
@@ -140,12 +145,15 @@ export function receptiveField(depth: number): number {
 
 /** Makes the plan; asks `measure` for at most a few step times, within the probe budget. */
 export async function makePlan(request: PlanRequest): Promise<Plan> {
-  const { fingerprint: fp, machine, given = {} } = request;
+  const { fingerprint, machine, given = {} } = request;
   const gpu = machine.kind === 'cuda';
   const keep = <K extends PlannedKey>(key: K, value: PlannedOptions[K], why: string): Choice<PlannedOptions[K]> =>
     given[key] !== undefined ? { value: given[key]!, why: 'given', source: 'given' } : { value, why, source: 'plan' };
 
-  // the structures decide the context: depth for the receptive field, patch to hold them whole
+  // the structures decide the resolution, then the context: depth for the receptive field, patch to hold them whole
+  const downsample = keep('downsample', ...planDownsample(fingerprint, gpu));
+  // every size below is at the working resolution
+  const fp = atResolution(fingerprint, downsample.value);
   const object = fp.objects.p90Size || 64;
   const depthFit = [4, 5].find((d) => receptiveField(d) >= object) ?? 5;
   const depth = keep(
@@ -325,6 +333,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     maxMinutes: keep('maxMinutes', budget.minutes, budget.why),
     epochs: keep('epochs', epochsPlanned, epochsWhy),
     batchSize: batch,
+    downsample,
     patch,
     depth,
     baseChannels: width,
@@ -339,7 +348,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     channelsLast,
     workers,
   };
-  return { format: PLAN_FORMAT, choices, measurements, estimate, fingerprint: fp, machine, validationImages: request.validationImages };
+  return { format: PLAN_FORMAT, choices, measurements, estimate, fingerprint, machine, validationImages: request.validationImages };
 }
 
 /** The options of a plan as the parsed command line has them. */
@@ -371,6 +380,50 @@ function planBudget(given: Partial<PlannedOptions>): { minutes: number | null; w
   if (given.maxMinutes !== undefined) return { minutes: given.maxMinutes, why: 'given' };
   if (given.epochs !== undefined) return { minutes: null, why: '--epochs given without a budget: the run ends after its epochs' };
   return { minutes: DEFAULT_MINUTES, why: `no --max-minutes: a stated ${DEFAULT_MINUTES}-minute budget (give --max-minutes for more; more time trains a better model)` };
+}
+
+/** The smallest side, in working pixels, that an image may have after downsampling: a 128 px patch of 4 levels still fits. */
+const MIN_SIDE_DOWNSAMPLED = 128;
+
+/** The median structure, in working pixels, below which downsampling would blur away the shapes to learn. */
+const MIN_MEDIAN_STRUCTURE = 32;
+
+/**
+ * The working resolution. Structures wider than 4 levels see (200 px) need 5
+ * levels and 512 px patches at full resolution, steps a CPU fits few of in a
+ * budget; at 1/2 or 1/4 the same structures fit 4 levels and a 256 px patch,
+ * and each step covers 4 or 16 times the tissue. Not below a 128 px image side
+ * or a 32 px median structure, and not on a GPU, which has the steps to train
+ * at full resolution.
+ */
+export function planDownsample(fp: DataFingerprint, gpu: boolean): [number, string] {
+  const object = fp.objects.p90Size;
+  const reach = receptiveField(4);
+  if (object <= reach) return [1, `full resolution: the ${object || 'small'} px structures (90th percentile) fit the ${reach} px that 4 levels see`];
+  if (gpu) return [1, `full resolution: a GPU has the steps for the 5 levels and large patches that ${object} px structures need`];
+  const minSide = Math.min(fp.width.min, fp.height.min);
+  const usable = [2, 4].filter((f) => minSide / f >= MIN_SIDE_DOWNSAMPLED && fp.objects.medianSize / f >= MIN_MEDIAN_STRUCTURE);
+  const factor = usable.find((f) => object / f <= reach) ?? usable[usable.length - 1];
+  if (!factor) {
+    return [1, `full resolution: at 1/2 the images (${minSide} px) or the median structure (${fp.objects.medianSize} px) would be too small`];
+  }
+  return [
+    factor,
+    `1/${factor} resolution: the ${object} px structures (90th percentile) become ${Math.round(object / factor)} px, which 4 levels see whole, ` +
+      `and each step covers ${factor * factor}x the tissue; predictions come back at full resolution`,
+  ];
+}
+
+/** The fingerprint's sizes at 1/factor of the images' pixels (what the planner's patch, depth and timing decisions see). */
+function atResolution(fp: DataFingerprint, factor: number): DataFingerprint {
+  if (factor === 1) return fp;
+  const side = (n: number) => Math.ceil(n / factor);
+  const spread = (s: Spread) => ({ min: side(s.min), median: side(s.median), max: side(s.max) });
+  const o = fp.objects;
+  return {
+    ...fp, width: spread(fp.width), height: spread(fp.height),
+    objects: { ...o, medianSize: Math.round(o.medianSize / factor), p90Size: Math.round(o.p90Size / factor), maxSize: Math.round(o.maxSize / factor) },
+  };
 }
 
 /** Patch side (a multiple of 2^depth) that holds structures whole, within the images and 256..512. */

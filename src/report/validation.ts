@@ -8,6 +8,7 @@ import { copyFile, mkdir } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { decodeImageFile } from '../data/decode.js';
 import { instanceLabels, toLabelMask, type ForegroundSpec } from '../data/masks.js';
+import { scaledSide, upsamplePlanar } from '../data/scale.js';
 import type { HostBatch } from '../data/types.js';
 import { readImageForInference } from '../infer/image.js';
 import { writeMaskPng, writeProbabilityPng } from '../infer/outputs.js';
@@ -72,6 +73,7 @@ export function recordedPairs(meta: CheckpointMeta): { pairs: ValidationPair[]; 
  */
 export async function scoreValidation(net: UNet, meta: CheckpointMeta, runDir: string, options: ScoreOptions): Promise<ValidationResult> {
   const threshold = meta.threshold ?? 0.5;
+  const downsample = meta.downsample ?? 1;
   await mkdir(join(runDir, 'validation'), { recursive: true });
   // evaluateBinary keeps only scores; this net passes the probabilities of
   // each batch on, so that the masks come from the very pass that was scored
@@ -100,15 +102,17 @@ export async function scoreValidation(net: UNet, meta: CheckpointMeta, runDir: s
       // an instance mask's objects are scored as numbered, touching or not
       const instances = options.foreground === 'instances' ? instanceLabels(raw) : undefined;
       yield { names: [pair.name], images: image.data, masks: truth.data, shape: [1, image.channels, image.height, image.width], instances };
-      // evaluateBinary asks for the next batch only after scoring this one
-      files.push(await writeFiles(runDir, pair, truth.data, probabilities!, image.width, image.height, threshold));
+      // evaluateBinary asks for the next batch only after scoring this one; a model with a working resolution gave them shrunk
+      const h = scaledSide(image.height, downsample), w = scaledSide(image.width, downsample);
+      const full = upsamplePlanar(probabilities!, 1, h, w, downsample, image.height, image.width);
+      files.push(await writeFiles(runDir, pair, truth.data, full, image.width, image.height, threshold));
     }
   }
   const thresholds = [...new Set([threshold, ...options.thresholds])];
   // all masks of a run are one kind: the first tells which object metrics apply
   const first = toLabelMask(await decodeImageFile(options.pairs[0].mask), options.foreground ?? undefined);
   const objects = objectMetricKind(first.data, first.width, first.height);
-  const report = await evaluateBinary(recording, batches(), { thresholds, device: options.device, sweep: true, objects });
+  const report = await evaluateBinary(recording, batches(), { thresholds, device: options.device, sweep: true, objects, downsample });
   return { threshold, report, files };
 }
 

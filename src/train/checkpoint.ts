@@ -11,6 +11,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { dispose } from '../tensor/scope.js';
 import type { UNetOptions } from '../models/unet.js';
 import type { ChannelStats } from '../data/normalize.js';
+import { checkDownsample } from '../data/scale.js';
 import type { ForegroundSpec } from '../data/masks.js';
 import type { PostProcessing } from '../infer/postprocess.js';
 
@@ -43,6 +44,12 @@ export interface CheckpointMeta {
   postProcessing?: (PostProcessing & { chosenOn: string }) | null;
   /** Microns per pixel of the patches it was trained on (slides trained with --mpp). */
   mpp?: number | null;
+  /**
+   * The images' pixels per pixel the network was trained on (image folders
+   * trained with --downsample, data/scale.ts): every prediction shrinks its
+   * input this many times and brings the probabilities back. Absent: 1.
+   */
+  downsample?: number | null;
   torchVersion: string;
   device: string;
   savedAt: string;
@@ -124,6 +131,15 @@ export async function loadCheckpoint(path: string, options: { device?: string } 
   const meta = (raw.meta ?? { format: 'state_dict' }) as unknown as CheckpointMeta;
   // checkpoints from before the threshold was recorded (and plain state_dicts) predict at 0.5
   if (typeof meta.threshold !== 'number') meta.threshold = FALLBACK_THRESHOLD;
+  // every prediction shrinks its input by this: a file of any origin must not ask for an absurd factor
+  if (meta.downsample !== undefined && meta.downsample !== null) {
+    try {
+      checkDownsample(meta.downsample, 'meta.downsample');
+    } catch (e) {
+      dispose(raw);
+      throw new CheckpointError(path, (e as Error).message);
+    }
+  }
   return {
     meta,
     model,

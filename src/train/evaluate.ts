@@ -6,6 +6,7 @@ import { decodeImageFile } from '../data/decode.js';
 import { IGNORE_LABEL } from '../data/ignore.js';
 import type { DataLoader } from '../data/loader.js';
 import { instanceLabels, toLabelMask } from '../data/masks.js';
+import { downsampleBatch, upsamplePlanar } from '../data/scale.js';
 import { batchToTensors } from '../data/tensors.js';
 import type { HostBatch } from '../data/types.js';
 import { BinaryMetricAccumulator, DEFAULT_THRESHOLDS, MulticlassMetricAccumulator, type BinaryScores } from '../metrics/index.js';
@@ -68,6 +69,13 @@ export interface EvaluateOptions {
   postProcessing?: PostProcessing;
   /** Sums the metric counts over processes (data-parallel validation); identity by default. */
   reduce?: (counts: Float64Array) => Float64Array;
+  /**
+   * The model's working resolution (data/scale.ts): images are shrunk this
+   * many times before the forward pass and the probabilities brought back to
+   * the masks' pixels, as predict does; the loss compares the logits with
+   * the masks shrunk the same way. Default 1.
+   */
+  downsample?: number;
 }
 
 /** Scores a binary network on every batch of `batches` (whole images, evaluation mode). */
@@ -84,7 +92,7 @@ export async function evaluateBinary(
   let objects = options.objects ? new (options.objects === 'glas' ? GlasMetricAccumulator : IsbiMetricAccumulator)(thresholds[0]) : null;
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
-  const run = inferBatches(net, batches, options, 1, (logits) => net.probabilities(logits).toFloat32Array());
+  const run = inferBatches(net, batches, options, 1, (logits) => net.probabilities(logits).toFloat32Array(), (probabilities) => probabilities);
   for await (const { batch, value: probabilities, loss } of run) {
     const n = batch.shape[0];
     lossSum += loss * n;
@@ -146,7 +154,11 @@ export async function evaluateMulticlass(
   const accumulator = new MulticlassMetricAccumulator(classes);
   const perImage: EvaluationReport['perImage'] = [];
   let lossSum = 0;
-  const run = inferBatches(net, batches, options, classes, (logits) => logits.argmax(1).to('uint8').toArray() as Uint8Array);
+  const run = inferBatches(
+    net, batches, options, classes,
+    (logits) => logits.argmax(1).to('uint8').toArray() as Uint8Array,
+    (probabilities, n, plane) => argmaxClasses(probabilities, n, classes, plane),
+  );
   for await (const { batch, value: predicted, loss } of run) {
     const n = batch.shape[0];
     lossSum += loss * n;
@@ -174,25 +186,36 @@ export async function evaluateMulticlass(
  * The forward passes both evaluators share: the network in evaluation mode
  * (restored afterwards, also when the caller stops early), no autograd, every
  * tensor freed per batch; yields what `read` takes from the logits and the
- * batch's mean loss (0 without a loss).
+ * batch's mean loss (0 without a loss). A model with a working resolution
+ * below the images' (`downsample`) sees shrunk images, and `readUpsampled`
+ * takes its probabilities brought back to the batch's pixels instead.
  */
 async function* inferBatches<T>(
   net: SegmentationNet,
   batches: AsyncIterable<HostBatch>,
-  options: Pick<EvaluateOptions, 'device' | 'amp' | 'loss'>,
+  options: Pick<EvaluateOptions, 'device' | 'amp' | 'loss' | 'downsample'>,
   classes: number,
   read: (logits: Tensor) => T,
+  readUpsampled: (probabilities: Float32Array, images: number, plane: number) => T,
 ): AsyncGenerator<{ batch: HostBatch; value: T; loss: number }> {
   const device = options.device ?? 'cpu';
+  const factor = options.downsample ?? 1;
   const wasTraining = net.training;
   net.train(false);
   try {
     for await (const batch of batches) {
+      const seen = downsampleBatch(batch, factor);
       const out = noGrad(() =>
         tidy(() => {
-          const { images, masks } = batchToTensors(batch, { device, classes });
+          const { images, masks } = batchToTensors(seen, { device, classes });
           const logits = mixedPrecision(device, options.amp, () => net.forward(images));
-          return { value: read(logits), loss: options.loss ? options.loss(logits, masks).item() : 0 };
+          const loss = options.loss ? options.loss(logits, masks).item() : 0;
+          if (factor === 1) return { value: read(logits), loss };
+          const [n, , height, width] = batch.shape;
+          const [, , h, w] = seen.shape;
+          const probabilities = net.probabilities(logits).to('float32').toFloat32Array();
+          const upsampled = upsamplePlanar(probabilities, n * Math.max(1, classes), h, w, factor, height, width);
+          return { value: readUpsampled(upsampled, n, height * width), loss };
         }),
       );
       yield { batch, ...out };
@@ -200,6 +223,20 @@ async function* inferBatches<T>(
   } finally {
     net.train(wasTraining);
   }
+}
+
+/** The most probable class of each pixel of `n` planar probability maps of `classes` planes (ties to the lower class, as argmax). */
+function argmaxClasses(probabilities: Float32Array, n: number, classes: number, plane: number): Uint8Array {
+  const out = new Uint8Array(n * plane);
+  for (let i = 0; i < n; i++) {
+    const base = i * classes * plane;
+    for (let p = 0; p < plane; p++) {
+      let best = 0;
+      for (let k = 1; k < classes; k++) if (probabilities[base + k * plane + p] > probabilities[base + best * plane + p]) best = k;
+      out[i * plane + p] = best;
+    }
+  }
+  return out;
 }
 
 /**

@@ -18,6 +18,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { batchToTensors } from '../data/tensors.js';
+import { downsamplePlanar, scaledSide, upsamplePlanar } from '../data/scale.js';
 import { DataLoader } from '../data/loader.js';
 import { defaultClassColors } from '../wsi/classes.js';
 import { SlideLoader } from '../wsi/loader.js';
@@ -31,6 +32,7 @@ import { DistributedDataParallel } from '../parallel/ddp.js';
 import { convertSyncBatchNorm } from '../parallel/sync-batch-norm.js';
 import type { ProcessGroup } from '../parallel/group.js';
 import { cuda, mixedPrecision, noGrad } from '../tensor/runtime.js';
+import { tensor } from '../tensor/create.js';
 import { tidy } from '../tensor/scope.js';
 import type { Device, DType, MemoryFormat, Tensor } from '../tensor/tensor.js';
 import type { DataSource } from './checkpoint.js';
@@ -148,6 +150,8 @@ export class Model {
   private data: DataSource | null = null;
   /** Class names (of annotated slides, or of a folder's named mask values) and the slides' training resolution, saved for the outputs of predictions. */
   private named: { classes: { names: string[]; colors: [number, number, number][] }; mpp: number | null } | null = null;
+  /** The training images' pixels per trained pixel (the loader's working resolution); validation and predict shrink images alike. */
+  private downsample = 1;
   /** The object scores each validation adds (decided from the validation folder's masks); none for slides and several classes. */
   private objectMetrics: ObjectMetricKind | undefined;
   /** the validation masks' object numbers (`--foreground instances`), decoded at the first validation */
@@ -212,6 +216,7 @@ export class Model {
     this.normalization = loaded.normalization;
     this.threshold = loaded.threshold;
     this.progress.bestDice = loaded.bestDice;
+    this.downsample = loaded.downsample;
   }
 
   /** Rank 0 (or the only process) writes checkpoints, logs and progress. */
@@ -244,6 +249,7 @@ export class Model {
     this.objectMetrics = validation instanceof DataLoader && this.net.options.classes === 1 ? await objectMetricsOfFolder(validation) : undefined;
     this.data = await describeData(loader, options.validation === undefined && validation instanceof DataLoader ? validation : null);
     const names = loader instanceof SlideLoader ? null : loader.classNames;
+    this.downsample = loader instanceof SlideLoader ? 1 : loader.downsample;
     this.named = loader instanceof SlideLoader
       ? { classes: loader.dataset.classes, mpp: loader.mpp }
       : names ? { classes: { names, colors: defaultClassColors(names.length) }, mpp: null } : null;
@@ -320,7 +326,7 @@ export class Model {
     // masks that number their objects: scored as numbered
     const batches = validation instanceof DataLoader && validation.foreground === 'instances' ? withInstanceLabels(shared, validation, this.instanceLabelCache) : shared;
     const common = {
-      device: this.options.device, amp: this.options.amp, loss: this.loss,
+      device: this.options.device, amp: this.options.amp, loss: this.loss, downsample: this.downsample,
       reduce: ddp ? (counts: Float64Array) => ddp.sumAcrossRanks(counts) : undefined,
     };
     if (this.net.options.classes > 1) return evaluateMulticlass(this.net, batches, common);
@@ -341,23 +347,33 @@ export class Model {
   /** Scores the network on `batches` (whole images) at `thresholds`. */
   async evaluate(batches: AsyncIterable<HostBatch>, options: { thresholds?: number[]; sweep?: boolean } = {}): Promise<EvaluationReport> {
     await this.ready();
-    const common = { device: this.options.device, amp: this.options.amp, loss: this.loss };
+    const common = { device: this.options.device, amp: this.options.amp, loss: this.loss, downsample: this.downsample };
     return this.net.options.classes > 1
       ? evaluateMulticlass(this.net, batches, common)
       : evaluateBinary(this.net, batches, { ...options, ...common });
   }
 
-  /** Probabilities [N, classes, H, W] for normalised images [N, C, H, W]. */
+  /**
+   * Probabilities [N, classes, H, W] for normalised images [N, C, H, W]; a
+   * model with a working resolution shrinks them first and brings its
+   * probabilities back to H x W (data/scale.ts).
+   */
   async predict(images: Tensor): Promise<Tensor> {
     await this.ready();
     const wasTraining = this.net.training;
     this.net.eval();
     try {
       const { device, amp } = this.options;
+      const f = this.downsample;
       return noGrad(() =>
         tidy(() => {
-          const logits = mixedPrecision(device, amp, () => this.net.forward(images));
-          return this.net.probabilities(logits);
+          if (f === 1) return this.net.probabilities(mixedPrecision(device, amp, () => this.net.forward(images)));
+          const [n, c, height, width] = images.shape;
+          const [h, w] = [scaledSide(height, f), scaledSide(width, f)];
+          const small = tensor(downsamplePlanar(images.toFloat32Array(), n, c, height, width, f), [n, c, h, w]).to(device);
+          const p = this.net.probabilities(mixedPrecision(device, amp, () => this.net.forward(small))).to('float32');
+          const k = p.shape[1];
+          return tensor(upsamplePlanar(p.toFloat32Array(), n * k, h, w, f, height, width), [n, k, height, width]).to(device);
         }),
       );
     } finally {
@@ -389,6 +405,7 @@ export class Model {
       device,
       classes: this.named ? { names: this.named.classes.names, colors: this.named.classes.colors } : null,
       mpp: this.named?.mpp ?? null,
+      downsample: this.downsample,
     };
   }
 

@@ -35,6 +35,8 @@ export interface RunState {
   classes?: CheckpointMeta['classes'];
   /** microns per pixel of the training patches, when chosen */
   mpp?: number | null;
+  /** the images' pixels per trained pixel (1: as stored) */
+  downsample?: number;
 }
 
 /** Writes a checkpoint of `run` atomically; `full` adds optimizer, scheduler and RNG state for resuming. */
@@ -57,6 +59,7 @@ export async function saveRun(path: string, run: RunState, full: boolean): Promi
       data: run.data,
       classes: run.classes ?? null,
       mpp: run.mpp ?? null,
+      downsample: run.downsample ?? 1,
       plan: run.plan,
       model: run.net.stateDict(),
       optimizer: full ? (run.optimizer.stateDict() as never) : undefined,
@@ -107,7 +110,7 @@ export async function resumeRun(path: string, run: RunState): Promise<{ threshol
 /** Loads weights into `net` from a checkpoint or a PyTorch state_dict; returns what predicting with them needs. */
 export async function loadWeights(
   path: string, net: UNet, device: string,
-): Promise<{ normalization: ChannelStats | null; threshold: number; bestDice: number | null }> {
+): Promise<{ normalization: ChannelStats | null; threshold: number; bestDice: number | null; downsample: number }> {
   const checkpoint = await loadCheckpoint(path, { device });
   try {
     net.loadStateDict(checkpoint.model);
@@ -115,6 +118,7 @@ export async function loadWeights(
       normalization: checkpoint.meta.normalization ?? null,
       threshold: checkpoint.meta.threshold,
       bestDice: checkpoint.meta.bestDice ?? null,
+      downsample: checkpoint.meta.downsample ?? 1,
     };
   } finally {
     disposeCheckpoint(checkpoint);

@@ -51,6 +51,7 @@ export async function webModel(path: string, options: OnnxExportOptions = {}): P
       batchSize: 1,
       threads: 0,
       backend: 'auto',
+      downsample: meta.downsample ?? 1,
     },
   };
 }

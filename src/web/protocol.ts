@@ -14,6 +14,8 @@ export interface RunSettings {
   threads: number;
   /** 'auto' takes WebGPU where the browser has a GPU adapter */
   backend: 'auto' | 'wasm' | 'webgpu';
+  /** the model's working resolution: tiles are shrunk this many times before it runs (1: as they are) */
+  downsample: number;
 }
 
 export interface RunRequest {

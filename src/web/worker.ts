@@ -8,6 +8,7 @@
  * rows, never a whole-image tensor.
  */
 import type * as Ort from 'onnxruntime-web';
+import { atWorkingResolution } from '../data/scale.js';
 import { labelsFrom, probabilityBytes } from '../infer/labels.js';
 import { blendTiles, tileCount, type TileSource } from '../infer/tiling.js';
 import { maskToGeoJson } from '../wsi/geojson.js';
@@ -70,14 +71,19 @@ async function run(request: RunRequest): Promise<void> {
   });
   const [inputName] = session.inputNames;
   const [outputName] = session.outputNames;
-  for (let step = steps.next(); !step.done; ) {
-    const t0 = performance.now();
-    const input = new ort.Tensor('float32', step.value.input, step.value.shape);
+  // a model trained at a working resolution sees each tile shrunk, as `patho predict` feeds it (data/scale.ts)
+  const runTiles = atWorkingResolution(async (data: Float32Array, shape: [number, number, number, number]) => {
+    const input = new ort.Tensor('float32', data, shape);
     const results = await session.run({ [inputName]: input });
     const output = results[outputName];
     // a GPU-resident output is read back here; either way the values are copied before the tensor is released
     const probabilities = new Float32Array((await output.getData()) as Float32Array);
     output.dispose();
+    return probabilities;
+  }, classes, settings.downsample);
+  for (let step = steps.next(); !step.done; ) {
+    const t0 = performance.now();
+    const probabilities = await runTiles(step.value.input, step.value.shape);
     engineMs += performance.now() - t0;
     step = steps.next(probabilities);
   }

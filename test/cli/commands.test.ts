@@ -94,6 +94,7 @@ test("every option of issue 5's train synopsis parses", () => {
       nproc: 2,
       syncBn: true,
       distTimeout: 300,
+      downsample: 1,
       amp: true,
       channelsLast: true,
       workers: 4,

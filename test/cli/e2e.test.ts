@@ -12,7 +12,14 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 
+import { downsamplePlanar, upsamplePlanar } from '../../src/data/scale.js';
+import { readImageForInference } from '../../src/infer/image.js';
+import { loadTrainedNet } from '../../src/infer/trained.js';
 import { UNet } from '../../src/models/unet.js';
+import { tensor } from '../../src/tensor/create.js';
+import { noGrad } from '../../src/tensor/runtime.js';
+import { tidy } from '../../src/tensor/scope.js';
+import { webModel } from '../../src/web/model.js';
 import { expectInputError, runPatho, writeMembraneSubset } from './run.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'patho-e2e-'));
@@ -202,6 +209,43 @@ test('info describes the checkpoint in text and as JSON', () => {
   net.dispose();
   assert.ok(info.runtime.libtorch);
   assert.equal(info.normalization.mean.length, 1);
+});
+
+test('--downsample 2 trains at half the pixels, and eval, predict, the report and the page shrink their input alike and answer at full size', async () => {
+  const result = patho('train', '--data', 'data', '--out', 'run-half', '--epochs', '1', '--val-names', '3', '--downsample', '2', ...tiny);
+  assert.equal(result.code, 0, result.stderr);
+  const half = join(dir, 'run-half', 'model.pt');
+  const text = patho('info', '--model', half);
+  assert.match(text.stdout, /resolution +1\/2 of the images' pixels \(--downsample 2\)/);
+  const { net, meta } = await loadTrainedNet(half);
+  try {
+    assert.equal(meta.downsample, 2);
+    // the report's validation files are at the image's size
+    const truth = await png(join(dir, 'run-half', 'validation', '3_mask.png'));
+    assert.deepEqual([truth.width, truth.height], [64, 64]);
+    const evaluated = patho('eval', '--model', half, '--data', 'data', '--json', '--threshold', '0.5', '--workers', '0', '--threads', '1');
+    assert.equal(evaluated.code, 0, evaluated.stderr);
+    assert.equal(JSON.parse(evaluated.stdout).images, 4);
+    const predicted = patho('predict', '--model', half, '--out', 'predictions-half', '--probabilities', '--engine', 'libtorch', '--precision', 'fp32', '--tile', '64', '--workers', '0', '--threads', '1', join('data', 'images', '1.png'));
+    assert.equal(predicted.code, 0, predicted.stderr);
+    // predict's tile (the whole image: nothing mirrored in) went through the folded network; the reference is the plain network on the shrunk image, brought back by hand
+    const { image } = await readImageForInference(join(data, 'images', '1.png'), meta.normalization);
+    const seen = downsamplePlanar(image.data, 1, 1, 64, 64, 2);
+    const small = noGrad(() => tidy(() => net.probabilities(net.forward(tensor(seen, [1, 1, 32, 32]))).toFloat32Array()));
+    const reference = upsamplePlanar(small, 1, 32, 32, 2, 64, 64);
+    const { data: stored, info } = await sharp(join(dir, 'predictions-half', '1_prob.png')).raw().toBuffer({ resolveWithObject: true });
+    assert.deepEqual([info.width, info.height], [64, 64]);
+    // the PNG holds round(255 p) (sharp may expand it to RGB): within half a step, plus the folded network's rounding
+    let worst = 0;
+    for (let i = 0; i < 64 * 64; i++) worst = Math.max(worst, Math.abs(stored[i * info.channels] - 255 * reference[i]));
+    assert.ok(worst <= 0.51, `probability PNG vs the shrunk-and-grown reference: ${worst} of 255`);
+    const { settings, onnx } = await webModel(half);
+    assert.equal(settings.downsample, 2);
+    assert.ok(Buffer.from(onnx).includes(Buffer.from('downsample')), "the ONNX export's metadata names the working resolution");
+  } finally {
+    net.dispose();
+  }
+  expectInputError(patho('train', '--data', 'data', '--downsample', '9', ...tiny), /--downsample/);
 });
 
 test('an unknown option is exit 2 naming it', () => {

@@ -86,3 +86,16 @@ test('patho eval refuses a checkpoint whose meta.unet is absurd with exit 2, bef
     }
   });
 });
+
+test('a checkpoint asking for an absurd working resolution (meta.downsample) is refused with exit 2, naming the file', async () => {
+  await withTempDir(async (dir) => {
+    const unet = { inChannels: 1, classes: 1, depth: 1, baseChannels: 1, batchNorm: false, upsample: 'bilinear', padding: 'same', dropout: 0 };
+    for (const downsample of [1e6, 0, 2.5, 'two']) {
+      const path = join(dir, 'downsample.pt');
+      await saveObject({ model: { w: fromFloat32Array([1], [1]) }, meta: { format: 'patho-checkpoint-1', unet, downsample } }, path);
+      const { code, stderr } = patho('predict', '--model', path, '--out', join(dir, 'out'), path);
+      assert.equal(code, 2, `${downsample}: exit ${code}; stderr: ${stderr}`);
+      assert.match(stderr, new RegExp(`^patho: checkpoint ${path}: meta\\.downsample must be a whole number from 1 to 8, got ${downsample}`));
+    }
+  });
+});

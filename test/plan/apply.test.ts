@@ -64,3 +64,13 @@ test('readPlan: a written plan reads back equal; other files are refused, naming
   writeFileSync(bad, '{');
   assert.throws(() => readPlan(bad), (e: Error) => e.message.startsWith(`${bad}: not a readable plan`));
 });
+
+test("readPlan: a plan of an older patho, without the working resolution, replays at full resolution (--resume of an older run)", async () => {
+  const plan = await makePlan({ fingerprint: fp, machine, validationImages: 6, measure });
+  const { downsample: _, ...older } = plan.choices;
+  const path = join(dir, 'older.json');
+  writeFileSync(path, JSON.stringify({ ...plan, choices: older }));
+  const read = readPlan(path);
+  assert.deepEqual([read.choices.downsample.value, read.choices.downsample.source], [1, 'plan']);
+  assert.equal(applyPlan({ downsample: 3 }, read, []).downsample, 1);
+});

@@ -117,7 +117,7 @@ test('width: base 32 when it gets enough steps in the budget, base 16 when it do
   assert.equal(long.choices.maxMinutes.source, 'given');
 });
 
-test('large RGB images with large structures: he preset, a fifth level, patches within the smallest image', async () => {
+test('large RGB images with large structures, kept at full resolution: he preset, a fifth level, patches within the smallest image', async () => {
   const fp = fingerprint({
     images: 85,
     channels: 3,
@@ -125,7 +125,7 @@ test('large RGB images with large structures: he preset, a fifth level, patches 
     height: { min: 430, median: 522, max: 522 },
     objects: { count: 700, medianSize: 150, p90Size: 390, maxSize: 775 },
   });
-  const plan = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 17, measure: fakeMeasure(0.05).measure });
+  const plan = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 17, measure: fakeMeasure(0.05).measure, given: { downsample: 1 } });
   const o = planOptions(plan);
   assert.equal(o.preset, 'he');
   assert.equal(o.depth, 5);
@@ -230,19 +230,55 @@ test('a width the probe had no time for is estimated from a measured one by the 
   assert.match(plan.choices.baseChannels.why, /400 ms per image \(estimated from a measured width\)/);
 });
 
-test('large structures on a slow machine: the patch shrinks to 256 before the run gets too few steps', async () => {
+test('large structures on a slow machine, kept at full resolution: the patch shrinks to 256 before the run gets too few steps', async () => {
   const fp = fingerprint({ channels: 3, objects: { count: 700, medianSize: 150, p90Size: 390, maxSize: 775 } });
+  const full = { downsample: 1 };
   // 0.2 s per 256 px image at base 32: 512 px patches (4x the pixels) get too few steps even at base 16
-  const slow = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.2).measure });
+  const slow = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.2).measure, given: full });
   assert.equal(slow.choices.patch.value, 256);
   assert.match(slow.choices.patch.why, /less than the 512 px the structures want/);
   // a fast machine keeps the 512 px patch and base 32
-  const fast = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.01).measure });
+  const fast = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.01).measure, given: full });
   assert.equal(fast.choices.patch.value, 512);
   assert.equal(fast.choices.baseChannels.value, 32);
   // a given patch is never shrunk
-  const given = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.2).measure, given: { patch: 512 } });
+  const given = await makePlan({ fingerprint: fp, machine: cpu(), validationImages: 5, measure: fakeMeasure(0.2).measure, given: { ...full, patch: 512 } });
   assert.equal(given.choices.patch.value, 512);
+});
+
+test('the working resolution: structures wider than 4 levels see are trained at 1/2 or 1/4 on a CPU, where the images allow', async () => {
+  // colorectal glands at 20x: 775x522 images, 390 px structures (90th percentile), 150 px median
+  const glands = fingerprint({
+    images: 85, channels: 3,
+    width: { min: 567, median: 775, max: 775 }, height: { min: 522, median: 522, max: 522 },
+    objects: { count: 700, medianSize: 150, p90Size: 390, maxSize: 775 },
+  });
+  const plan = await makePlan({ fingerprint: glands, machine: cpu(), validationImages: 9, measure: fakeMeasure(0.05).measure });
+  const o = planOptions(plan);
+  assert.equal(o.downsample, 2);
+  assert.match(plan.choices.downsample.why, /^1\/2 resolution: the 390 px structures \(90th percentile\) become 195 px, which 4 levels see whole/);
+  // the rest is planned at the working resolution: 195 px structures need 4 levels, and the patch is the 261 px side rounded down to 16
+  assert.equal(o.depth, 4);
+  assert.equal(o.patch, 256);
+  // the stored fingerprint stays the data's own
+  assert.equal(plan.fingerprint.objects.p90Size, 390);
+  // structures that 4 levels see at full resolution: full resolution (the membrane set's cells)
+  assert.equal(planOptions(await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 5, measure: null })).downsample, 1);
+  // a GPU trains at full resolution
+  const onGpu = await makePlan({ fingerprint: glands, machine: gpu, validationImages: 9, measure: null });
+  assert.equal(onGpu.choices.downsample.value, 1);
+  assert.match(onGpu.choices.downsample.why, /a GPU has the steps/);
+  // images whose half would be under 128 px, or structures that would blur away: full resolution
+  const small = fingerprint({ width: { min: 250, median: 775, max: 775 }, objects: { count: 700, medianSize: 150, p90Size: 390, maxSize: 775 } });
+  assert.equal((await makePlan({ fingerprint: small, machine: cpu(), validationImages: 5, measure: null })).choices.downsample.value, 1);
+  const thin = fingerprint({ width: { min: 2000, median: 2000, max: 2000 }, height: { min: 2000, median: 2000, max: 2000 }, objects: { count: 700, medianSize: 50, p90Size: 390, maxSize: 775 } });
+  assert.match((await makePlan({ fingerprint: thin, machine: cpu(), validationImages: 5, measure: null })).choices.downsample.why, /median structure \(50 px\) would be too small/);
+  // very large structures in large images: 1/4, the first factor at which 4 levels see them
+  const huge = fingerprint({ width: { min: 2048, median: 2048, max: 2048 }, height: { min: 2048, median: 2048, max: 2048 }, objects: { count: 100, medianSize: 400, p90Size: 700, maxSize: 1500 } });
+  assert.equal((await makePlan({ fingerprint: huge, machine: cpu(), validationImages: 5, measure: null })).choices.downsample.value, 4);
+  // a given factor stands
+  const given = await makePlan({ fingerprint: glands, machine: cpu(), validationImages: 9, measure: null, given: { downsample: 1 } });
+  assert.deepEqual([given.choices.downsample.value, given.choices.downsample.source, given.choices.depth.value], [1, 'given', 5]);
 });
 
 test('few epochs in the budget: validation often enough to pick a best epoch among several', async () => {

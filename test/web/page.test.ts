@@ -290,7 +290,7 @@ test('the static site of patho export --format web on a plain static server: mod
   const site = join(tmp, 'site');
   const r = spawnSync(process.execPath, ['bin/patho.js', 'export', '--format', 'web', '--model', join(FIXTURES, 'rgb.pt'), '--class-names', 'gland', site], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
-  assert.match(r.stdout, /-> .*site \(22 files: index\.html, model\.onnx/);
+  assert.match(r.stdout, /-> .*site \(23 files: index\.html, model\.onnx/);
   const host = await staticServer(site);
   try {
     const { page, failures, requested } = await openPage();

@@ -91,7 +91,7 @@ test('the /browser/ routes refuse what is not the page\'s: other files, paths ou
 test('the page\'s modules are the closure of app.js and worker.js, all relative; a package import is refused by name', async () => {
   const { app } = await pageFiles();
   assert.deepEqual([...app.keys()].sort(), [
-    'data/patch.js', 'infer/labels.js', 'infer/tiling.js', 'io/crc32.js', 'report/palette.js', 'web/app.js', 'web/png.js', 'web/worker.js', 'wsi/contours.js', 'wsi/geojson.js', 'wsi/simplify.js',
+    'data/patch.js', 'data/scale.js', 'infer/labels.js', 'infer/tiling.js', 'io/crc32.js', 'report/palette.js', 'web/app.js', 'web/png.js', 'web/worker.js', 'wsi/contours.js', 'wsi/geojson.js', 'wsi/simplify.js',
   ]);
   assert.equal(RUNTIME_FILES.length, 6);
   const dir = join(tmp, 'modules');
@@ -112,7 +112,7 @@ test('the model card, settings and export of a checkpoint: the predict tiling, t
   assert.deepEqual([card.classes, card.mpp], [['gland'], 0.62]);
   assert.equal(card.inChannels, 3);
   assert.equal(card.validationDice, null);
-  assert.deepEqual(settings, { inChannels: 3, classes: 1, threshold: 0.5, tile: 512, overlap: 0.25, batchSize: 1, threads: 0, backend: 'auto' });
+  assert.deepEqual(settings, { inChannels: 3, classes: 1, threshold: 0.5, tile: 512, overlap: 0.25, batchSize: 1, threads: 0, backend: 'auto', downsample: 1 });
 });
 
 test('the page\'s ONNX bytes are the ones `patho export` writes for the same options', async () => {
