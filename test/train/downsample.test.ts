@@ -5,12 +5,21 @@
  * masks' own pixels.
  */
 import assert from 'node:assert/strict';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { DataLoader } from '../../src/data/loader.js';
+import { downsamplePlanar, upsamplePlanar } from '../../src/data/scale.js';
 import type { HostBatch } from '../../src/data/types.js';
+import { loadTrainedNet } from '../../src/infer/trained.js';
+import { UNet } from '../../src/models/unet.js';
+import { tensor } from '../../src/tensor/create.js';
 import { cat, softmax } from '../../src/tensor/ops.js';
-import { memory } from '../../src/tensor/runtime.js';
+import { memory, noGrad } from '../../src/tensor/runtime.js';
+import { tidy } from '../../src/tensor/scope.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import { evaluateBinary, evaluateMulticlass, type SegmentationNet } from '../../src/train/evaluate.js';
+import { Model } from '../../src/train/model.js';
+import { tempDir, writeShapes } from './helpers.js';
 
 const [H, W] = [12, 16];
 
@@ -89,4 +98,42 @@ test('several classes: the most probable class of the probabilities brought back
   const off = await evaluateMulticlass(net, one(squareBatch(3, 13, 3, 9)), { downsample: 2 });
   assert.ok(off.thresholds.argmax.dice > 0.8 && off.thresholds.argmax.dice < 1, `Dice ${off.thresholds.argmax.dice}`);
   assert.equal(memory().numTensors, before);
+});
+
+test("Model trained on a loader at 1/2: its checkpoint records it, and predict and a reloaded Model answer at the input's size through the shrunk image", async () => {
+  const { dir, cleanup } = await tempDir();
+  const before = memory().numTensors;
+  try {
+    await writeShapes(join(dir, 'data'), { count: 4, size: 32, seed: 3 });
+    const loader = new DataLoader(join(dir, 'data'), 'images', 'masks', { batchSize: 2, downsample: 2, validation: { names: ['3'] }, workers: 0, augment: 'none' });
+    const modelPath = join(dir, 'model.pt');
+    const net = new UNet({ depth: 2, baseChannels: 2 });
+    const model = new Model(net, { lr: 1e-3, optimizer: 'adam', modelPath });
+    try {
+      await model.train(loader, { epochs: 1, progress: null });
+      const saved = await loadTrainedNet(modelPath);
+      saved.net.dispose();
+      assert.equal(saved.meta.downsample, 2);
+      const images = tensor(Float32Array.from({ length: 32 * 32 }, (_, i) => ((i * 7) % 11) / 11), [1, 1, 32, 32]);
+      const probabilities = await model.predict(images);
+      assert.deepEqual(probabilities.shape, [1, 1, 32, 32]);
+      // the reference by hand: the eval-mode network on the block means, grown bilinearly
+      net.eval();
+      const small = noGrad(() => tidy(() => net.probabilities(net.forward(tensor(downsamplePlanar(images.toFloat32Array(), 1, 1, 32, 32, 2), [1, 1, 16, 16]))).toFloat32Array()));
+      net.train();
+      assert.deepEqual(probabilities.toFloat32Array(), upsamplePlanar(small, 1, 16, 16, 2, 32, 32));
+      // a Model that loads the checkpoint predicts alike
+      const again = new Model(new UNet({ depth: 2, baseChannels: 2 }), { loadModel: true, modelPath });
+      const reloaded = await again.predict(images);
+      assert.deepEqual([...reloaded.shape], [1, 1, 32, 32]);
+      for (const t of [images, probabilities, reloaded]) t.dispose();
+      again.dispose();
+    } finally {
+      model.dispose();
+      await loader.close();
+    }
+    assert.equal(memory().numTensors, before);
+  } finally {
+    await cleanup();
+  }
 });
