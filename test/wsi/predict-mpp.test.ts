@@ -17,7 +17,7 @@ import { after, before, test } from 'node:test';
 import sharp from 'sharp';
 
 import { normalizeInPlace } from '../../src/data/normalize.js';
-import { libtorchEngine, tileStarts, type InferenceNet, type TileEngine } from '../../src/infer/tiled.js';
+import { atDownsample, libtorchEngine, tileStarts, type InferenceNet, type TileEngine } from '../../src/infer/tiled.js';
 import { UNet } from '../../src/models/unet.js';
 import { manualSeed, memory, setNumThreads } from '../../src/tensor/runtime.js';
 import { CHECKPOINT_FORMAT, saveCheckpoint } from '../../src/train/checkpoint.js';
@@ -107,10 +107,11 @@ test('a model of other than 3 input channels is refused on a slide, naming it (S
 });
 
 /** Predicts the generated slide with `darkRedNet` into `name`-named files, the engine's input batches recorded. */
-async function predict(name: string, options: Partial<SlidePredictOptions>) {
+async function predict(name: string, options: Partial<SlidePredictOptions>, downsample = 1) {
   const engine = libtorchEngine(darkRedNet());
   const inputs: Float32Array[] = [];
-  const recording: TileEngine = { ...engine, run: (input, shape) => (inputs.push(input.slice()), engine.run(input, shape)) };
+  // what the network is given: under the working resolution, if any
+  const recording: TileEngine = atDownsample({ ...engine, run: (input, shape) => (inputs.push(input.slice()), engine.run(input, shape)) }, downsample);
   const slide = Slide.open(slidePath);
   try {
     const before = memory().numTensors;
@@ -180,6 +181,22 @@ test('--mpp 0.4: level 0 read and area-averaged in the reader thread as training
   bounds.forEach((b, i) => assert.ok(Math.abs(b - square[i]) <= 1.6, `bounds ${bounds} vs the square ${square}`));
   [127 * 1.6, 76 * 1.6, 227 * 1.6, 176 * 1.6].forEach((b, i) => assert.ok(Math.abs(bounds[i] - b) < 1e-9, `bounds ${bounds}`));
   assert.ok(Math.abs(features[0].properties.area_um2 - 100 * 100 * 0.4 * 0.4) < 1e-6, `${features[0].properties.area_um2} um^2`);
+});
+
+test('a model trained at 1/2 (--downsample 2) on a slide: tiles shrunk before the network, the mask at the grid read and the square where it is', async () => {
+  const { result, inputs } = await predict('half', { level: 0 }, 2);
+  assert.deepEqual([result.width, result.height], [W, H]);
+  // the recording engine sits under the working resolution: it saw 64 px tiles cut from 128 px ones
+  assert.equal(inputs[0].length, 4 * 3 * 64 * 64);
+  const mask = await sharp(join(dir, 'half_mask.tif')).extractChannel(0).raw().toBuffer();
+  assert.equal(mask.length, W * H);
+  // the square's edges at 203 and 363 (x), 122 and 282 (y) fall mid-block or on block edges: within a pixel of where they are
+  const inside = (x: number, y: number) => mask[y * W + x] === 255;
+  assert.ok(inside(204, 123) && inside(361, 280) && !inside(201, 123) && !inside(204, 120) && !inside(365, 200) && !inside(300, 284));
+  const area = mask.reduce((n, v) => n + (v ? 1 : 0), 0);
+  assert.ok(Math.abs(area - 160 * 160) <= 4 * 160, `${area} pixels for the 160 x 160 square`);
+  const features = JSON.parse(await readFile(join(dir, 'half.geojson'), 'utf8')).features;
+  assert.equal(features.length, 1);
 });
 
 test('post-processing cleans the GeoJSON polygons, sized in pixels of the grid predicted at; the TIFF mask is left as predicted', async () => {
