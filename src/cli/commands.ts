@@ -328,6 +328,13 @@ export const TRAIN = defineCommand({
       help: 'seconds between writes of last.pt (always written after the last epoch); 0 writes it every epoch',
     },
     {
+      name: 'tune',
+      type: 'boolean',
+      help:
+        'after training, choose the post-processing (small objects removed, small holes filled) on the validation images and store it in model.pt, ' +
+        'as patho tune does: predict and eval apply it by default (binary masks; the plan turns it on where there are validation images)',
+    },
+    {
       name: 'plan',
       type: 'boolean',
       default: true,

@@ -26,6 +26,7 @@ import { foregroundOption } from './foreground.js';
 import { ensureWritableFolder } from './output.js';
 import { stopOnSignals } from './signals.js';
 import { startUp } from './startup.js';
+import { tuneAfterTraining } from './tune.js';
 
 /** @param givenOnCommandLine the options given on the command line (camelCase); --config and a plan fill in the others */
 export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: readonly string[] = []): Promise<number> {
@@ -147,6 +148,8 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
       model.dispose();
     }
     if (main) printSummary(records, join(o.out, 'model.pt'));
+    // the post-processing is chosen before the report, which then describes the model as predict will use it
+    if (main && o.tune && !o.slides) await tuneAfterTraining(join(o.out, 'model.pt'), device);
     if (main) await reportAfterTraining(o.out, { device });
     return 0;
   } finally {

@@ -12,7 +12,7 @@ import { SegmentationDataset } from '../data/dataset.js';
 import { instanceLabels, toLabelMask, type ForegroundSpec } from '../data/masks.js';
 import { downsamplePlanar, scaledSide, upsamplePlanar } from '../data/scale.js';
 import { readImageForInference } from '../infer/image.js';
-import { choosePostProcessing, type PostProcessingTrial, type ScoredPrediction } from '../infer/postprocess.js';
+import { choosePostProcessing, isNoOp, type PostProcessingTrial, type ScoredPrediction } from '../infer/postprocess.js';
 import { loadTrainedNet } from '../infer/trained.js';
 import { symmetryAverage } from '../infer/tta.js';
 import { objectMetricKind } from '../metrics/structures.js';
@@ -22,7 +22,7 @@ import { tensor } from '../tensor/create.js';
 import { noGrad } from '../tensor/runtime.js';
 import { tidy } from '../tensor/scope.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { updateCheckpointMeta } from '../train/checkpoint.js';
+import { updateCheckpointMeta, type CheckpointMeta } from '../train/checkpoint.js';
 import { UsageError } from './args.js';
 import { parseThreshold, type TuneOptions } from './commands.js';
 import { foregroundOption } from './foreground.js';
@@ -44,14 +44,9 @@ export async function tuneCommand(o: TuneOptions): Promise<number> {
       throw new UsageError(`${o.model} records no validation images (trained without a validation split, or an older checkpoint); choose on a folder with --data`, PROGRAM);
     }
     const threshold = asked === 'auto' ? meta.threshold : asked;
-    const predictions: ScoredPrediction[] = [];
-    for (const pair of pairs) predictions.push(await predictPair(net, pair, foreground, meta.normalization, started.device, o.tta, meta.downsample ?? 1));
-    const first = predictions[0];
-    const objects = objectMetricKind(first.truth, first.width, first.height) === 'glas';
-    const { best, trials } = choosePostProcessing(predictions, threshold, { objects });
-    const chosenOn = `${pairs.length} ${o.data !== undefined ? `images of ${o.data}` : 'validation images'} at threshold ${threshold}${o.tta ? ' with test-time augmentation' : ''}, by ${objects ? 'GlaS object F1' : 'mean Dice'}`;
+    const source = o.data !== undefined ? `images of ${o.data}` : 'validation images';
+    const { best, none, trials, chosenOn } = await choose(net, meta, pairs, foreground, { device: started.device, tta: o.tta, threshold, source });
     if (o.save) await updateCheckpointMeta(o.model, { postProcessing: { minObjectPx: best.minObjectPx, fillHolesPx: best.fillHolesPx, chosenOn } });
-    const none = trials.find((t) => t.minObjectPx === 0 && t.fillHolesPx === 0)!;
     if (o.json) {
       process.stdout.write(JSON.stringify({ chosen: best, without: none, chosenOn, saved: o.save, trials }) + '\n');
     } else {
@@ -61,6 +56,47 @@ export async function tuneCommand(o: TuneOptions): Promise<number> {
   } finally {
     net.dispose();
   }
+}
+
+/**
+ * `patho train --tune`: the same choice on the validation images the new
+ * model.pt records, stored in it; one line says what was chosen and what it
+ * changed. Nothing is chosen for several classes or without validation images
+ * (the line says so).
+ */
+export async function tuneAfterTraining(modelPath: string, device: string): Promise<void> {
+  const { net, meta } = await loadTrainedNet(modelPath, { device });
+  try {
+    const { pairs, foreground } = recordedPairs(meta);
+    if (net.options.classes !== 1 || pairs.length === 0) {
+      process.stderr.write(`patho train --tune: ${net.options.classes !== 1 ? `post-processing is for binary masks; this model has ${net.options.classes} classes` : 'no validation images to choose post-processing on'}, nothing chosen\n`);
+      return;
+    }
+    const { best, none, chosenOn } = await choose(net, meta, pairs, foreground, { device, tta: false, threshold: meta.threshold, source: 'validation images' });
+    await updateCheckpointMeta(modelPath, { postProcessing: { minObjectPx: best.minObjectPx, fillHolesPx: best.fillHolesPx, chosenOn } });
+    const score = (t: PostProcessingTrial) => (t.objectF1 === null ? `Dice ${t.dice.toFixed(4)}` : `object F1 ${t.objectF1.toFixed(4)}, Dice ${t.dice.toFixed(4)}`);
+    process.stderr.write(
+      `patho train --tune: ${isNoOp(best) ? 'no post-processing' : `objects under ${best.minObjectPx} px removed, holes under ${best.fillHolesPx} px filled`} ` +
+        `(${score(best)}; without: ${score(none)}) on ${chosenOn}; stored in ${modelPath}: predict and eval apply it by default\n`,
+    );
+  } finally {
+    net.dispose();
+  }
+}
+
+/** Predicts `pairs` with `net` and tries the post-processing candidates on them: the best by GlaS object F1 where the masks hold separate objects, else by mean Dice. */
+async function choose(
+  net: UNet, meta: CheckpointMeta, pairs: readonly ValidationPair[], foreground: ForegroundSpec | null,
+  o: { device: string; tta: boolean; threshold: number; source: string },
+): Promise<{ best: PostProcessingTrial; none: PostProcessingTrial; trials: PostProcessingTrial[]; chosenOn: string }> {
+  const predictions: ScoredPrediction[] = [];
+  for (const pair of pairs) predictions.push(await predictPair(net, pair, foreground, meta.normalization, o.device, o.tta, meta.downsample ?? 1));
+  const first = predictions[0];
+  const objects = objectMetricKind(first.truth, first.width, first.height) === 'glas';
+  const { best, trials } = choosePostProcessing(predictions, o.threshold, { objects });
+  const chosenOn = `${pairs.length} ${o.source} at threshold ${o.threshold}${o.tta ? ' with test-time augmentation' : ''}, by ${objects ? 'GlaS object F1' : 'mean Dice'}`;
+  const none = trials.find((t) => t.minObjectPx === 0 && t.fillHolesPx === 0)!;
+  return { best, none, trials, chosenOn };
 }
 
 /** The image/mask pairs of `--data`, read as training reads them. */

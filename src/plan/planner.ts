@@ -32,6 +32,8 @@ export interface PlannedOptions {
   workers: number;
   /** the working resolution: images trained and predicted at 1/downsample of their pixels */
   downsample: number;
+  /** choose the post-processing on the validation images after training */
+  tune: boolean;
 }
 
 export type PlannedKey = keyof PlannedOptions;
@@ -39,11 +41,11 @@ export type PlannedKey = keyof PlannedOptions;
 /** Every option a plan sets, in the order a plan lists them. */
 export const PLANNED_KEYS: readonly PlannedKey[] = [
   'maxMinutes', 'epochs', 'batchSize', 'downsample', 'patch', 'depth', 'baseChannels', 'optimizer', 'lr', 'schedule',
-  'preset', 'foregroundOversample', 'valEvery', 'checkpointEvery', 'amp', 'channelsLast', 'workers',
+  'preset', 'foregroundOversample', 'valEvery', 'checkpointEvery', 'amp', 'channelsLast', 'workers', 'tune',
 ];
 
 /** Options a plan of an older patho did not have, and the value that reproduces how it trained. */
-export const PLAN_ADDITIONS: Partial<{ [K in PlannedKey]: PlannedOptions[K] }> = { downsample: 1 };
+export const PLAN_ADDITIONS: Partial<{ [K in PlannedKey]: PlannedOptions[K] }> = { downsample: 1, tune: false };
 
 /** One decision: the value, why, and whether the planner or the user made it. */
 export interface Choice<T> {
@@ -347,6 +349,7 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
     amp,
     channelsLast,
     workers,
+    tune: keep('tune', ...planTune(fp, request.validationImages)),
   };
   return { format: PLAN_FORMAT, choices, measurements, estimate, fingerprint, machine, validationImages: request.validationImages };
 }
@@ -412,6 +415,17 @@ export function planDownsample(fp: DataFingerprint, gpu: boolean): [number, stri
     `1/${factor} resolution: the ${object} px structures (90th percentile) become ${Math.round(object / factor)} px, which 4 levels see whole, ` +
       `and each step covers ${factor * factor}x the tissue; predictions come back at full resolution`,
   ];
+}
+
+/**
+ * Post-processing chosen after training on the validation images (`patho
+ * tune`): on GlaS it took object F1 from 0.40 to 0.69 on the test images
+ * (specks no longer counted as glands), Dice from 0.851 to 0.856 (README).
+ */
+function planTune(fp: DataFingerprint, validationImages: number): [boolean, string] {
+  if (fp.classes !== 2) return [false, `no post-processing: it is for binary masks, and these have ${fp.classes - 1} foreground classes`];
+  if (validationImages === 0) return [false, 'no post-processing chosen: no validation images to choose it on'];
+  return [true, `after training, remove small objects and fill small holes at the sizes the ${validationImages} validation images prefer; stored in model.pt, predict and eval apply it`];
 }
 
 /** The fingerprint's sizes at 1/factor of the images' pixels (what the planner's patch, depth and timing decisions see). */

@@ -95,6 +95,7 @@ test("every option of issue 5's train synopsis parses", () => {
       syncBn: true,
       distTimeout: 300,
       downsample: 1,
+      tune: false,
       amp: true,
       channelsLast: true,
       workers: 4,

@@ -73,6 +73,10 @@ test('patho train plans what was not given, writes OUT/plan.json and stores the 
   assert.deepEqual(meta.plan, plan);
   // the planned optimizer, not the table's SGD, trained this run
   assert.equal(meta.training.optimizer, plan.choices.optimizer.value);
+  // binary masks with validation images: the post-processing is chosen after training and stored, as patho tune does
+  assert.equal(plan.choices.tune.value, true);
+  assert.match(result.stderr, /\npatho train --tune: .* on \d+ validation images at threshold [\d.]+, by .*; stored in run[/\\]model\.pt: predict and eval apply it by default\n/);
+  assert.match(meta.postProcessing.chosenOn, /validation images at threshold/);
 });
 
 test('patho train --devices cpu:2: the launcher plans once and both workers train with that plan', () => {

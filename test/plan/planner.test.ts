@@ -204,6 +204,18 @@ test('--epochs without a budget: no budget is imposed and the epochs stand', asy
   assert.equal(plan.estimate!.steps, 7 * Math.ceil(25 / 4));
 });
 
+test('post-processing is chosen after training for binary masks with validation images, and only then', async () => {
+  const binary = await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 5, measure: null });
+  assert.equal(binary.choices.tune.value, true);
+  assert.match(binary.choices.tune.why, /the 5 validation images prefer/);
+  const unvalidated = await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 0, measure: null });
+  assert.equal(unvalidated.choices.tune.value, false);
+  const classes = await makePlan({ fingerprint: fingerprint({ classes: 3, classFractions: [0.5, 0.3, 0.2] }), machine: cpu(), validationImages: 5, measure: null });
+  assert.deepEqual([classes.choices.tune.value, classes.choices.tune.why], [false, 'no post-processing: it is for binary masks, and these have 2 foreground classes']);
+  const off = await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 5, measure: null, given: { tune: false } });
+  assert.deepEqual([off.choices.tune.value, off.choices.tune.source], [false, 'given']);
+});
+
 test('a budget sets a generous epoch cap, and validation and checkpoint cadences follow the epoch time', async () => {
   // 0.05 s per image: a 25-image epoch takes 1.25 s; validating 5 whole 512 px images (4 patches each) about 0.33 s
   const plan = await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 5, measure: fakeMeasure(0.05).measure, given: { maxMinutes: 20 } });
