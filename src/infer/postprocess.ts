@@ -103,20 +103,25 @@ export function choosePostProcessing(
   options: { objects: boolean; minObject?: readonly number[]; fillHoles?: readonly number[] },
 ): { best: PostProcessingTrial; trials: PostProcessingTrial[] } {
   if (predictions.length === 0) throw new Error('choosePostProcessing: no validation images to choose on');
+  // what every trial compares with, made once per image (54 trials would otherwise label each truth 54 times)
+  const truths = predictions.map((image) => ({
+    binary: Uint8Array.from(image.truth, (v) => (v > 0 ? 1 : 0)),
+    objects: options.objects ? maskComponents(image.truth, image.width, image.height, 8) : null,
+  }));
   const trials: PostProcessingTrial[] = [];
   for (const minObjectPx of options.minObject ?? MIN_OBJECT_CANDIDATES) {
     for (const fillHolesPx of options.fillHoles ?? FILL_HOLES_CANDIDATES) {
       const p = { minObjectPx, fillHolesPx };
       const pixels = new BinaryMetricAccumulator([threshold]);
       const found = { tp: 0, fp: 0, fn: 0 };
-      for (const image of predictions) {
+      for (const [i, image] of predictions.entries()) {
         const probabilities = Float32Array.from(image.probabilities);
         postProcessProbabilities(probabilities, 0, image.width, image.height, threshold, p);
-        pixels.add(probabilities, Uint8Array.from(image.truth, (v) => (v > 0 ? 1 : 0)));
-        if (!options.objects) continue;
+        pixels.add(probabilities, truths[i].binary);
+        if (!truths[i].objects) continue;
         // F1 pooled over images as GlaS pools it; only the detections, no distances
         const predicted = labelComponents(thresholded(probabilities, 0, probabilities.length, threshold), image.width, image.height, 8);
-        const counts = glasDetections(predicted, maskComponents(image.truth, image.width, image.height, 8));
+        const counts = glasDetections(predicted, truths[i].objects!);
         for (const k of ['tp', 'fp', 'fn'] as const) found[k] += counts[k];
       }
       const { tp, fp, fn } = found;
