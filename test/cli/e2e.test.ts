@@ -235,10 +235,11 @@ test('--downsample 2 trains at half the pixels, and eval, predict, the report an
     const reference = upsamplePlanar(small, 1, 32, 32, 2, 64, 64);
     const { data: stored, info } = await sharp(join(dir, 'predictions-half', '1_prob.png')).raw().toBuffer({ resolveWithObject: true });
     assert.deepEqual([info.width, info.height], [64, 64]);
-    // the PNG holds round(255 p) (sharp may expand it to RGB): within half a step, plus the folded network's rounding
+    // the PNG holds round(255 p) (sharp may expand it to RGB): within half a step, plus the folded network's
+    // float32 rounding (a few units in the 7th digit of p: far under a tenth of a step); unshrunk tiles are 2.5 steps off
     let worst = 0;
     for (let i = 0; i < 64 * 64; i++) worst = Math.max(worst, Math.abs(stored[i * info.channels] - 255 * reference[i]));
-    assert.ok(worst <= 0.51, `probability PNG vs the shrunk-and-grown reference: ${worst} of 255`);
+    assert.ok(worst <= 0.6, `probability PNG vs the shrunk-and-grown reference: ${worst} of 255`);
     const { settings, onnx } = await webModel(half);
     assert.equal(settings.downsample, 2);
     assert.ok(Buffer.from(onnx).includes(Buffer.from('downsample')), "the ONNX export's metadata names the working resolution");
