@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import { decodeImageFile } from '../data/decode.js';
 import { SegmentationDataset } from '../data/dataset.js';
 import { instanceLabels, toLabelMask, type ForegroundSpec } from '../data/masks.js';
-import { downsamplePlanar, scaledSide, upsamplePlanar } from '../data/scale.js';
+import { growMap, shrinkImage } from '../data/scale.js';
 import { readImageForInference } from '../infer/image.js';
 import { choosePostProcessing, isNoOp, type PostProcessingTrial, type ScoredPrediction } from '../infer/postprocess.js';
 import { loadTrainedNet } from '../infer/trained.js';
@@ -118,16 +118,16 @@ async function predictPair(
     throw new Error(`${pair.mask}: mask is ${raw.width}x${raw.height}, image ${image.width}x${image.height}`);
   }
   // a model with a working resolution sees the image shrunk, and its probabilities come back to the mask's pixels
-  const [h, w] = [scaledSide(image.height, downsample), scaledSide(image.width, downsample)];
-  const seen = downsamplePlanar(image.data, 1, image.channels, image.height, image.width, downsample);
-  const probabilities = noGrad(() =>
+  const seen = shrinkImage(image, downsample);
+  const small = noGrad(() =>
     tidy(() => {
-      let x = tensor(seen, [1, image.channels, h, w]);
+      let x = tensor(seen.data, [1, seen.channels, seen.height, seen.width]);
       if (device !== 'cpu') x = x.to(device);
       const predict = (t: Tensor) => net.probabilities(net.forward(t));
-      return upsamplePlanar((tta ? symmetryAverage(predict, x) : predict(x)).toFloat32Array(), 1, h, w, downsample, image.height, image.width);
+      return (tta ? symmetryAverage(predict, x) : predict(x)).toFloat32Array();
     }),
   );
+  const { data: probabilities } = growMap({ ...seen, classes: 1, data: small }, downsample, image);
   return { name: pair.name, width: image.width, height: image.height, probabilities, truth };
 }
 

@@ -20,7 +20,7 @@
  * Addon-free, so the page and the loader's threads use it as they are.
  */
 import type { RawImage } from './raw.js';
-import type { HostBatch, LabelMask } from './types.js';
+import type { HostBatch, LabelMask, PlanarImage } from './types.js';
 
 /** The largest factor accepted (a 20x slide at 8x is 5 um/px, beyond any gland-scale use). */
 export const MAX_DOWNSAMPLE = 8;
@@ -44,23 +44,32 @@ export function downsampleRaw(raw: RawImage, factor: number): RawImage {
   const { width, height, channels, data } = raw;
   const w = scaledSide(width, factor), h = scaledSide(height, factor);
   const out = data instanceof Uint16Array ? new Uint16Array(w * h * channels) : new Uint8Array(w * h * channels);
-  const sums = new Float64Array(channels);
-  for (let by = 0; by < h; by++) {
-    const y0 = by * factor, y1 = Math.min(height, y0 + factor);
-    for (let bx = 0; bx < w; bx++) {
-      const x0 = bx * factor, x1 = Math.min(width, x0 + factor);
-      sums.fill(0);
-      for (let y = y0; y < y1; y++) {
-        for (let x = x0; x < x1; x++) {
-          const i = (y * width + x) * channels;
-          for (let c = 0; c < channels; c++) sums[c] += data[i + c];
-        }
-      }
-      const n = (y1 - y0) * (x1 - x0);
-      for (let c = 0; c < channels; c++) out[(by * w + bx) * channels + c] = Math.round(sums[c] / n);
-    }
+  for (let c = 0; c < channels; c++) {
+    blockMeans(data, { offset: c, step: channels, width, height }, out, { offset: c, step: channels, width: w }, factor, true);
   }
   return { width: w, height: h, channels, data: out, maxValue: raw.maxValue };
+}
+
+/**
+ * The block means of one plane of `height` x `width` values, each `step`
+ * apart from `offset`, written to `out` alike: the one loop behind both
+ * layouts (interleaved file pixels, planar float tiles).
+ */
+function blockMeans(
+  data: ArrayLike<number>, from: { offset: number; step: number; width: number; height: number },
+  out: { [i: number]: number }, to: { offset: number; step: number; width: number }, factor: number, round: boolean,
+): void {
+  const { width, height, step } = from;
+  for (let by = 0; by * factor < height; by++) {
+    const y0 = by * factor, y1 = Math.min(height, y0 + factor);
+    for (let bx = 0; bx < to.width; bx++) {
+      const x0 = bx * factor, x1 = Math.min(width, x0 + factor);
+      let sum = 0;
+      for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += data[from.offset + (y * width + x) * step];
+      const mean = sum / ((y1 - y0) * (x1 - x0));
+      out[to.offset + (by * to.width + bx) * to.step] = round ? Math.round(mean) : mean;
+    }
+  }
 }
 
 /** The most frequent label of each block; ties go to the lower label. */
@@ -96,18 +105,22 @@ export function downsamplePlanar(data: Float32Array, count: number, channels: nu
   const w = scaledSide(width, factor), h = scaledSide(height, factor);
   const out = new Float32Array(count * channels * h * w);
   for (let plane = 0; plane < count * channels; plane++) {
-    const from = plane * height * width, to = plane * h * w;
-    for (let by = 0; by < h; by++) {
-      const y0 = by * factor, y1 = Math.min(height, y0 + factor);
-      for (let bx = 0; bx < w; bx++) {
-        const x0 = bx * factor, x1 = Math.min(width, x0 + factor);
-        let sum = 0;
-        for (let y = y0; y < y1; y++) for (let x = x0; x < x1; x++) sum += data[from + y * width + x];
-        out[to + by * w + bx] = sum / ((y1 - y0) * (x1 - x0));
-      }
-    }
+    blockMeans(data, { offset: plane * height * width, step: 1, width, height }, out, { offset: plane * h * w, step: 1, width: w }, factor, false);
   }
   return out;
+}
+
+/** A planar image at 1/factor of its pixels (block means). */
+export function shrinkImage(image: PlanarImage, factor: number): PlanarImage {
+  if (factor === 1) return image;
+  const { width, height, channels } = image;
+  return { width: scaledSide(width, factor), height: scaledSide(height, factor), channels, data: downsamplePlanar(image.data, 1, channels, height, width, factor) };
+}
+
+/** Planar maps (probabilities of `classes` planes) predicted on `shrinkImage(of, factor)`, brought back to `of`'s pixels. */
+export function growMap<M extends { width: number; height: number; classes: number; data: Float32Array }>(map: M, factor: number, of: { width: number; height: number }): M {
+  if (factor === 1) return map;
+  return { ...map, width: of.width, height: of.height, data: upsamplePlanar(map.data, map.classes, map.height, map.width, factor, of.height, of.width) };
 }
 
 /** A batch of whole images (and their masks) at 1/factor, as a model trained at that working resolution sees them. */

@@ -8,8 +8,7 @@
  */
 import { decodeImageFile } from '../data/decode.js';
 import { toLabelMask } from '../data/masks.js';
-import { downsamplePlanar, scaledSide, upsamplePlanar } from '../data/scale.js';
-import type { PlanarImage } from '../data/types.js';
+import { growMap, shrinkImage } from '../data/scale.js';
 import type { UNet } from '../models/unet.js';
 import { recordedPairs } from '../report/validation.js';
 import type { CheckpointMeta } from '../train/checkpoint.js';
@@ -85,15 +84,3 @@ export async function checkBfloat16(net: UNet, meta: CheckpointMeta, tiling: Til
   return verdict;
 }
 
-/** `image` at 1/factor of its pixels (block means). */
-function shrinkImage(image: PlanarImage, factor: number): PlanarImage {
-  if (factor === 1) return image;
-  const { width, height, channels } = image;
-  return { width: scaledSide(width, factor), height: scaledSide(height, factor), channels, data: downsamplePlanar(image.data, 1, channels, height, width, factor) };
-}
-
-/** A probability map predicted on `shrinkImage(of, factor)`, brought back to `of`'s pixels. */
-function growMap(map: ProbabilityMap, factor: number, of: { width: number; height: number }): ProbabilityMap {
-  if (factor === 1) return map;
-  return { width: of.width, height: of.height, classes: map.classes, data: upsamplePlanar(map.data, map.classes, map.height, map.width, factor, of.height, of.width) };
-}
