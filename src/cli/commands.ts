@@ -236,7 +236,7 @@ export const TRAIN = defineCommand({
     { name: 'mpp', type: 'number', metavar: 'X', min: 0, help: 'with --slides: microns per pixel to train at, resampled from the nearest finer level (default: level 0)' },
     { name: 'val-slides', type: 'list', metavar: 'LIST', help: 'with --slides: base names of the slides held out for validation' },
     { name: 'samples-per-epoch', type: 'int', metavar: 'N', min: 1, help: 'with --slides: patches per epoch (default: the annotated area in patches, at most 4096)' },
-    { name: 'epochs', short: 'e', type: 'int', metavar: 'N', default: TRAINING.epochs, min: 1, help: 'passes over the training images' },
+    { name: 'epochs', short: 'e', type: 'int', metavar: 'N', default: TRAINING.epochs, min: 1, help: 'passes over the training images (with --max-minutes and --no-plan: until the budget ends, unless given)' },
     batchSize,
     {
       name: 'patch',

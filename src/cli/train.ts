@@ -57,6 +57,10 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
   // the planner fingerprints a folder of images and masks; slides are not planned (yet)
   const plan = options.plan && !options.slides ? await planRun(options, given) : null;
   const o = plan ? applyPlan(options, plan, given) : options;
+  // a budget means what it says: without a plan (which counts the epochs that
+  // fit) and without --epochs, --max-minutes alone ends the run, not the
+  // default epoch count
+  const epochs = !plan && o.maxMinutes !== undefined && !given.includes('epochs') ? undefined : o.epochs;
   const widest = o.baseChannels * 2 ** o.depth;
   if (widest > UNET_LIMITS.widestChannels) {
     throw new UsageError(
@@ -130,7 +134,7 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
     let records: EpochRecord[];
     try {
       records = await model.train(loader, {
-        epochs: o.epochs,
+        epochs,
         thresholds: o.thresholds,
         earlyStop: o.earlyStop,
         maxMinutes: o.maxMinutes,

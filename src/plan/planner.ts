@@ -126,7 +126,12 @@ export const DEFAULT_MINUTES = 10;
  */
 export const MIN_STEPS = 1000;
 
-/** Patch side a CPU's step time is measured at (then scaled by pixels): a few seconds per measurement on 2 cores. */
+/**
+ * Patch side a CPU's step time is measured at (then scaled by pixels), with
+ * the run's batch: a few seconds per measurement on 2 cores. One 128 px image
+ * would not do: on a 2-core AMX Xeon it took 2.3x the per-pixel time of the
+ * run's 4 x 256 px batch (bf16, base 32), where 4 x 128 px is within 16%.
+ */
 export const CPU_PROBE_PATCH = 128;
 
 /** Validations a budgeted run gets at least (when that many epochs fit): the best epoch is chosen among them. */
@@ -183,15 +188,15 @@ export async function makePlan(request: PlanRequest): Promise<Plan> {
   // patch 0 trains on whole images: timed at their larger median side
   const sideOf = (p: number) => (p > 0 ? p : roundUp(Math.max(fp.width.median, fp.height.median), 2 ** depth.value));
   /**
-   * Step time at `width` and patch side `side`. A CPU's time per pixel hardly
-   * depends on the patch or the batch, so it is measured on one small patch and
-   * scaled; a GPU is measured as it will run. Once the probe's time is spent, a
+   * Step time at `width` and patch side `side`. A CPU is measured with the
+   * run's batch on a small patch and scaled by pixels (CPU_PROBE_PATCH); a GPU
+   * is measured as it will run. Once the probe's time is spent, a
    * width not measured is estimated from one that was, by the convolutions'
    * cost (the square of the width).
    */
   const timeOf = async (width: number, fast: boolean, side: number): Promise<(StepMeasurement & { estimated: boolean }) | null> => {
     const measuredSide = gpu ? side : Math.min(side, Math.max(CPU_PROBE_PATCH, 4 * 2 ** depth.value));
-    const candidate: StepCandidate = { baseChannels: width, depth: depth.value, patch: measuredSide, batchSize: gpu ? batch.value : 1, amp: fast, channelsLast: fast };
+    const candidate: StepCandidate = { baseChannels: width, depth: depth.value, patch: measuredSide, batchSize: batch.value, amp: fast, channelsLast: fast };
     const scaled = (m: StepMeasurement, factor: number, estimated: boolean) => ({
       secondsPerImage: m.secondsPerImage * factor * (side / measuredSide) ** 2,
       seconds: m.seconds,

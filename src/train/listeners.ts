@@ -12,7 +12,7 @@ export function progressListener(stream: ProgressStream, now?: () => number): Tr
   let bar: ProgressBar | null = null;
   return {
     epochStart({ epoch, epochs, steps }) {
-      bar = new ProgressBar({ total: steps, label: `epoch ${epoch}/${epochs}`, unit: 'batches', stream, now });
+      bar = new ProgressBar({ total: steps, label: Number.isFinite(epochs) ? `epoch ${epoch}/${epochs}` : `epoch ${epoch}`, unit: 'batches', stream, now });
     },
     step({ loss }) {
       bar?.setStatus(`loss ${loss.toFixed(4)}`);

@@ -91,7 +91,7 @@ export interface ModelOptions {
 }
 
 export interface TrainOptions {
-  /** Default 50. */
+  /** Default 50; with `maxMinutes` and no `epochs`, the budget alone ends the run. */
   epochs?: number;
   /** Validation batches; default: the loader's own validation split, if any. */
   validation?: AsyncIterable<HostBatch> | null;
@@ -232,7 +232,8 @@ export class Model {
   async train(loader: DataLoader | SlideLoader, options: TrainOptions = {}): Promise<EpochRecord[]> {
     await this.ready();
     const d = TRAINING_DEFAULTS;
-    const epochs = options.epochs ?? d.epochs;
+    // with a time budget and no epoch count, the budget alone ends the run
+    const epochs = options.epochs ?? (options.maxMinutes !== undefined ? Infinity : d.epochs);
     const outDir = options.outDir ?? dirname(this.options.modelPath);
     const main = this.isMainProcess;
     if (main) {

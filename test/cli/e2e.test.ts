@@ -80,6 +80,17 @@ test('train --resume continues from last.pt: a third epoch is appended to the lo
   assert.deepEqual(log, [1, 2, 3]);
 });
 
+test('train --no-plan --max-minutes without --epochs runs to the budget, not to the default 50 epochs', () => {
+  const budgetOnly = patho('train', '--data', 'data', '--out', 'run-budget', '--max-minutes', '0.002', '--val-split', '0.25', ...tiny);
+  assert.equal(budgetOnly.code, 0, budgetOnly.stderr);
+  // the progress line counts epochs without a total: the budget alone ends the run
+  assert.match(budgetOnly.stderr, /^epoch 1 /m);
+  assert.doesNotMatch(budgetOnly.stderr, /^epoch \d+\//m);
+  const counted = patho('train', '--data', 'data', '--out', 'run-budget-epochs', '--max-minutes', '0.002', '--epochs', '3', '--val-split', '0.25', ...tiny);
+  assert.equal(counted.code, 0, counted.stderr);
+  assert.match(counted.stderr, /^epoch 1\/3 /m);
+});
+
 /** The threshold model.pt records (the best of its validation sweep). */
 function modelThreshold(): number {
   const info = patho('info', '--model', model, '--json');

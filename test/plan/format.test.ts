@@ -45,7 +45,7 @@ test('formatPlan: the data, the machine, each measurement, every choice with its
   const text = formatPlan(plan, 'data/membrane/train');
   assert.match(text, /data\s+data\/membrane\/train: 30 images 512x512, 1 channel, 2 classes, foreground 80\.0%/);
   assert.match(text, /machine\s+cpu, 2 cores \(AMD EPYC, AVX512-BF16, no AMX\)/);
-  assert.match(text, /measured base 32, depth 4, 128 px, batch 1, bf16 \+ channels-last: 20 ms per image/);
+  assert.match(text, /measured base 32, depth 4, 128 px, batch 4, bf16 \+ channels-last: 20 ms per image/);
   assert.match(text, /--max-minutes 20\s+given\n/);
   assert.match(text, /--amp\s+bfloat16 autocast \+ channels-last: 2\.00x the fp32 rate/);
   assert.match(text, /estimate 12\.50 images\/s/);

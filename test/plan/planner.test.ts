@@ -79,10 +79,10 @@ test('plan for 1-channel 512x512 data on a CPU without bf16: fp32, rigid augment
   }
 });
 
-test('a CPU is measured at a small patch and scaled by pixels', async () => {
+test("a CPU is measured at a small patch with the run's batch and scaled by pixels", async () => {
   const { measure, asked } = fakeMeasure(0.1);
   const plan = await makePlan({ fingerprint: fingerprint(), machine: cpu(), validationImages: 5, measure });
-  assert.ok(asked.every((c) => c.patch === CPU_PROBE_PATCH && c.batchSize === 1));
+  assert.ok(asked.every((c) => c.patch === CPU_PROBE_PATCH && c.batchSize === plan.choices.batchSize.value && c.batchSize === 4));
   // 0.1 s per 256 px image at base 32 (the fake model), measured at 128 px and scaled back
   const width = plan.choices.baseChannels.value;
   assert.ok(Math.abs(plan.estimate!.imagesPerSecond - 1 / (0.1 * (width / 32) ** 2)) < 1e-9);

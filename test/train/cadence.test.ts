@@ -133,6 +133,15 @@ test('with maxMinutes the schedule follows the clock when the budget ends first,
   }
 });
 
+test('maxMinutes without epochs trains until the budget ends, past the default 50 epochs', async () => {
+  // a 2-minute budget of one-second steps, 2 steps an epoch: 60 epochs, where the default count would stop at 50
+  const { records } = await train(join(dir, 'budget-only'), { schedule: 'cosine' }, { maxMinutes: 2, validateEvery: 1000 });
+  assert.equal(records.length, 60);
+  // with an epoch count too, the first to run out ends the run
+  const counted = await train(join(dir, 'budget-and-epochs'), {}, { epochs: 50, maxMinutes: 2, validateEvery: 1000 });
+  assert.equal(counted.records.length, 50);
+});
+
 test('a resumed run counts its earlier time against maxMinutes: a spent budget trains one more epoch and stops', async () => {
   const out = join(dir, 'budget-resume');
   // a 1.2-second budget is spent by the first epoch's two steps
