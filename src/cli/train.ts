@@ -57,10 +57,10 @@ export async function trainCommand(parsed: TrainOptions, givenOnCommandLine: rea
   // the planner fingerprints a folder of images and masks; slides are not planned (yet)
   const plan = options.plan && !options.slides ? await planRun(options, given) : null;
   const o = plan ? applyPlan(options, plan, given) : options;
-  // a budget means what it says: without a plan (which counts the epochs that
-  // fit) and without --epochs, --max-minutes alone ends the run, not the
-  // default epoch count
-  const epochs = !plan && o.maxMinutes !== undefined && !given.includes('epochs') ? undefined : o.epochs;
+  // an epoch count only when one was given or planned: otherwise Model.train's
+  // own default applies (the budget alone with --max-minutes, else 50), not the
+  // parser's default that stands in for it in --help
+  const epochs = plan || given.includes('epochs') ? o.epochs : undefined;
   const widest = o.baseChannels * 2 ** o.depth;
   if (widest > UNET_LIMITS.widestChannels) {
     throw new UsageError(
